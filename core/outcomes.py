@@ -1,0 +1,108 @@
+"""What one attempt at a job came to: success, or failure of one closed class.
+
+The shell turns exceptions into these classes at exactly one boundary (``shell.classify``); the
+core never sees an exception. Classes that blame the server as a whole (outage, auth) are not
+believed on the word of one failed call: ``confirm`` weighs them against a health check first.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+from attrs import field, frozen
+
+from core import validation as check
+
+
+class ErrorClass(enum.Enum):
+    """Why an attempt failed. Closed: every decision matches on all members."""
+
+    TRANSIENT = "transient"
+    """The job's own call failed on a healthy Plex (a 500, a malformed answer): retry, counted."""
+    NOT_FOUND = "not_found"
+    """Plex has no item for the path yet (its scan has not reached it): the longer, own budget."""
+    PERMANENT = "permanent"
+    """Plex refused the request and would refuse it again (400, ambiguous path): dead-letter."""
+    OUTAGE = "outage"
+    """Plex is unreachable or failing as a whole: the breaker's business, no attempt is charged."""
+    RATE_LIMITED = "rate_limited"
+    """Plex asked us to slow down (429, 503 with Retry-After): wait, no attempt is charged."""
+    AUTH = "auth"
+    """Plex rejected the token: all work pauses until a probe with the token succeeds."""
+    INVALID_PAYLOAD = "invalid_payload"
+    """The stored job no longer decodes into valid metadata: dead-letter, never retried."""
+    CRASHED = "crashed"
+    """The worker died while holding the job (its lease expired): retry, up to ``max_crashes``."""
+
+
+@frozen
+class Success:
+    """Plex holds the job's metadata."""
+
+
+@frozen
+class Failure:
+    """The attempt failed with *error_class*; *message* is short and free of secrets.
+
+    ``retry_after_at`` is a server's hint (an instant, epoch seconds) and only rate limiting
+    carries one.
+    """
+
+    error_class: ErrorClass
+    message: str = ""
+    retry_after_at: float | None = field(default=None, validator=check.instant)
+
+    def __attrs_post_init__(self) -> None:
+        if self.retry_after_at is not None and self.error_class is not ErrorClass.RATE_LIMITED:
+            raise ValueError(
+                f"retry_after_at is a rate-limit hint; {self.error_class.value} cannot carry one"
+            )
+
+
+Outcome = Success | Failure
+
+
+class Health(enum.Enum):
+    """The answer of Plex's cheap health call, made with the token."""
+
+    UP = "up"
+    DOWN = "down"
+    UNAUTHORIZED = "unauthorized"
+
+
+CONFIRMATIONS: Final = {
+    # A call failed as if Plex were down ...
+    (ErrorClass.OUTAGE, Health.UP): ErrorClass.TRANSIENT,  # ... but Plex answers: the job's fault
+    (ErrorClass.OUTAGE, Health.DOWN): ErrorClass.OUTAGE,
+    (ErrorClass.OUTAGE, Health.UNAUTHORIZED): ErrorClass.AUTH,
+    # A call was refused as if the token were bad ...
+    (ErrorClass.AUTH, Health.UP): ErrorClass.PERMANENT,  # ... but the token works: this item only
+    (ErrorClass.AUTH, Health.DOWN): ErrorClass.OUTAGE,
+    (ErrorClass.AUTH, Health.UNAUTHORIZED): ErrorClass.AUTH,
+}
+"""How a health check settles a failure that blames the whole server (NOTES, principle 2)."""
+
+
+def needs_confirmation(outcome: Outcome) -> bool:
+    """Whether *outcome* blames Plex as a whole and must be checked against a health call."""
+    return isinstance(outcome, Failure) and any(
+        outcome.error_class is error_class for error_class, _ in CONFIRMATIONS
+    )
+
+
+def confirm(outcome: Outcome, health: Health) -> Outcome:
+    """Settle an outage- or auth-looking *outcome* by the *health* Plex showed right after it.
+
+    Plex down means the breaker's business; Plex up means the job's own call failed, and it counts
+    against the job. Outcomes that do not blame the server are returned unchanged.
+    """
+    match outcome:
+        case Failure(error_class=error_class) if (error_class, health) in CONFIRMATIONS:
+            settled = CONFIRMATIONS[error_class, health]
+            if settled is error_class:
+                return outcome
+            note = f"{outcome.message} (health check: Plex {health.value})".strip()
+            return Failure(settled, note)
+        case _:
+            return outcome

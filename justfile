@@ -1,0 +1,62 @@
+# One recipe per habit. Every recipe that needs the virtual environment runs `setup` first,
+# so any of them works on a fresh clone.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+python := env("PYTHON", "python3")
+venv := ".venv"
+bin := venv / "bin"
+
+# list the recipes
+default:
+    @just --list
+
+# create .venv and install plexsync with its dev extra (quick when nothing changed)
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ ! -x {{bin}}/python ]; then
+        {{python}} -m venv {{venv}}
+    fi
+    stamp={{venv}}/.installed
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        {{bin}}/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+        touch "$stamp"
+    fi
+
+# every check: lint, types, the import contract, unit tests with the coverage gate, properties
+test: lint typecheck contract cov prop
+
+# ruff: lint rules and formatting
+lint: setup
+    {{bin}}/ruff check .
+    {{bin}}/ruff format --check .
+
+# mypy --strict on core and shell
+typecheck: setup
+    {{bin}}/mypy
+
+# core/ must stay pure: no clock, randomness, I/O, logging, environment or shell
+contract: setup
+    {{bin}}/lint-imports
+
+# unit and integration tests, with 100 % branch coverage of core/ enforced
+cov: setup
+    {{bin}}/coverage erase
+    {{bin}}/coverage run -m pytest -q tests
+    {{bin}}/coverage combine --quiet
+    {{bin}}/coverage report --include='core/*' --fail-under=100
+    {{bin}}/coverage report --fail-under=90
+
+# unit and integration tests only, without coverage (pass pytest options: just unit -k breaker)
+unit *args: setup
+    {{bin}}/python -m pytest -q tests {{args}}
+
+# Hypothesis property tests (HYPOTHESIS_PROFILE=thorough for a long run; CI picks `ci` itself)
+prop *args: setup
+    {{bin}}/python -m pytest -q property_tests {{args}}
+
+# apply ruff's fixes and formatting
+fmt: setup
+    {{bin}}/ruff check --fix .
+    {{bin}}/ruff format .

@@ -1,0 +1,20 @@
+"""Hypothesis profiles: ``dev`` (the default here), ``thorough`` (long runs), and Hypothesis's
+built-in ``ci``, which loads by itself when the ``CI`` variable is set.
+
+Choose one with ``HYPOTHESIS_PROFILE=thorough just prop``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("dev", max_examples=150, deadline=None)
+settings.register_profile("thorough", max_examples=3000, stateful_step_count=150, deadline=None)
+
+_chosen = os.environ.get("HYPOTHESIS_PROFILE")
+if _chosen:
+    settings.load_profile(_chosen)
+elif settings.get_current_profile_name() != "ci":
+    settings.load_profile("dev")

@@ -1,0 +1,144 @@
+"""Budget invariants of decide, and its totality."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core import (
+    Breaker,
+    DeadLetter,
+    DeadLetterReason,
+    Done,
+    ErrorClass,
+    Failure,
+    Job,
+    PlexSyncConfig,
+    RetryAt,
+    Success,
+    admit,
+    decide,
+)
+from core.breaker import Signal, observe
+from property_tests.strategies import T0, configs, failures, instants, jitters, jobs, outcomes
+
+E = ErrorClass
+
+
+def fresh_job() -> Job:
+    return Job(id=7, key="scene:7", first_enqueued_at=T0)
+
+
+@given(configs(), st.lists(jitters, min_size=200, max_size=200))
+def test_transient_job_is_attempted_exactly_one_plus_max_retries_times(
+    config: PlexSyncConfig, samples: list[float]
+) -> None:
+    """A job that always fails transiently is retried max_retries times, then dead-lettered."""
+    job, breaker, now, attempts = fresh_job(), Breaker(), T0, 0
+    for jitter in samples:
+        attempts += 1
+        decision = decide(
+            job, Failure(E.TRANSIENT), now=now, jitter=jitter, config=config, breaker=breaker
+        )
+        job, breaker = decision.job, decision.breaker
+        if isinstance(decision.action, DeadLetter):
+            assert decision.action.reason is DeadLetterReason.RETRIES_EXHAUSTED
+            break
+        assert isinstance(decision.action, RetryAt)
+        now = decision.action.at
+    assert attempts == 1 + config.max_retries
+
+
+@given(configs(), st.lists(jitters, min_size=100, max_size=100))
+def test_not_found_job_stays_within_its_limit_and_window(
+    config: PlexSyncConfig, samples: list[float]
+) -> None:
+    """Retries never exceed not_found_max_retries, and none is scheduled past the window."""
+    job, breaker, now, retries = fresh_job(), Breaker(), T0, 0
+    for jitter in samples:
+        decision = decide(
+            job, Failure(E.NOT_FOUND), now=now, jitter=jitter, config=config, breaker=breaker
+        )
+        job, breaker = decision.job, decision.breaker
+        if isinstance(decision.action, DeadLetter):
+            assert decision.action.reason is DeadLetterReason.NOT_FOUND
+            break
+        assert isinstance(decision.action, RetryAt)
+        retries += 1
+        assert decision.action.at <= T0 + config.not_found_window_seconds
+        now = decision.action.at
+    else:
+        raise AssertionError("a not-found job must be dead-lettered within 101 answers")
+    assert retries <= config.not_found_max_retries
+
+
+@given(configs(), jobs(), instants, jitters)
+def test_permanent_never_retries(
+    config: PlexSyncConfig, job: Job, now: float, jitter: float
+) -> None:
+    """Whatever the job's history, a permanent error dead-letters at once."""
+    decision = decide(
+        job, Failure(E.PERMANENT), now=now, jitter=jitter, config=config, breaker=Breaker()
+    )
+    assert decision.action == DeadLetter(DeadLetterReason.PERMANENT_ERROR)
+
+
+deferring = st.sampled_from([E.OUTAGE, E.RATE_LIMITED, E.AUTH]).flatmap(failures)
+
+
+@given(
+    configs(),
+    jobs(),
+    st.lists(st.tuples(deferring, jitters, st.floats(min_value=-1e4, max_value=1e5)), max_size=300),
+)
+def test_outages_and_rate_limits_never_charge_or_dead_letter(
+    config: PlexSyncConfig, job: Job, steps: list[tuple[Failure, float, float]]
+) -> None:
+    """No sequence of outage, auth or rate-limited outcomes, of any length and with any clock
+    (even one stepping backwards), changes the charged attempts or dead-letters the job.
+    """
+    charged, breaker, now = job.charged_attempts, Breaker(), T0
+    for failure, jitter, step in steps:
+        now += step
+        decision = decide(job, failure, now=now, jitter=jitter, config=config, breaker=breaker)
+        assert isinstance(decision.action, RetryAt)
+        assert decision.action.charged is False
+        assert decision.job.charged_attempts == charged
+        job, breaker = decision.job, decision.breaker
+
+
+@given(configs(), jobs(), outcomes, instants, jitters, st.sampled_from(["closed", "open", "half"]))
+def test_decide_is_total(
+    config: PlexSyncConfig,
+    job: Job,
+    outcome: Success | Failure,
+    now: float,
+    jitter: float,
+    breaker_kind: str,
+) -> None:
+    """Any valid input gives a valid decision: a known action, never before now, never NaN."""
+    breaker = _breaker(breaker_kind, config, now)
+    decision = decide(job, outcome, now=now, jitter=jitter, config=config, breaker=breaker)
+    match decision.action:
+        case Done():
+            assert isinstance(outcome, Success)
+        case RetryAt(at=at):
+            assert math.isfinite(at)
+            assert at >= now
+        case DeadLetter(reason=reason):
+            assert isinstance(reason, DeadLetterReason)
+    assert decision.job.id == job.id
+    assert decision.job.charged_attempts >= job.charged_attempts
+    assert decision.events  # every decision reports at least what happened to the job
+
+
+def _breaker(kind: str, config: PlexSyncConfig, now: float) -> Breaker:
+    if kind == "closed":
+        return Breaker()
+    opened, _ = observe(Breaker(), Signal.REJECTED, now=now - 1, config=config)
+    if kind == "open":
+        return opened
+    assert opened.probe_at is not None
+    return admit(opened, now=opened.probe_at, config=config).breaker

@@ -1,0 +1,71 @@
+"""backoff: nominal exponential delays, capped; jitter and server floors only ever add."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import RetryPolicy, backoff, delay_range, jitter_sample, nominal_delay
+
+POLICY = RetryPolicy(wait_initial=10, wait_max=100, wait_exp_base=2, jitter_fraction=0.2)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "nominal"),
+    [(1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (6, 100), (10_000, 100)],
+)
+def test_nominal_delay_doubles_up_to_the_cap(attempt: int, nominal: float) -> None:
+    """``wait_initial * base ** (attempt - 1)``, capped at ``wait_max``, even for huge attempts."""
+    assert nominal_delay(attempt, POLICY) == nominal
+
+
+def test_base_one_is_a_constant_delay() -> None:
+    """A growth base of 1 gives the initial delay every time."""
+    flat = RetryPolicy(wait_initial=5, wait_max=50, wait_exp_base=1, jitter_fraction=0)
+    assert [nominal_delay(n, flat) for n in (1, 2, 50)] == [5, 5, 5]
+
+
+def test_attempts_are_one_based() -> None:
+    """Attempt 0 is a caller's bug, reported as such."""
+    with pytest.raises(ValueError, match="1-based"):
+        nominal_delay(0, POLICY)
+
+
+@pytest.mark.parametrize(
+    ("attempt", "jitter", "floor", "delay"),
+    [
+        (1, 0.0, 0.0, 10.0),  # no jitter: exactly the nominal delay
+        (1, 0.5, 0.0, 11.0),  # jitter adds half of the 20 % bound
+        (3, 0.25, 0.0, 42.0),
+        (9, 0.5, 0.0, 110.0),  # capped, then jittered
+        (1, 0.0, 55.0, 55.0),  # a server floor above the nominal delay wins
+        (1, 0.5, 55.0, 56.0),  # ... and jitter adds on top of it, never below
+        (4, 0.0, 5.0, 80.0),  # a floor below the nominal delay changes nothing
+    ],
+)
+def test_backoff(attempt: int, jitter: float, floor: float, delay: float) -> None:
+    """``max(nominal, floor) + jitter * fraction * nominal``."""
+    assert backoff(attempt, jitter, POLICY, floor=floor) == pytest.approx(delay)
+
+
+@pytest.mark.parametrize("jitter", [-0.01, 1.0, 2.0])
+def test_jitter_outside_its_range_is_refused(jitter: float) -> None:
+    """A jitter sample must lie in [0, 1)."""
+    with pytest.raises(ValueError, match="jitter"):
+        backoff(1, jitter, POLICY)
+
+
+def test_delay_range_brackets_backoff() -> None:
+    """delay_range gives backoff at no jitter, at mean jitter, and its supremum."""
+    assert delay_range(2, POLICY) == (20.0, 22.0, 24.0)
+    assert backoff(2, 0.999999, POLICY) < delay_range(2, POLICY)[2]
+
+
+def test_jitter_sample_is_reproducible_and_spread() -> None:
+    """The same (job, attempt) gives the same sample; different ones differ and fill [0, 1)."""
+    assert jitter_sample(42, 3) == jitter_sample(42, 3)
+    samples = [jitter_sample(job, attempt) for job in range(200) for attempt in range(1, 6)]
+    assert all(0 <= s < 1 for s in samples)
+    assert len(set(samples)) == len(samples)
+    assert 0.45 < sum(samples) / len(samples) < 0.55
+    assert min(samples) < 0.01
+    assert max(samples) > 0.99

@@ -1,0 +1,255 @@
+"""The circuit breaker: its transition table, admission, probes, cooldowns and outage records."""
+
+from __future__ import annotations
+
+import itertools
+
+import attrs
+import pytest
+
+from core import (
+    TRANSITIONS,
+    Breaker,
+    BreakerClosed,
+    BreakerKind,
+    BreakerOpened,
+    Health,
+    Hold,
+    Outage,
+    PauseCause,
+    PlexSyncConfig,
+    Probe,
+    ProbeFailed,
+    ProbeStarted,
+    Proceed,
+    Signal,
+    admit,
+    hold_until,
+    on_probe,
+    wake_at,
+)
+from core.breaker import failure_signal, observe, throttle
+from tests.builders import T0, make_config, open_breaker
+
+K = BreakerKind
+
+
+def breaker_in(kind: BreakerKind, config: PlexSyncConfig) -> Breaker:
+    """A breaker in *kind*, as the worker would have left it."""
+    match kind:
+        case K.CLOSED:
+            return Breaker(consecutive_failures=1)
+        case K.OPEN:
+            return open_breaker(config)
+        case K.HALF_OPEN:
+            return admit(open_breaker(config), now=T0 + 60, config=config).breaker
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(("kind", "signal"), list(itertools.product(K, Signal)))
+def test_every_state_and_signal(kind: BreakerKind, signal: Signal, config: PlexSyncConfig) -> None:
+    """Each listed pair moves to the state the table names; an unlisted pair changes nothing."""
+    before = breaker_in(kind, config)
+    after, events = observe(before, signal, now=T0 + 100, config=config)
+    if (kind, signal) in TRANSITIONS:
+        assert after.kind is TRANSITIONS[kind, signal]
+    else:
+        assert after == before
+        assert events == ()
+
+
+def test_trips_after_threshold_consecutive_failures() -> None:
+    """Only the threshold-th consecutive outage failure opens the breaker."""
+    config = make_config(breaker_failure_threshold=3)
+    breaker = Breaker()
+    kinds = []
+    for _ in range(3):
+        breaker, _ = observe(breaker, failure_signal(breaker, config), now=T0, config=config)
+        kinds.append(breaker.kind)
+    assert kinds == [K.CLOSED, K.CLOSED, K.OPEN]
+
+
+@pytest.mark.parametrize("signal", [Signal.SUCCEEDED, Signal.ANSWERED])
+def test_an_answer_from_plex_resets_the_failure_count(
+    signal: Signal, config: PlexSyncConfig
+) -> None:
+    """Failures must be consecutive: any answer from a live Plex starts the count again."""
+    breaker = Breaker(consecutive_failures=2)
+    after, events = observe(breaker, signal, now=T0, config=config)
+    assert after == Breaker()
+    assert events == ()
+
+
+def test_opening_starts_one_outage_and_schedules_the_first_probe(config: PlexSyncConfig) -> None:
+    """Tripping records the outage's start and cause and the first probe time."""
+    breaker = Breaker(consecutive_failures=config.breaker_failure_threshold - 1)
+    opened, events = observe(breaker, Signal.TRIPPED, now=T0, config=config)
+    assert opened == Breaker(
+        kind=K.OPEN,
+        cooldown_seconds=10,
+        probe_at=T0 + 10,
+        outage=Outage(cause=PauseCause.OUTAGE, started_at=T0),
+    )
+    assert events == (BreakerOpened(at=T0, cause=PauseCause.OUTAGE, next_probe_at=T0 + 10),)
+
+
+def test_a_rejected_token_opens_at_once(config: PlexSyncConfig) -> None:
+    """Auth needs no threshold: the first 401 confirmed by the health check holds all work."""
+    opened, _ = observe(Breaker(), Signal.REJECTED, now=T0, config=config)
+    assert opened.kind is K.OPEN
+    assert opened.outage == Outage(cause=PauseCause.AUTH, started_at=T0)
+
+
+def test_open_holds_work_until_the_cooldown_ends(config: PlexSyncConfig) -> None:
+    """While cooling down, admit says Hold until the probe time and changes nothing."""
+    breaker = open_breaker(config)
+    admission = admit(breaker, now=T0 + 9.9, config=config)
+    assert admission.permission == Hold(T0 + 10)
+    assert admission.breaker == breaker
+
+
+def test_half_open_admits_exactly_one_probe(config: PlexSyncConfig) -> None:
+    """The first caller after the cooldown gets the probe; the next one is held."""
+    first = admit(open_breaker(config), now=T0 + 10, config=config)
+    assert first.permission == Probe()
+    assert first.breaker.kind is K.HALF_OPEN
+    assert first.events == (ProbeStarted(at=T0 + 10, number=1),)
+    second = admit(first.breaker, now=T0 + 11, config=config)
+    assert second.permission == Hold(T0 + 10 + config.probe_lease_seconds)
+
+
+def test_a_probe_that_never_reports_is_replaced(config: PlexSyncConfig) -> None:
+    """If the prober dies, the next caller after the probe lease probes instead."""
+    probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    later = T0 + 10 + config.probe_lease_seconds
+    admission = admit(probing, now=later, config=config)
+    assert admission.permission == Probe()
+    assert admission.breaker.outage is not None
+    assert admission.breaker.outage.probes == 2
+
+
+def test_failed_probes_double_the_cooldown_up_to_its_maximum() -> None:
+    """10, 20, 40, 80 ... capped at the maximum, and all of it one outage."""
+    config = make_config(breaker_cooldown_seconds=10, breaker_max_cooldown_seconds=60)
+    breaker, now = open_breaker(config), T0
+    cooldowns = []
+    for _ in range(5):
+        assert breaker.probe_at is not None
+        now = breaker.probe_at
+        breaker = admit(breaker, now=now, config=config).breaker
+        breaker, events = on_probe(breaker, Health.DOWN, now=now, config=config)
+        cooldowns.append(breaker.cooldown_seconds)
+        assert isinstance(events[0], ProbeFailed)
+    assert cooldowns == [20, 40, 60, 60, 60]
+    assert breaker.outage == Outage(cause=PauseCause.OUTAGE, started_at=T0, probes=5)
+
+
+def test_a_successful_probe_closes_and_ends_the_outage(config: PlexSyncConfig) -> None:
+    """The closing event carries the whole outage record: cause, start, end, probes."""
+    probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    closed, events = on_probe(probing, Health.UP, now=T0 + 12, config=config)
+    assert closed == Breaker()
+    assert events == (
+        BreakerClosed(
+            at=T0 + 12,
+            outage=Outage(cause=PauseCause.OUTAGE, started_at=T0, probes=1, ended_at=T0 + 12),
+        ),
+    )
+
+
+def test_a_probe_rejecting_the_token_turns_the_outage_into_an_auth_pause(
+    config: PlexSyncConfig,
+) -> None:
+    """Plex is back but refuses the token: still one outage record, now with cause auth."""
+    probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    after, _ = on_probe(probing, Health.UNAUTHORIZED, now=T0 + 11, config=config)
+    assert after.kind is K.OPEN
+    assert after.outage == Outage(cause=PauseCause.AUTH, started_at=T0, probes=1)
+
+
+def test_a_late_probe_result_is_ignored(config: PlexSyncConfig) -> None:
+    """A probe reporting after the breaker closed (another worker got through) changes nothing."""
+    assert on_probe(Breaker(), Health.DOWN, now=T0, config=config) == (Breaker(), ())
+
+
+def test_a_job_success_while_open_closes_the_breaker(config: PlexSyncConfig) -> None:
+    """Another worker's call that got through proves Plex is back."""
+    closed, events = observe(open_breaker(config), Signal.SUCCEEDED, now=T0 + 3, config=config)
+    assert closed.kind is K.CLOSED
+    assert isinstance(events[0], BreakerClosed)
+
+
+def test_a_clock_stepping_backwards_only_delays(config: PlexSyncConfig) -> None:
+    """Before the probe time (even before the outage began) the breaker simply holds."""
+    breaker = open_breaker(config)
+    assert admit(breaker, now=T0 - 3600, config=config).permission == Hold(T0 + 10)
+    probing = admit(breaker, now=T0 + 10, config=config).breaker
+    closed, events = on_probe(probing, Health.UP, now=T0 - 50, config=config)
+    assert closed.kind is K.CLOSED
+    assert isinstance(events[0], BreakerClosed)
+    assert events[0].outage.ended_at == T0  # never before it started
+
+
+def test_throttle_holds_closed_work_until_the_later_hint(config: PlexSyncConfig) -> None:
+    """Rate limiting holds job calls without opening; an earlier hint never shortens a later."""
+    throttled, fact = throttle(Breaker(), until_at=T0 + 30, now=T0)
+    assert fact.until_at == T0 + 30
+    assert admit(throttled, now=T0 + 1, config=config).permission == Hold(T0 + 30)
+    shorter, fact = throttle(throttled, until_at=T0 + 5, now=T0 + 1)
+    assert shorter.throttled_until_at == T0 + 30
+    assert fact.until_at == T0 + 30
+    assert admit(shorter, now=T0 + 30, config=config).permission == Proceed()
+    renewed, _ = throttle(shorter, until_at=T0 + 35, now=T0 + 31)
+    assert renewed.throttled_until_at == T0 + 35
+
+
+def test_throttle_survives_opening_and_closing(config: PlexSyncConfig) -> None:
+    """A server's "slow down" still holds after an outage ends."""
+    throttled, _ = throttle(open_breaker(config), until_at=T0 + 500, now=T0)
+    closed, _ = observe(throttled, Signal.SUCCEEDED, now=T0 + 20, config=config)
+    assert hold_until(closed, now=T0 + 20) == T0 + 500
+
+
+@pytest.mark.parametrize(
+    ("breaker_at", "next_due_at", "expected"),
+    [
+        ("closed", None, T0 + 5),  # nothing due: look again after poll_interval
+        ("closed", T0 + 2, T0 + 2),  # a job due sooner than that
+        ("closed", T0 - 7, T0),  # a job already due: now
+        ("open", T0 + 1, T0 + 5),  # held: the due job does not matter, poll_interval caps
+        ("cooling", T0 + 1, T0 + 3),  # held until the probe, sooner than poll_interval
+        ("probe due", None, T0),  # the probe is due now
+    ],
+)
+def test_wake_at(
+    breaker_at: str, next_due_at: float | None, expected: float, config: PlexSyncConfig
+) -> None:
+    """An idle worker wakes at the earliest useful instant, and never later than poll_interval."""
+    breakers = {
+        "closed": Breaker(),
+        "open": open_breaker(config, at=T0),
+        "cooling": open_breaker(config, at=T0 - 7),
+        "probe due": open_breaker(config, at=T0 - 60),
+    }
+    assert wake_at(breakers[breaker_at], now=T0, next_due_at=next_due_at, config=config) == expected
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": K.OPEN},
+        {"probe_at": T0},
+        {"cooldown_seconds": 5.0},
+        {"outage": Outage(cause=PauseCause.OUTAGE, started_at=T0)},
+    ],
+)
+def test_impossible_closed_breakers_cannot_be_built(changes: dict[str, object]) -> None:
+    """A closed breaker has no outage, probe time or cooldown; an open one has all three."""
+    with pytest.raises(ValueError, match=r"breaker|cooldown"):
+        attrs.evolve(Breaker(), **changes)
+
+
+def test_failures_only_count_while_closed(config: PlexSyncConfig) -> None:
+    """An open breaker carries no failure count: the outage record has taken over."""
+    with pytest.raises(ValueError, match="consecutive_failures"):
+        attrs.evolve(open_breaker(config), consecutive_failures=1)
