@@ -11,7 +11,7 @@ bin := venv / "bin"
 default:
     @just --list
 
-# create .venv and install plexsync with its dev extra (quick when nothing changed)
+# create .venv and install plexsync with its dev and plot extras (quick when nothing changed)
 setup:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -20,7 +20,7 @@ setup:
     fi
     stamp={{venv}}/.installed
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        {{bin}}/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+        {{bin}}/python -m pip install --quiet --disable-pip-version-check -e '.[dev,plot]'
         touch "$stamp"
     fi
 

@@ -83,6 +83,10 @@ class PlexSyncConfig:
 
     dlq_retention_days: float = field(default=30.0, validator=check.positive)
 
+    sqlite_synchronous: str = field(default="normal", validator=check.one_of("normal", "full"))
+    """``normal`` (WAL's usual setting) loses nothing when a process dies; ``full`` also keeps the
+    last commits through a power cut, at the price of one disk flush per commit."""
+
     def __attrs_post_init__(self) -> None:
         ordered = (
             ("retry_wait_initial_seconds", "retry_wait_max_seconds"),

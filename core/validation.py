@@ -92,6 +92,17 @@ def names(instance: object, attribute: attrs.Attribute[Any], value: tuple[object
             raise ValueError(f"{attribute.name} must hold non-empty strings, got {item!r}")
 
 
+def one_of(*choices: str) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """One of *choices* (compared without regard to case)."""
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        del instance
+        if not isinstance(value, str) or value.lower() not in choices:
+            raise ValueError(f"{attribute.name} must be one of {', '.join(choices)}, got {value!r}")
+
+    return check
+
+
 def each(kind: type) -> Callable[[object, attrs.Attribute[Any], tuple[object, ...]], None]:
     """Every item of a tuple is a *kind*."""
 

@@ -1,13 +1,53 @@
 """plexsync's imperative shell: the SQLite queue, the worker loop, Plex calls and the CLI.
 
-``core`` decides; ``shell`` carries the decisions out.
+``core`` decides; ``shell`` carries the decisions out. The host-app contract::
+
+    from core import PlexSyncConfig
+    import shell
+
+    config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="...",
+                            db_path="plexsync.db")
+    job_id = shell.enqueue(config, key="scene:42", metadata={"path": "/media/a.mkv", "title": "A"})
+    report = shell.run_worker(config)                   # until SIGINT/SIGTERM
+    report = shell.run_worker(config, stop=event)       # until a threading.Event is set
+    report = shell.run_worker(config, until_idle=True)  # work what can be worked now, then return
+    shell.status(config)                                # counts, oldest job, breaker, outage
+
+For tests and simulations, ``FakeClock`` and ``SimulatedPlex`` (with a ``Scenario``) replace the
+system clock and the real Plex: ``run_worker(config, clock=clock, plex=SimulatedPlex(...))``.
 """
 
 from __future__ import annotations
 
 import logging
 
+from shell.api import OutageStatus, Status, enqueue, status
+from shell.clock import Clock, FakeClock, SystemClock
+from shell.gateway import PlexGateway
+from shell.payload import Metadata
+from shell.simulated_plex import Call, Scenario, SimulatedPlex, Window
+from shell.store import StoreError
+from shell.worker import StopSignal, WorkerReport, run_worker
+
 # A library never configures logging; it only makes sure its records go nowhere by default.
 logging.getLogger("plexsync").addHandler(logging.NullHandler())
 
-__all__: list[str] = []
+__all__ = [
+    "Call",
+    "Clock",
+    "FakeClock",
+    "Metadata",
+    "OutageStatus",
+    "PlexGateway",
+    "Scenario",
+    "SimulatedPlex",
+    "Status",
+    "StopSignal",
+    "StoreError",
+    "SystemClock",
+    "Window",
+    "WorkerReport",
+    "enqueue",
+    "run_worker",
+    "status",
+]

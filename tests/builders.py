@@ -33,3 +33,13 @@ def open_breaker(config: PlexSyncConfig, *, at: float = T0) -> Breaker:
     closed = Breaker(consecutive_failures=config.breaker_failure_threshold - 1)
     opened, _ = observe(closed, Signal.TRIPPED, now=at, config=config)
     return opened
+
+
+def db_config(directory: object, **overrides: Any) -> PlexSyncConfig:
+    """A config whose queue lives in *directory* (a pytest tmp_path)."""
+    return make_config(db_path=f"{directory}/plexsync.db", **overrides)
+
+
+def metadata(n: int, **fields: Any) -> dict[str, Any]:
+    """Metadata for item *n*: a path and a title, plus *fields*."""
+    return {"path": f"/media/item-{n:05d}.mkv", "title": f"Item {n}", **fields}

@@ -66,6 +66,8 @@ def test_token_never_appears_in_repr() -> None:
         ("job_lease_seconds", -1),
         ("max_crashes", None),
         ("dlq_retention_days", 0),
+        ("sqlite_synchronous", "off"),
+        ("sqlite_synchronous", 1),
     ],
 )
 def test_bad_value_names_its_field(field: str, value: Any) -> None:

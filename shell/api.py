@@ -1,0 +1,132 @@
+"""The host application's side: ``enqueue`` a job, read the queue's ``status``.
+
+``run_worker`` (in ``shell.worker``) is the third call of the contract.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+
+from attrs import frozen
+from returns.result import Failure, Success
+
+from core import BreakerKind, DeadLetterReason, PauseCause, PlexSyncConfig
+from shell.payload import parse_metadata
+from shell.store import Store
+
+_local = threading.local()
+
+
+def open_store(config: PlexSyncConfig) -> Store:
+    """The calling thread's connection to *config*'s database, opened once and reused.
+
+    Connections are per thread and per process (a forked child opens its own).
+    """
+    stores: dict[str, Store] | None = getattr(_local, "stores", None)
+    if stores is None or getattr(_local, "pid", None) != os.getpid():
+        stores = _local.stores = {}
+        _local.pid = os.getpid()
+    path = os.path.abspath(config.db_path)
+    store = stores.get(path)
+    if store is None:
+        store = stores[path] = Store.open(config.db_path, synchronous=config.sqlite_synchronous)
+    return store
+
+
+def enqueue(
+    config: PlexSyncConfig,
+    *,
+    key: str,
+    metadata: Mapping[str, object],
+    now: float | None = None,
+) -> int:
+    """Queue *metadata* for the item the host knows as *key*; returns the job id.
+
+    Newest edit wins: a job of the same key that is still waiting takes this payload (and a fresh
+    retry budget, if the payload changed); if that key's job is in flight, this edit runs after
+    it. Invalid metadata raises ``ValueError`` naming the key at fault, and nothing is stored.
+    """
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError("key must be a non-empty string (the host's id for the item)")
+    if len(key) > 1024:
+        raise ValueError(f"key is {len(key)} characters long; at most 1024 are allowed")
+    match parse_metadata(metadata):
+        case Failure(message):
+            raise ValueError(message)
+        case Success(parsed):
+            payload = parsed.to_json()
+    return open_store(config).enqueue(key, payload, now=time.time() if now is None else now)
+
+
+@frozen(kw_only=True)
+class OutageStatus:
+    """The outage under way."""
+
+    cause: PauseCause
+    started_at: float
+    probes: int
+    next_probe_at: float | None
+
+
+@frozen(kw_only=True)
+class Status:
+    """The queue at a glance."""
+
+    waiting: int
+    """Due now (or overdue) and not yet claimed."""
+    scheduled: int
+    """Waiting for a later instant: a retry's backoff, or a rate limit."""
+    running: int
+    done: int
+    """Finished since the database was created."""
+    dead_lettered: int
+    dead_lettered_by_reason: Mapping[str, int]
+    oldest_waiting_age_seconds: float | None
+    """How long the oldest job not yet done has been queued."""
+    breaker: BreakerKind
+    throttled_until_at: float | None
+    outage: OutageStatus | None
+
+
+def status(config: PlexSyncConfig, *, now: float | None = None) -> Status:
+    """Counts by state, the oldest job's age, the breaker and the current outage."""
+    store = open_store(config)
+    now = time.time() if now is None else now
+    # Each count walks one partial index; the oldest job is the lowest id (ids grow with time).
+    waiting, scheduled, running, oldest = store.query(
+        "SELECT"
+        " (SELECT count(*) FROM jobs WHERE state = 'waiting' AND due_at <= :now),"
+        " (SELECT count(*) FROM jobs WHERE state = 'waiting' AND due_at > :now),"
+        " (SELECT count(*) FROM jobs WHERE state = 'running'),"
+        " (SELECT enqueued_at FROM jobs ORDER BY id LIMIT 1)",
+        {"now": now},
+    )[0]
+    by_reason: dict[str, int] = {
+        row[0]: row[1]
+        for row in store.query("SELECT reason, count(*) FROM dead_letters GROUP BY reason")
+    }
+    done = int(store.query("SELECT value FROM counters WHERE name = 'done'")[0][0])
+    breaker = store.breaker()
+    outage = None
+    if breaker.outage is not None:
+        outage = OutageStatus(
+            cause=breaker.outage.cause,
+            started_at=breaker.outage.started_at,
+            probes=breaker.outage.probes,
+            next_probe_at=breaker.probe_at,
+        )
+    return Status(
+        waiting=waiting,
+        scheduled=scheduled,
+        running=running,
+        done=done,
+        dead_lettered=sum(by_reason.values()),
+        dead_lettered_by_reason={r.value: by_reason.get(r.value, 0) for r in DeadLetterReason},
+        oldest_waiting_age_seconds=None if oldest is None else max(0.0, now - oldest),
+        breaker=breaker.kind,
+        throttled_until_at=breaker.throttled_until_at,
+        outage=outage,
+    )

@@ -1,0 +1,138 @@
+"""The one place where exceptions become error classes (NOTES, principle 3).
+
+Classification is by exception type and HTTP status, never by the prose of a message: plexapi
+raises one ``BadRequest`` for every status it has no class of its own for, and its message starts
+with the status in parentheses, ``(503) service_unavailable; ...``. That number is read as a status.
+
+``classify_exception`` is tested against a table of real exceptions raised by real plexapi talking
+HTTP to the fake Plex server (``tests/test_classify.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import re
+import xml.etree.ElementTree as ET
+from typing import Final, Literal
+
+import requests
+from plexapi.exceptions import BadRequest, NotFound, Unauthorized
+
+from core import ErrorClass, Failure
+from shell.redact import redact
+
+Stage = Literal["connect", "lookup", "edit", "scan"]
+"""What the gateway was doing: a 404 means different things while looking up and editing."""
+
+
+class NotPlexXml(Exception):  # noqa: N818 - named for what the answer was
+    """A 200 whose body is a web page, not Plex XML (a proxy's login or error page).
+
+    plexapi would read such a page as an empty listing, which looks exactly like "not found";
+    the gateway's session raises this instead, so it is classified as transient.
+    """
+
+
+PLEX_ERRORS: Final = (
+    NotPlexXml,
+    requests.exceptions.RequestException,
+    BadRequest,
+    NotFound,
+    ET.ParseError,
+    # plexapi fails this way on answers it cannot read: an empty or HTML 200 (AttributeError,
+    # TypeError) or a status requests does not know, such as a proxy's 520 (TypeError).
+    TypeError,
+    AttributeError,
+)
+"""What a plexapi call may raise because of Plex; anything else is our own bug and propagates."""
+
+_STATUS: Final = re.compile(r"^\((\d{3})\)")
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status plexapi put at the front of its message, if any."""
+    match = _STATUS.match(str(exc))
+    return int(match.group(1)) if match else None
+
+
+def classify_exception(  # noqa: PLR0911 - one branch per row of the table
+    exc: BaseException,
+    *,
+    stage: Stage,
+    retry_after_at: float | None = None,
+) -> Failure:
+    """The error class of *exc*, raised by a plexapi call during *stage*.
+
+    *retry_after_at* is the instant a 429 or 503 response asked us to wait for (already parsed,
+    see ``parse_retry_after``). Outage and auth results are only believed after a health check
+    (``core.confirm``); the worker makes it.
+    """
+    message = _message(exc)
+    match exc:
+        case requests.exceptions.Timeout() | requests.exceptions.ConnectionError():
+            # Refused, unreachable, no first byte in time, or a stall in the middle of a body.
+            return Failure(ErrorClass.OUTAGE, message)
+        case requests.exceptions.ChunkedEncodingError():
+            return Failure(ErrorClass.OUTAGE, message)
+        case requests.exceptions.RequestException():
+            return Failure(ErrorClass.TRANSIENT, message)
+        case Unauthorized():  # a subclass of BadRequest: it must come first
+            return Failure(ErrorClass.AUTH, message)
+        case NotFound():
+            # During a lookup the item is simply not there (yet); an edit of an item we just
+            # found means Plex refuses that request.
+            if stage == "lookup":
+                return Failure(ErrorClass.NOT_FOUND, message)
+            return Failure(ErrorClass.PERMANENT, message)
+        case BadRequest():
+            return _by_status(status_of(exc), message, retry_after_at)
+        case NotPlexXml() | ET.ParseError() | TypeError() | AttributeError():
+            return Failure(ErrorClass.TRANSIENT, f"unreadable answer from Plex ({message})")
+        case _:
+            raise TypeError(f"not a Plex failure: {type(exc).__name__}") from exc
+
+
+def _by_status(status: int | None, message: str, retry_after_at: float | None) -> Failure:  # noqa: PLR0911
+    match status:
+        case 429:
+            return Failure(ErrorClass.RATE_LIMITED, message, retry_after_at=retry_after_at)
+        case 503 if retry_after_at is not None:
+            return Failure(ErrorClass.RATE_LIMITED, message, retry_after_at=retry_after_at)
+        case 502 | 503 | 504:
+            return Failure(ErrorClass.OUTAGE, message)
+        case 401 | 403:
+            return Failure(ErrorClass.AUTH, message)
+        case int() if 500 <= status <= 599:
+            return Failure(ErrorClass.TRANSIENT, message)
+        case int() if 400 <= status <= 499:
+            return Failure(ErrorClass.PERMANENT, message)
+        case _:  # a BadRequest plexapi raised itself, before sending anything
+            return Failure(ErrorClass.PERMANENT, message)
+
+
+def parse_retry_after(value: str | None, *, now: float) -> float | None:
+    """The instant a ``Retry-After`` header names: delay-seconds or an HTTP date.
+
+    Unreadable values give ``None``. Past or absurd instants are passed on as they are: bounding
+    them is a decision, and ``core.decide`` makes it.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return now + int(text)
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:  # HTTP dates are GMT; a naive one is read as such
+        return parsed.replace(tzinfo=dt.UTC).timestamp()
+    return parsed.timestamp()
+
+
+def _message(exc: BaseException) -> str:
+    """A short, secret-free line: the exception's type and the first line of its text."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    return redact(text)

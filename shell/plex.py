@@ -1,0 +1,401 @@
+"""The real Plex gateway: find the item for a file path and apply a job's metadata via plexapi.
+
+How it spends requests (NOTES, section 4):
+
+* One ``PlexServer`` per gateway, reused across jobs and rebuilt after a connection failure,
+  talking through our own ``requests.Session``: it carries a stable client identity (so Plex does
+  not report a new device on every start) and a response hook that keeps Retry-After, which
+  plexapi's exceptions drop.
+* A path -> item index per library section, built by paging through each section once (1,000
+  items a request). A path missing from the index rebuilds it, but only if the index is older
+  than ``not_found_wait_initial_seconds``: a burst of new files costs one rebuild, and every
+  not-found retry still meets an index fresher than its wait.
+* The edit is one PUT with every scalar field and tag list the job carries, each locked so Plex
+  agents leave it alone. A tag list sets the field exactly (Plex replaces an indexed list); an
+  empty list needs the item's current tags, read from the full item (never from a listing, whose
+  tag lists are partial), to remove them. Applying a job twice leaves Plex as applying it once.
+* A path Plex does not know yet asks for a partial scan of its folder, once per folder per
+  ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry.
+
+Every plexapi call goes through ``_call``, which turns Plex's failures into error classes with
+``shell.classify``; nothing else is caught, so our own bugs are not mistaken for Plex's.
+"""
+
+from __future__ import annotations
+
+import ntpath
+import os
+import posixpath
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import requests
+from plexapi.exceptions import NotFound
+from plexapi.server import PlexServer
+
+import core
+from core import ErrorClass, Failure, Health, Outcome, PathMapping, PlexSyncConfig, Success
+from shell.classify import (
+    PLEX_ERRORS,
+    NotPlexXml,
+    Stage,
+    classify_exception,
+    parse_retry_after,
+)
+from shell.clock import Clock, SystemClock
+from shell.payload import Metadata
+from shell.redact import get_logger, redact, remember_secret
+
+log = get_logger("plexsync.plex")
+
+INDEX_PAGE_SIZE: Final = 1000
+SCAN_WINDOW_SECONDS: Final = 3600.0
+"""A folder's partial scan is requested at most once in this long."""
+
+SCALAR_FIELDS: Final = (
+    ("title", "title"),
+    ("summary", "summary"),
+    ("studio", "studio"),
+    ("tagline", "tagline"),
+    ("originally_available_at", "originallyAvailableAt"),
+)
+"""Metadata attribute -> Plex field name."""
+TAG_FIELDS: Final = (
+    ("genres", "genre", "Genre"),
+    ("collections", "collection", "Collection"),
+    ("labels", "label", "Label"),
+    ("performers", "actor", "Role"),
+)
+"""Metadata attribute -> Plex tag field name -> XML element of the tag in a full item."""
+
+_T = TypeVar("_T")
+
+
+class _Failed(Exception):  # noqa: N818 - a carrier, not an error of its own
+    """Carries a classified failure out of nested steps to ``apply``.
+
+    ``item_gone`` is set when Plex answered an edit with 404: the item may have been re-added
+    under a new ratingKey since the index was built.
+    """
+
+    def __init__(self, failure: Failure, *, item_gone: bool = False) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.item_gone = item_gone
+
+
+class _Session(requests.Session):
+    """plexapi's HTTP session: our identity on every request, Retry-After kept, requests counted."""
+
+    def __init__(self, identity: dict[str, str]) -> None:
+        super().__init__()
+        self.identity = identity
+        self.sent = 0
+        self.retry_after: str | None = None
+        self.hooks["response"].extend(
+            [self._read_error_bodies, self._keep_retry_after, self._refuse_web_pages]
+        )
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        """Merge headers as usual, then put our identity over plexapi's defaults."""
+        prepared = super().prepare_request(request)
+        prepared.headers.update(self.identity)
+        return prepared
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # noqa: ANN401
+        """Count the request and forget the previous response's hint."""
+        self.sent += 1
+        self.retry_after = None
+        return super().send(request, **kwargs)
+
+    @staticmethod
+    def _read_error_bodies(response: requests.Response, *args: object, **kwargs: object) -> None:
+        # plexapi fails on some statuses (a proxy's 520) before reading the body, which would
+        # leave the connection checked out of the pool; reading it here always releases it.
+        del args, kwargs
+        if response.status_code >= 400:
+            _ = response.content
+
+    @staticmethod
+    def _refuse_web_pages(response: requests.Response, *args: object, **kwargs: object) -> None:
+        del args, kwargs
+        if response.status_code == 200 and "html" in response.headers.get("Content-Type", ""):
+            response.close()  # nobody else will: the exception replaces the response
+            raise NotPlexXml(f"Plex answered {response.request.method} with a web page")
+
+    def _keep_retry_after(
+        self, response: requests.Response, *args: object, **kwargs: object
+    ) -> None:
+        del args, kwargs
+        if response.status_code in {429, 503}:
+            self.retry_after = response.headers.get("Retry-After")
+
+
+def client_identity(config: PlexSyncConfig) -> dict[str, str]:
+    """Headers naming this installation to Plex, the same on every start (a UUID derived from the
+    host and the queue's path), so Plex sees one device rather than a new one each time.
+    """
+    host = socket.gethostname()
+    seed = f"plexsync:{host}:{os.path.abspath(config.db_path)}"
+    return {
+        "X-Plex-Client-Identifier": str(uuid.uuid5(uuid.NAMESPACE_URL, seed)),
+        "X-Plex-Product": "plexsync",
+        "X-Plex-Version": core.__version__,
+        "X-Plex-Device": "plexsync",
+        "X-Plex-Device-Name": f"plexsync on {host}",
+    }
+
+
+def map_path(path: str, mappings: Sequence[PathMapping]) -> str:
+    """*path* as Plex sees it: the longest matching host prefix replaced by its Plex prefix.
+
+    Prefixes match whole components; the separators of the rest follow the Plex prefix's style.
+    """
+    best: tuple[str, PathMapping] | None = None
+    for mapping in mappings:
+        prefix = mapping.host_prefix.rstrip("/\\")
+        matches = path == prefix or path.startswith((prefix + "/", prefix + "\\"))
+        if matches and (best is None or len(prefix) > len(best[0])):
+            best = (prefix, mapping)
+    if best is None:
+        return path
+    prefix, mapping = best
+    target = mapping.plex_prefix.rstrip("/\\")
+    rest = path[len(prefix) :]
+    if "\\" in target and "/" not in target:
+        rest = rest.replace("/", "\\")
+    elif "/" in target or not target:
+        rest = rest.replace("\\", "/")
+    return target + rest
+
+
+def folder_of(path: str) -> str:
+    """The folder holding *path*, for POSIX and Windows paths alike."""
+    windows = "\\" in path or (len(path) > 1 and path[1] == ":")
+    return str((ntpath if windows else posixpath).dirname(path))
+
+
+def edit_params(metadata: Metadata, current_tags: dict[str, list[str]]) -> dict[str, str | int]:
+    """The query parameters of the one PUT that applies *metadata*.
+
+    *current_tags* holds, for each tag field the job empties, the tags the item has now (they
+    must be removed by name). Keys absent from the metadata are not touched.
+    """
+    params: dict[str, str | int] = {}
+    for attribute, name in SCALAR_FIELDS:
+        value = getattr(metadata, attribute)
+        if value is not None:
+            params[f"{name}.value"] = value
+            params[f"{name}.locked"] = 1
+    for attribute, name, _ in TAG_FIELDS:
+        values: tuple[str, ...] | None = getattr(metadata, attribute)
+        if values is None:
+            continue
+        wanted = list(dict.fromkeys(values))  # Plex keeps one of each; so do we, in order
+        for index, tag in enumerate(wanted):
+            params[f"{name}[{index}].tag.tag"] = tag
+        if not wanted and current_tags.get(name):
+            # Encoded as plexapi's own tag helper does: each tag quoted, then the list as a whole.
+            params[f"{name}[].tag.tag-"] = ",".join(quote(tag) for tag in current_tags[name])
+        params[f"{name}.locked"] = 1
+    return params
+
+
+class PlexServerGateway:
+    """The gateway protocol over a real Plex Media Server (see the module docstring)."""
+
+    def __init__(self, config: PlexSyncConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock if clock is not None else SystemClock()
+        remember_secret(config.plex_token)
+        self.session = _Session(client_identity(config))
+        self._server: PlexServer | None = None
+        self._machine: str | None = None
+        self._sections: list[Any] = []
+        self._index: dict[str, list[tuple[Any, Any]]] = {}
+        self._index_built_at: float | None = None
+        self._scanned: dict[str, float] = {}
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent so far (job calls, index pages, scans, health checks)."""
+        return self.session.sent
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()
+
+    # ------------------------------------------------------------------ the protocol
+    def apply(self, metadata: Metadata) -> Outcome:
+        """Find the item for ``metadata.path`` and apply the metadata in one PUT."""
+        path = map_path(metadata.path, self.config.path_mappings)
+        try:
+            section, item = self._locate(path)
+            try:
+                self._edit(section, item, metadata)
+            except _Failed as failed:
+                if not failed.item_gone:
+                    raise
+                # The item was re-added under a new ratingKey since the index was built.
+                self._rebuild_index()
+                section, item = self._locate(path, may_scan=False)
+                self._edit(section, item, metadata)
+        except _Failed as failed:
+            return failed.failure
+        return Success()
+
+    def health(self) -> Health:
+        """``GET /`` with the token and a short timeout: up, down, or refusing the token."""
+        try:
+            response = self.session.get(
+                f"{self.config.plex_url.rstrip('/')}/",
+                headers={"X-Plex-Token": self.config.plex_token, "Accept": "text/xml"},
+                timeout=self.config.health_timeout_seconds,
+            )
+        except (requests.exceptions.RequestException, NotPlexXml):
+            return Health.DOWN  # unreachable, or something other than Plex answers at its URL
+        if response.status_code in {401, 403}:
+            return Health.UNAUTHORIZED
+        if response.status_code == 200 or response.status_code == 429:  # noqa: PLR1714 - reads as two facts
+            return Health.UP
+        return Health.DOWN
+
+    # ------------------------------------------------------------------ steps
+    def _call(self, stage: Stage, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
+        """Call plexapi; a Plex failure becomes a classified ``_Failed``."""
+        try:
+            return function(*args, **kwargs)
+        except PLEX_ERRORS as exc:
+            retry_after_at = parse_retry_after(self.session.retry_after, now=self.clock.now())
+            failure = classify_exception(exc, stage=stage, retry_after_at=retry_after_at)
+            if failure.error_class is ErrorClass.OUTAGE:
+                self._server = None  # reconnect next time: the old connection may be dead
+            log.debug("Plex call failed during %s: %s", stage, failure.message)
+            gone = stage == "edit" and isinstance(exc, NotFound)
+            raise _Failed(failure, item_gone=gone) from None
+
+    def _connect(self) -> PlexServer:
+        if self._server is None:
+            timeout = (self.config.connect_timeout_seconds, self.config.read_timeout_seconds)
+            server = self._call(
+                "connect",
+                PlexServer,
+                self.config.plex_url,
+                self.config.plex_token,
+                session=self.session,
+                timeout=timeout,
+            )
+            if server.machineIdentifier != self._machine:  # another server: forget what we knew
+                self._machine = server.machineIdentifier
+                self._sections, self._index, self._index_built_at = [], {}, None
+            self._server = server
+        return self._server
+
+    def _library_sections(self) -> list[Any]:
+        if self._sections:
+            return self._sections
+        server = self._connect()
+        available = self._call("connect", _all_sections, server)
+        movies = [s for s in available if s.type == "movie"]
+        wanted = self.config.library_sections
+        if not wanted:
+            chosen = movies
+        else:
+            by_name = {s.title.lower(): s for s in movies} | {str(s.key): s for s in movies}
+            missing = [name for name in wanted if name.lower() not in by_name]
+            if missing:
+                names = ", ".join(sorted(s.title for s in movies)) or "none"
+                raise _Failed(
+                    Failure(
+                        ErrorClass.PERMANENT,
+                        f"library section {missing[0]!r} is not a movie section of this Plex "
+                        f"(movie sections: {names}); check library_sections",
+                    )
+                )
+            chosen = list({id(by_name[n.lower()]): by_name[n.lower()] for n in wanted}.values())
+        self._sections = chosen
+        return chosen
+
+    def _rebuild_index(self) -> None:
+        index: dict[str, list[tuple[Any, Any]]] = {}
+        for section in self._library_sections():
+            items = self._call(
+                "lookup", section.search, libtype="movie", container_size=INDEX_PAGE_SIZE
+            )
+            for item in items:
+                for path in item.locations:
+                    index.setdefault(path, []).append((section, item))
+        self._index = index
+        self._index_built_at = self.clock.now()
+        log.debug("indexed %d paths in %d sections", len(index), len(self._sections))
+
+    def _locate(self, path: str, *, may_scan: bool = True) -> tuple[Any, Any]:
+        now = self.clock.now()
+        built = self._index_built_at
+        fresh_for = self.config.not_found_wait_initial_seconds
+        entries = self._index.get(path)
+        if entries is None and (built is None or not 0 <= now - built < fresh_for):
+            self._rebuild_index()
+            entries = self._index.get(path)
+        if entries is None:
+            raise _Failed(self._not_found(path, now=now, may_scan=may_scan))
+        if len(entries) > 1:
+            found = "; ".join(
+                f"ratingKey {item.ratingKey} {item.title!r} in {section.title!r}"
+                for section, item in entries
+            )
+            raise _Failed(Failure(ErrorClass.PERMANENT, redact(f"{path} is ambiguous: {found}")))
+        return entries[0]
+
+    def _not_found(self, path: str, *, now: float, may_scan: bool) -> Failure:
+        sections = self._library_sections()
+        folder = folder_of(path)
+        section = next(
+            (s for s in sections if any(_inside(path, root) for root in s.locations)), None
+        )
+        if section is None:
+            roots = ", ".join(root for s in sections for root in s.locations) or "none"
+            return Failure(
+                ErrorClass.PERMANENT,
+                redact(f"{path} is outside every library folder ({roots}); check path_mappings"),
+            )
+        last = self._scanned.get(folder)
+        if may_scan and (last is None or not 0 <= now - last < SCAN_WINDOW_SECONDS):
+            self._call("scan", section.update, path=folder)
+            self._scanned[folder] = now
+            return Failure(
+                ErrorClass.NOT_FOUND,
+                redact(f"no Plex item for {path}; asked Plex to scan {folder}"),
+            )
+        return Failure(ErrorClass.NOT_FOUND, redact(f"no Plex item for {path} yet"))
+
+    def _edit(self, section: Any, item: Any, metadata: Metadata) -> None:  # noqa: ANN401
+        current: dict[str, list[str]] = {}
+        emptied = [
+            (name, element) for key, name, element in TAG_FIELDS if getattr(metadata, key) == ()
+        ]
+        if emptied:
+            # Removing tags needs their names, from the full item (a listing shows only a few).
+            # Read as raw XML: plexapi's item object would reload itself for every empty list.
+            server = self._connect()
+            full = self._call("lookup", server.query, f"/library/metadata/{item.ratingKey}")
+            current = {
+                name: [tag.attrib["tag"] for tag in full.iter(element) if "tag" in tag.attrib]
+                for name, element in emptied
+            }
+        params = edit_params(metadata, current)
+        if params:
+            self._call("edit", section.multiEdit, [item], **params)
+
+
+def _all_sections(server: PlexServer) -> list[Any]:
+    # ``server.library`` is a property that queries Plex: it must run inside ``_call``.
+    return list(server.library.sections())
+
+
+def _inside(path: str, root: str) -> bool:
+    trimmed = root.rstrip("/\\")
+    return path.startswith((trimmed + "/", trimmed + "\\"))

@@ -1,0 +1,158 @@
+"""A simulated Plex on a fake clock: outages, late scans, transient errors and rate limits.
+
+It implements the gateway protocol without a network, so ``run_worker`` can live through hours of
+scenario in seconds. Hosts can use it to test their own integration; plexsync's tests and
+``plexsync simulate`` use it too. Every call is recorded, so a test can ask what Plex saw, when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Literal
+
+from attrs import field, frozen
+
+from core import ErrorClass, Failure, Health, Outcome, Success
+from core import validation as check
+from shell.clock import Clock
+from shell.payload import Metadata
+
+
+@frozen
+class Window:
+    """A stretch of scenario time: *start_seconds* after the start, lasting *duration_seconds*."""
+
+    start_seconds: float = field(validator=check.number)
+    duration_seconds: float = field(validator=check.number)
+
+    def holds(self, elapsed: float) -> bool:
+        """Whether *elapsed* seconds after the start fall inside the window."""
+        return self.start_seconds <= elapsed < self.start_seconds + self.duration_seconds
+
+
+def _windows(windows: Iterable[Window]) -> tuple[Window, ...]:
+    return tuple(windows)
+
+
+@frozen(kw_only=True)
+class Scenario:
+    """How the simulated Plex behaves over time.
+
+    ``outages``: Plex unreachable. ``token_rejected``: Plex answers 401. ``scan_delay_seconds``:
+    a ``late_fraction`` of the files are unknown to Plex until that long after the start.
+    ``transient_rate``: the share of job calls failing with a 500 on a healthy Plex.
+    ``permanent_rate``: the share of files Plex always refuses (a 400). ``rate_limit_per_minute``:
+    calls above it in a minute get a 429 with Retry-After until the minute ends.
+    ``call_seconds``: how long each call takes (the clock sleeps that long), so a backlog takes
+    simulated time to work through, as it would against a real server.
+    """
+
+    outages: tuple[Window, ...] = field(default=(), converter=_windows)
+    token_rejected: tuple[Window, ...] = field(default=(), converter=_windows)
+    scan_delay_seconds: float = field(default=0.0, validator=check.number)
+    late_fraction: float = field(default=1.0, validator=check.fraction)
+    transient_rate: float = field(default=0.0, validator=check.fraction)
+    permanent_rate: float = field(default=0.0, validator=check.fraction)
+    rate_limit_per_minute: int | None = None
+    call_seconds: float = field(default=0.05, validator=check.number)
+    seed: int = 0
+
+
+@frozen(kw_only=True)
+class Call:
+    """One call the simulated Plex received."""
+
+    at: float
+    kind: Literal["apply", "health"]
+    path: str | None
+    result: str
+
+
+class SimulatedPlex:
+    """The gateway protocol over a scenario; time is read from *clock* (usually a FakeClock)."""
+
+    def __init__(self, scenario: Scenario, clock: Clock, *, start_at: float | None = None) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.start_at = clock.now() if start_at is None else start_at
+        self.items: dict[str, Metadata] = {}
+        """The metadata Plex holds, per path: the last edit applied."""
+        self.calls: list[Call] = []
+        self._minute: float | None = None
+        self._calls_this_minute = 0
+
+    def apply(self, metadata: Metadata) -> Outcome:
+        """Apply *metadata* if the scenario lets the call through at this instant."""
+        self.clock.sleep(self.scenario.call_seconds)
+        outcome = self._answer(metadata)
+        if isinstance(outcome, Success):
+            self.items[metadata.path] = metadata
+        self._record("apply", metadata.path, outcome)
+        return outcome
+
+    def health(self) -> Health:
+        """Down during an outage, unauthorized while the token is rejected, up otherwise."""
+        self.clock.sleep(self.scenario.call_seconds)
+        elapsed = self.clock.now() - self.start_at
+        if any(w.holds(elapsed) for w in self.scenario.outages):
+            health = Health.DOWN
+        elif any(w.holds(elapsed) for w in self.scenario.token_rejected):
+            health = Health.UNAUTHORIZED
+        else:
+            health = Health.UP
+        self.calls.append(Call(at=self.clock.now(), kind="health", path=None, result=health.value))
+        return health
+
+    def calls_between(self, start_at: float, end_at: float, kind: str | None = None) -> list[Call]:
+        """The calls received in [start_at, end_at), optionally of one kind."""
+        return [
+            c for c in self.calls if start_at <= c.at < end_at and (kind is None or c.kind == kind)
+        ]
+
+    def _answer(self, metadata: Metadata) -> Outcome:  # noqa: PLR0911 - one answer per rule
+        now = self.clock.now()
+        elapsed = now - self.start_at
+        scenario = self.scenario
+        if any(w.holds(elapsed) for w in scenario.outages):
+            return Failure(ErrorClass.OUTAGE, "connection refused (simulated outage)")
+        if any(w.holds(elapsed) for w in scenario.token_rejected):
+            return Failure(ErrorClass.AUTH, "(401) unauthorized (simulated)")
+        limited = self._rate_limited(now)
+        if limited is not None:
+            return limited
+        if elapsed < scenario.scan_delay_seconds and self._unit(metadata.path, "late") < (
+            scenario.late_fraction
+        ):
+            return Failure(ErrorClass.NOT_FOUND, f"no Plex item for {metadata.path} (not scanned)")
+        if self._unit(metadata.path, "permanent") < scenario.permanent_rate:
+            return Failure(ErrorClass.PERMANENT, "(400) bad request (simulated)")
+        if self._unit(metadata.path, "transient", len(self.calls)) < scenario.transient_rate:
+            return Failure(ErrorClass.TRANSIENT, "(500) internal server error (simulated)")
+        return Success()
+
+    def _rate_limited(self, now: float) -> Failure | None:
+        limit = self.scenario.rate_limit_per_minute
+        if limit is None:
+            return None
+        minute = now - (now - self.start_at) % 60
+        if minute != self._minute:
+            self._minute, self._calls_this_minute = minute, 0
+        self._calls_this_minute += 1
+        if self._calls_this_minute <= limit:
+            return None
+        return Failure(
+            ErrorClass.RATE_LIMITED,
+            "(429) too many requests (simulated)",
+            retry_after_at=minute + 60,
+        )
+
+    def _unit(self, *parts: object) -> float:
+        """A stable sample in [0, 1) for *parts* under the scenario's seed."""
+        text = "\x1f".join(map(str, (self.scenario.seed, *parts))).encode()
+        digest = hashlib.blake2b(text, digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64
+
+    def _record(self, kind: Literal["apply", "health"], path: str | None, outcome: Outcome) -> None:
+        result = "success" if isinstance(outcome, Success) else outcome.error_class.value
+        self.calls.append(Call(at=self.clock.now(), kind=kind, path=path, result=result))

@@ -1,0 +1,377 @@
+"""The worker loop: claim a due job, call Plex, ask ``core.decide``, write the answer down.
+
+One job at a time, in due order. Before any Plex call the breaker is asked (``store.admit``):
+while it holds, no job call is made; when it asks for a probe, one health call is made and
+reported. An outage- or auth-looking failure is checked against a health call before ``decide``
+sees it (NOTES, principle 2). When nothing is due the worker sleeps until the earliest of the next
+due job, the end of a hold, and ``poll_interval``.
+
+The worker never dies on one job: a payload that no longer decodes is dead-lettered as invalid,
+and an unexpected exception from a gateway becomes a transient failure (logged with its type), so
+a bug ends in the DLQ with a reason after the retry budget instead of killing the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from types import FrameType
+from typing import Final, Protocol
+
+from attrs import field, frozen
+from returns.result import Failure as Err
+from returns.result import Success as Ok
+
+from core import (
+    BreakerClosed,
+    BreakerOpened,
+    DeadLetterReason,
+    ErrorClass,
+    Event,
+    Failure,
+    Hold,
+    JobDeadLettered,
+    JobSucceeded,
+    Outcome,
+    PlexSyncConfig,
+    Probe,
+    ProbeFailed,
+    ProbeStarted,
+    Proceed,
+    RetryScheduled,
+    Throttled,
+    confirm,
+    format_duration,
+    needs_confirmation,
+    wake_at,
+)
+from shell.clock import Clock, SystemClock
+from shell.gateway import PlexGateway
+from shell.payload import decode_payload
+from shell.redact import get_logger
+from shell.store import Store, StoredJob
+
+log = get_logger("plexsync.worker")
+
+OUTAGE_LOG_INTERVAL: Final = 300.0
+"""Seconds between status lines while Plex is unavailable (never one per poll)."""
+
+
+class StopSignal(Protocol):
+    """Anything with ``is_set()``: a ``threading.Event``, or a condition of the host's."""
+
+    def is_set(self) -> bool:
+        """Whether the worker should stop after the job in hand."""
+        ...
+
+
+@frozen(kw_only=True)
+class WorkerReport:
+    """What one ``run_worker`` call did."""
+
+    done: int
+    retried: int
+    dead_lettered: Mapping[str, int] = field(factory=dict)
+    """Dead-lettered jobs by reason."""
+    plex_calls: int
+    """Every call made to the gateway: job calls, health checks and probes."""
+    probes: int
+    outages: int
+    """Outages that began while this worker ran."""
+    started_at: float
+    stopped_at: float
+
+    @property
+    def dead_lettered_total(self) -> int:
+        """All dead-lettered jobs, whatever the reason."""
+        return sum(self.dead_lettered.values())
+
+
+def run_worker(
+    config: PlexSyncConfig,
+    *,
+    stop: StopSignal | None = None,
+    until_idle: bool = False,
+    clock: Clock | None = None,
+    plex: PlexGateway | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> WorkerReport:
+    """Work the queue in *config*'s database until stopped.
+
+    Stops when *stop* is set, on SIGINT/SIGTERM (when called in the main thread without *stop*),
+    or, with *until_idle*, as soon as no job can be worked now (jobs due later, or held by an
+    open breaker, stay queued). *clock* defaults to the system clock, *plex* to the real Plex
+    gateway; *on_event* receives every event the core reports.
+    """
+    stop_event = threading.Event()
+    wake = stop if isinstance(stop, threading.Event) else stop_event
+    clock = clock if clock is not None else SystemClock(wake=wake)
+    if plex is None:
+        from shell.plex import PlexServerGateway  # noqa: PLC0415 - imports plexapi: only if used
+
+        plex = PlexServerGateway(config, clock=clock)
+    store = Store.open(config.db_path, synchronous=config.sqlite_synchronous)
+    try:
+        with _stop_on_signals(stop_event, enabled=stop is None):
+            worker = _Worker(config, store, clock, plex, on_event)
+            return worker.run(stop if stop is not None else stop_event, until_idle=until_idle)
+    finally:
+        store.close()
+
+
+class _Worker:
+    def __init__(
+        self,
+        config: PlexSyncConfig,
+        store: Store,
+        clock: Clock,
+        plex: PlexGateway,
+        on_event: Callable[[Event], None] | None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.plex = plex
+        self.on_event = on_event
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.done = self.retried = self.plex_calls = self.probes = self.outages = 0
+        self.dead_lettered: Counter[str] = Counter()
+        self.last_outage_log_at: float | None = None
+
+    def run(self, stop: StopSignal, *, until_idle: bool) -> WorkerReport:
+        started_at = self.clock.now()
+        self._expire_leases_of_dead_local_workers(started_at)
+        log.info("worker %s started on %s", self.owner, self.store.path)
+        while not stop.is_set():
+            if not self._step(until_idle=until_idle):
+                break
+        stopped_at = self.clock.now()
+        log.info(
+            "worker %s stopped: %d done, %d retried, %d dead-lettered, %d Plex calls",
+            self.owner,
+            self.done,
+            self.retried,
+            sum(self.dead_lettered.values()),
+            self.plex_calls,
+        )
+        return WorkerReport(
+            done=self.done,
+            retried=self.retried,
+            dead_lettered=dict(self.dead_lettered),
+            plex_calls=self.plex_calls,
+            probes=self.probes,
+            outages=self.outages,
+            started_at=started_at,
+            stopped_at=stopped_at,
+        )
+
+    def _step(self, *, until_idle: bool) -> bool:
+        """One turn of the loop; ``False`` when an idle-draining worker has nothing left now."""
+        now = self.clock.now()
+        self._sweep_dead_letters(now)
+        admission = self.store.admit(now=now, config=self.config)
+        self._emit(admission.events)
+        match admission.permission:
+            case Probe():
+                self._probe()
+                return True
+            case Hold(until_at=until):
+                self._log_outage_status(now, until)
+                return self._idle(now, until_idle=until_idle)
+            case Proceed():
+                claim = self.store.claim(now=now, owner=self.owner, config=self.config)
+                for decision in claim.reaped:
+                    self._emit(decision.events)
+                if claim.job is None:
+                    return self._idle(now, until_idle=until_idle)
+                self._work(claim.job)
+                return True
+
+    def _idle(self, now: float, *, until_idle: bool) -> bool:
+        if until_idle:
+            return False
+        breaker = self.store.breaker()
+        wake = wake_at(breaker, now=now, next_due_at=self.store.next_due_at(), config=self.config)
+        self.clock.sleep(wake - now)
+        return True
+
+    def _probe(self) -> None:
+        health = self.plex.health()
+        self.plex_calls += 1
+        self.probes += 1
+        events = self.store.report_probe(health, now=self.clock.now(), config=self.config)
+        self._emit(events)
+
+    def _work(self, stored: StoredJob) -> None:
+        outcome = self._attempt(stored)
+        decision = self.store.record(stored, outcome, now=self.clock.now(), config=self.config)
+        self._emit(decision.events)
+
+    def _attempt(self, stored: StoredJob) -> Outcome:
+        if stored.row_problem is not None:
+            return Failure(ErrorClass.INVALID_PAYLOAD, stored.row_problem)
+        match decode_payload(stored.payload):
+            case Err(reason):
+                return Failure(ErrorClass.INVALID_PAYLOAD, reason)
+            case Ok(metadata):
+                pass
+        try:
+            outcome = self.plex.apply(metadata)
+        except (
+            Exception
+        ) as exc:  # the loop must outlive a gateway's bug; the job still ends somewhere
+            log.exception("the Plex gateway raised on job %d (%s)", stored.job.id, stored.job.key)
+            outcome = Failure(ErrorClass.TRANSIENT, f"unexpected {type(exc).__name__}")
+        self.plex_calls += 1
+        if needs_confirmation(outcome):
+            outcome = confirm(outcome, self.plex.health())
+            self.plex_calls += 1
+        return outcome
+
+    def _emit(self, events: tuple[Event, ...]) -> None:
+        for event in events:
+            self._count(event)
+            _log_event(event)
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def _count(self, event: Event) -> None:
+        match event:
+            case JobSucceeded():
+                self.done += 1
+            case RetryScheduled():
+                self.retried += 1
+            case JobDeadLettered(reason=reason):
+                self.dead_lettered[reason.value] += 1
+            case BreakerOpened():
+                self.outages += 1
+                self.last_outage_log_at = event.at
+            case BreakerClosed():
+                self.last_outage_log_at = None
+            case _:
+                pass
+
+    def _log_outage_status(self, now: float, until: float) -> None:
+        breaker = self.store.breaker()
+        if breaker.outage is None:
+            return  # a rate-limit hold: not an outage
+        last = self.last_outage_log_at
+        if last is not None and 0 <= now - last < OUTAGE_LOG_INTERVAL:
+            return
+        self.last_outage_log_at = now
+        waiting = self.store.query("SELECT count(*) FROM jobs")[0][0]
+        log.info(
+            "Plex unavailable for %s (%s); %d jobs waiting; next probe in %s",
+            format_duration(now - breaker.outage.started_at),
+            breaker.outage.cause.value,
+            waiting,
+            format_duration(until - now),
+        )
+
+    def _sweep_dead_letters(self, now: float) -> None:
+        removed = self.store.sweep_dead_letters(now=now, config=self.config)
+        if removed is not None:
+            log.log(
+                logging.INFO if removed else logging.DEBUG,
+                "removed %d dead letters older than %s days",
+                removed,
+                f"{self.config.dlq_retention_days:g}",
+            )
+
+    def _expire_leases_of_dead_local_workers(self, now: float) -> None:
+        """A worker on this host whose process is gone will never finish its job: let it be
+        taken back now rather than when its lease runs out.
+        """
+        host = socket.gethostname()
+        owners = self.store.query("SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running'")
+        for (owner,) in owners:
+            owner_host, _, rest = str(owner).partition(":")
+            pid_text = rest.partition(":")[0]
+            if owner_host == host and pid_text.isdigit() and not _alive(int(pid_text)):
+                self.store.expire_lease(owner, now=now)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+_REASON_TEXT: Final = {
+    DeadLetterReason.PERMANENT_ERROR: "Plex refused it",
+    DeadLetterReason.RETRIES_EXHAUSTED: "retries exhausted",
+    DeadLetterReason.NOT_FOUND: "not found in Plex",
+    DeadLetterReason.INVALID_PAYLOAD: "invalid payload",
+    DeadLetterReason.CRASHED_REPEATEDLY: "workers crashed on it repeatedly",
+}
+
+
+def _log_event(event: Event) -> None:
+    match event:
+        case BreakerOpened(cause=cause, at=at, next_probe_at=probe_at):
+            log.info(
+                "Plex unavailable (%s): holding all work; first probe in %s",
+                cause.value,
+                format_duration(probe_at - at),
+            )
+        case BreakerClosed(outage=outage, at=at):
+            log.info(
+                "Plex is back after %s (%d probes): resuming work",
+                format_duration(at - outage.started_at),
+                outage.probes,
+            )
+        case ProbeFailed(next_probe_at=probe_at, at=at, cause=cause):
+            log.debug("probe failed (%s); next in %s", cause.value, format_duration(probe_at - at))
+        case ProbeStarted(number=number):
+            log.debug("probing Plex (probe %d of this outage)", number)
+        case Throttled(until_at=until, at=at):
+            log.debug(
+                "Plex asked us to slow down: no job calls for %s", format_duration(until - at)
+            )
+        case JobDeadLettered(job_id=job_id, key=key, reason=reason, error_class=error_class):
+            log.warning(
+                "job %d (%s) dead-lettered: %s (last error: %s)",
+                job_id,
+                key,
+                _REASON_TEXT[reason],
+                error_class.value,
+            )
+        case RetryScheduled(job_id=job_id, key=key, error_class=error_class, retry_at=at):
+            log.debug("job %d (%s) %s: retry at %.0f", job_id, key, error_class.value, at)
+        case JobSucceeded(job_id=job_id, key=key):
+            log.debug("job %d (%s) done", job_id, key)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
+    """SIGINT/SIGTERM finish the job in hand, then stop; a second signal acts as usual."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        del frame
+        log.info("received %s: stopping after the job in hand", signal.Signals(signum).name)
+        stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,500 @@
+"""The fake Plex server, exercised by the real plexapi client over real HTTP: no mocks.
+
+These tests also pin down what plexapi 4.18 raises for each fault, which the error
+classification in the shell is written against.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+from xml.etree.ElementTree import ParseError
+
+import pytest
+import requests
+from plexapi.exceptions import BadRequest, NotFound, Unauthorized
+from plexapi.server import PlexServer
+
+from tests.builders import TOKEN
+from tests.fake_plex import FakePlex
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from plexapi.library import MovieSection
+    from plexapi.video import Movie
+
+FOLDER = "/media/movies"
+GENRES = ["Drama", "Crime", "Noir", "Mystery"]
+COLLECTIONS = ["Classics", "Favourites"]
+LABELS = ["watched", "4k"]
+PERFORMERS = ["Ann", "Bob", "Cid", "Dee", "Eve"]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePlex]:
+    """A running fake with one movie section over FOLDER."""
+    with FakePlex(TOKEN) as server:
+        server.add_section("Movies", locations=(FOLDER,))
+        yield server
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """A requests session closed after the test, so no pooled socket outlives it."""
+    with requests.Session() as opened:
+        yield opened
+
+
+def connect(fake: FakePlex, session: requests.Session, timeout: float = 5) -> PlexServer:
+    return PlexServer(fake.url, TOKEN, session=session, timeout=timeout)
+
+
+def add_movies(fake: FakePlex, count: int) -> list[int]:
+    return [
+        fake.add_item(
+            1,
+            f"{FOLDER}/movie{n}.mkv",
+            title=f"Movie {n}",
+            summary=f"Summary {n}",
+            studio="Studio",
+            tagline="Tagline",
+            originally_available_at="1999-12-31",
+            genres=GENRES,
+            collections=COLLECTIONS,
+            labels=LABELS,
+            performers=PERFORMERS,
+        )
+        for n in range(count)
+    ]
+
+
+def movies(plex: PlexServer) -> MovieSection:
+    section: MovieSection = plex.library.sectionByID(1)
+    return section
+
+
+def tag_names(tags: list[object]) -> list[str]:
+    return [getattr(tag, "tag", None) or "" for tag in tags]
+
+
+# ---------------------------------------------------------------------- the library
+
+
+def test_plexserver_connects_and_identity_needs_no_token(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """PlexServer reads GET /; /identity answers without a token, / does not."""
+    plex = connect(fake, session)
+    assert (plex.friendlyName, plex.machineIdentifier) == ("Fake Plex", "fakeplex-0001")
+    assert plex.version == "1.40.0.0000"
+    assert session.get(f"{fake.url}/identity", timeout=5).status_code == 200
+    assert session.get(f"{fake.url}/", timeout=5).status_code == 401
+
+
+def test_sections_list_their_locations(fake: FakePlex, session: requests.Session) -> None:
+    """library.sections() gives a MovieSection with its key, title and folder."""
+    fake.add_section("More", locations=("/a", "/b"))
+    sections = connect(fake, session).library.sections()
+    assert [(s.key, s.title, s.type, s.locations) for s in sections] == [
+        (1, "Movies", "movie", [FOLDER]),
+        (2, "More", "movie", ["/a", "/b"]),
+    ]
+
+
+def test_listing_pages_by_container_headers_and_shows_partial_tags(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A search pages with the container headers and shows few tags, like real Plex."""
+    keys = add_movies(fake, 5)
+    section = movies(connect(fake, session))
+    fake.clear_requests()
+
+    found = section.search(libtype="movie", container_size=2)
+
+    assert [movie.ratingKey for movie in found] == keys
+    listings = fake.requests_to("/library/sections/1/all", "GET")
+    assert [
+        (r.headers["X-Plex-Container-Start"], r.headers["X-Plex-Container-Size"]) for r in listings
+    ] == [("0", "2"), ("2", "2"), ("4", "2")]
+    first = found[0]
+    assert tag_names(first.genres) == GENRES[:2]
+    assert tag_names(first.collections) == COLLECTIONS[:1]
+    assert tag_names(first.roles) == PERFORMERS[:3]
+    # Reading `first.labels` would make plexapi reload the empty list: look at the raw XML.
+    assert first._data.findall("Label") == []
+    assert first.librarySectionID == 1
+    assert fake.requests_to("/library/metadata") == []
+    # totalViewSize sends the container values as query parameters and reads totalSize.
+    assert section.totalViewSize(libtype="movie") == 5
+
+
+def test_fetch_item_has_every_field_tag_and_lock(fake: FakePlex, session: requests.Session) -> None:
+    """/library/metadata/<rk> carries all fields, all tags and the locked fields."""
+    (key,) = add_movies(fake, 1)
+    plex = connect(fake, session)
+    movies(plex).multiEdit([plex.fetchItem(key)], **{"summary.locked": 1, "label.locked": 1})
+
+    movie: Movie = plex.fetchItem(key)
+
+    assert (movie.title, movie.summary, movie.studio, movie.tagline) == (
+        "Movie 0",
+        "Summary 0",
+        "Studio",
+        "Tagline",
+    )
+    assert movie.originallyAvailableAt.date().isoformat() == "1999-12-31"
+    assert tag_names(movie.genres) == GENRES
+    assert tag_names(movie.collections) == COLLECTIONS
+    assert tag_names(movie.labels) == LABELS
+    assert tag_names(movie.roles) == PERFORMERS
+    assert {(f.name, f.locked) for f in movie.fields} == {("summary", True), ("label", True)}
+    assert movie.media[0].parts[0].file == f"{FOLDER}/movie0.mkv"
+
+
+def test_an_empty_attribute_of_a_fetched_item_costs_a_reload(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A fetchItem() result is partial to plexapi: reading an empty list GETs it again."""
+    (key,) = add_movies(fake, 1)
+    movie = connect(fake, session).fetchItem(key)
+    assert movie.fields == []  # nothing locked: the empty list triggers the reload
+    reads = fake.requests_to(f"/library/metadata/{key}")
+    assert [sorted(r.query) for r in reads] == [
+        [],
+        [
+            "includeBandwidths",
+            "includeChapters",
+            "includeFields",
+            "includeGeolocation",
+            "includeLoudnessRamps",
+            "includeMarkers",
+        ],
+    ]
+
+
+def test_multi_edit_sets_fields_and_tag_lists_exactly(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """An indexed tag list replaces the list, `-=` removes tags, `.locked` locks the field."""
+    (key,) = add_movies(fake, 1)
+    section = movies(connect(fake, session))
+    (movie,) = section.all()
+
+    section.multiEdit(
+        [movie],
+        **{
+            "title.value": "T",
+            "title.locked": 1,
+            "genre[0].tag.tag": "A",
+            "genre[1].tag.tag": "B",
+            "genre.locked": 1,
+        },
+    )
+    item = fake.item(key)
+    assert (item.title, item.tags["genre"], item.locked) == ("T", ["A", "B"], {"title", "genre"})
+    assert (item.summary, item.tags["actor"]) == ("Summary 0", PERFORMERS)  # others untouched
+
+    section.multiEdit([movie], **{"genre[0].tag.tag": "C"})
+    assert fake.item(key).tags["genre"] == ["C"]
+
+    section.multiEdit([movie], **{"genre[].tag.tag-": "C", "genre.locked": 0})
+    item = fake.item(key)
+    assert (item.tags["genre"], item.locked) == ([], {"title"})
+    assert [r.rating_keys for r in fake.edits(key)] == [(key,), (key,), (key,)]
+
+
+def test_item_edit_mixins_reach_the_fake(fake: FakePlex, session: requests.Session) -> None:
+    """The plexapi edit helpers (one PUT each) change the stored item; commas survive."""
+    (key,) = add_movies(fake, 1)
+    movie = connect(fake, session).fetchItem(key)
+
+    movie.editSummary("New summary").editOriginallyAvailable("2001-02-03")
+    movie.removeLabel(["watched"]).addCollection(["A, B"])
+    assert fake.item(key).tags["collection"] == [*COLLECTIONS, "A, B"]
+    movie.removeCollection(["A, B", "Classics"])
+
+    item = fake.item(key)
+    assert (item.summary, item.originally_available_at) == ("New summary", "2001-02-03")
+    assert item.tags["label"] == ["4k"]
+    assert item.tags["collection"] == ["Favourites"]
+    assert {"summary", "originallyAvailableAt", "label", "collection"} <= item.locked
+
+
+def test_bad_edits_are_rejected_whole(fake: FakePlex, session: requests.Session) -> None:
+    """Unknown or foreign ids give 404; a missing id, wrong type or bad date gives 400."""
+    (key,) = add_movies(fake, 1)
+    fake.add_section("Other")
+    other = fake.add_item(2, "/media/other.mkv")
+    plex = connect(fake, session)
+
+    def put(query: str) -> None:
+        plex.query(f"/library/sections/1/all?{query}", method=session.put)
+
+    with pytest.raises(NotFound):
+        put(f"type=1&id={key},9999&title.value=X")
+    with pytest.raises(NotFound):
+        put(f"type=1&id={other}&title.value=X")
+    for query in (
+        "type=1&title.value=X",
+        f"type=2&id={key}",
+        f"type=1&id={key}&title.value=X&originallyAvailableAt.value=soon",
+    ):
+        with pytest.raises(BadRequest, match=r"^\(400\)"):
+            put(query)
+    assert fake.item(key).title == "Movie 0"
+    with pytest.raises(NotFound):
+        plex.query("/library/sections/7/all?type=1&id=1000", method=session.put)
+
+
+def test_unscanned_file_appears_after_a_partial_scan_and_the_delay(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A file only shows up once a scan reaching it was requested and scan_delay has passed."""
+    fake.scan_delay = 1.0
+    new = fake.add_item(1, f"{FOLDER}/new/film.mkv", scanned=False)
+    elsewhere = fake.add_item(1, f"{FOLDER}/old/film.mkv", scanned=False)
+    plex = connect(fake, session)
+    section = movies(plex)
+    assert section.all() == []
+    with pytest.raises(NotFound):
+        plex.fetchItem(new)
+
+    section.update(path=f"{FOLDER}/new")
+    requested = time.monotonic()
+    assert section.reload().refreshing
+    assert [activity.type for activity in plex.activities] == ["library.update.section"]
+    assert section.all() == []  # the scan is still running
+    time.sleep(max(0.0, requested + fake.scan_delay - time.monotonic()))
+
+    assert [movie.ratingKey for movie in section.all()] == [new]
+    assert plex.fetchItem(new).title == "film"  # no title yet: Plex names it after the file
+    assert not section.reload().refreshing
+    assert fake.requests_to("/library/sections/1/refresh")[0].query == {"path": f"{FOLDER}/new"}
+
+    fake.scan_delay = 0.0
+    section.update()  # a full scan reaches every folder
+    assert fake.item(elsewhere).scanned
+    assert len(section.all()) == 2
+
+
+def test_unknown_paths_sections_and_items_are_not_found(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """Anything the fake does not serve, and any unknown section or item, is a 404."""
+    plex = connect(fake, session)
+    for key in ("/nope", "/library/sections/9/all", "/library/sections/9/refresh"):
+        with pytest.raises(NotFound):
+            plex.query(key)
+    with pytest.raises(NotFound):
+        plex.fetchItem(4242)
+
+
+# ---------------------------------------------------------------------- faults
+
+
+def test_wrong_token_is_unauthorized(fake: FakePlex, session: requests.Session) -> None:
+    """A wrong token gets 401, which plexapi raises as Unauthorized."""
+    with pytest.raises(Unauthorized, match=r"^\(401\)"):
+        PlexServer(fake.url, "not-the-token", session=session, timeout=5)
+
+
+def test_going_down_refuses_connections_and_coming_up_keeps_the_port(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """While down, even pooled connections fail with ConnectionError; up again on the same URL."""
+    plex = connect(fake, session)
+    url = fake.url
+    fake.go_down()
+    fake.clear_requests()
+    with pytest.raises(requests.exceptions.ConnectionError):
+        plex.library.sections()
+    assert fake.requests == []  # refused connections never reach the fake
+
+    fake.come_up()
+    assert fake.url == url
+    assert [s.title for s in plex.library.sections()] == ["Movies"]
+
+
+def test_fail_next_counts_down_and_sends_retry_after(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """fail_next(500, 2) spoils two requests (BadRequest "(500) ..."), then all is well."""
+    plex = connect(fake, session)
+    fake.fail_next(500, 2, retry_after="2")
+    raw = session.get(f"{fake.url}/library/sections", headers={"X-Plex-Token": TOKEN}, timeout=5)
+    assert (raw.status_code, raw.headers["Retry-After"]) == (500, "2")
+    with pytest.raises(BadRequest, match=r"^\(500\) internal_server_error") as caught:
+        plex.query("/library/sections")
+    assert not isinstance(caught.value, Unauthorized)
+    assert plex.query("/library/sections") is not None
+    assert [r.fault for r in fake.requests_to("/library/sections")] == ["fail_next"] * 2 + [None]
+
+
+def test_fail_next_by_path_hits_an_edit_with_not_found(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A 404 on the edit path makes multiEdit raise NotFound; other paths are unaffected."""
+    add_movies(fake, 1)
+    section = movies(connect(fake, session))
+    (movie,) = section.all()
+    fake.fail_next(404, path_prefix="/library/sections/1/all")
+    assert section.reload().title == "Movies"
+    with pytest.raises(NotFound):
+        section.multiEdit([movie], **{"title.value": "T"})
+    assert fake.edits() == []
+
+
+def test_unknown_status_520_makes_plexapi_raise_type_error(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A status requests has no name for (520) crashes plexapi's message building."""
+    plex = connect(fake, session)
+    fake.fail_next(520)
+    # plexapi does `codes.get(520)[0]` on None (as NOTES section 4 says): a TypeError.
+    with pytest.raises(TypeError):
+        plex.query("/library/sections")
+
+
+def test_storm_lasts_until_cleared_and_can_spare_identity(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A storm on /library fails every library call while /identity stays healthy."""
+    plex = connect(fake, session)
+    fake.storm(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT", path_prefix="/library")
+    for _ in range(3):
+        with pytest.raises(BadRequest, match=r"^\(503\)"):
+            plex.query("/library/sections")
+    assert session.get(f"{fake.url}/identity", timeout=5).status_code == 200
+    fake.clear_faults()
+    assert plex.query("/library/sections") is not None
+
+
+def test_slow_first_byte_is_a_read_timeout(fake: FakePlex, session: requests.Session) -> None:
+    """No byte within the read timeout gives requests' ReadTimeout."""
+    plex = connect(fake, session, timeout=0.3)
+    fake.slow_first_byte(2.0, path_prefix="/library")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        plex.library.sections()
+
+
+def test_stall_mid_body(fake: FakePlex, session: requests.Session) -> None:
+    """A body that stops past the timeout is a ConnectionError; one cut short, a chunk error."""
+    plex = connect(fake, session, timeout=0.3)
+    fake.stall_mid_body(2.0, path_prefix="/library")
+    # requests turns a read timeout inside the body into ConnectionError, not Timeout.
+    with pytest.raises(requests.exceptions.ConnectionError) as caught:
+        plex.query("/library/sections")
+    assert not isinstance(caught.value, requests.exceptions.Timeout)
+    fake.clear_faults()
+    fake.stall_mid_body(0.05, path_prefix="/library")
+    # Closed before Content-Length bytes arrived: IncompleteRead, raised as ChunkedEncodingError
+    # (a RequestException, but not a ConnectionError).
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        plex.query("/library/sections")
+
+
+def test_broken_bodies(fake: FakePlex, session: requests.Session) -> None:
+    """Malformed XML is a ParseError; empty and HTML bodies fail late, or pass for no data."""
+    add_movies(fake, 1)
+    plex = connect(fake, session)
+    section = movies(plex)
+    fake.malformed_xml(path_prefix="/library")
+    with pytest.raises(ParseError):
+        section.all()
+    fake.clear_faults()
+    fake.empty_body(path_prefix="/library")
+    assert plex.query("/library/sections") is None  # plexapi's query() returns None for it
+    with pytest.raises(AttributeError):
+        section.all()
+    with pytest.raises(AttributeError):
+        plex.fetchItem(1000)
+    with pytest.raises(TypeError):
+        connect(fake, session).library.sections()
+    fake.clear_faults()
+    fake.html_body(path_prefix="/library")
+    # No <Video> in the page: a listing looks empty and an item looks gone. Beware: an HTML
+    # page must not be mistaken for "not in Plex yet".
+    assert section.all() == []
+    with pytest.raises(NotFound):
+        plex.fetchItem(1000)
+    with pytest.raises(AttributeError):
+        connect(fake, session).library.sections()
+    fake.clear_faults()
+    fake.html_body()
+    assert connect(fake, session).machineIdentifier is None  # even GET / "succeeds"
+
+
+def test_recorded_requests_never_hold_the_token(fake: FakePlex, session: requests.Session) -> None:
+    """The token (sent as a header or a query parameter) is absent from all records."""
+    add_movies(fake, 1)
+    plex = connect(fake, session)
+    movies(plex).all()
+    by_query = f"{fake.url}/library/sections?X-Plex-Token={TOKEN}&note={TOKEN}"
+    assert session.get(by_query, timeout=5).status_code == 200
+    fake.fail_next(503)
+    with pytest.raises(BadRequest):
+        plex.fetchItem(1000)
+
+    assert [r.path for r in fake.requests] == [
+        "/",
+        "/library",
+        "/library/sections",
+        "/library/sections/1/all",
+        "/library/sections",
+        "/library/metadata/1000",
+    ]
+    assert TOKEN not in repr(fake.requests)
+    query = fake.requests_to("/library/sections", "GET")[-1].query
+    assert query == {"note": "[X-Plex-Token]"}
+
+
+def test_in_flight_max_counts_concurrent_requests_on_one_item(fake: FakePlex) -> None:
+    """Two overlapping edits of one item show in_flight_max 2; one at a time shows 1."""
+    (key,) = add_movies(fake, 1)
+    edit_url = f"{fake.url}/library/sections/1/all?type=1&id={key}&summary.value=S"
+
+    def edit() -> None:
+        with requests.Session() as own:
+            own.put(edit_url, headers={"X-Plex-Token": TOKEN}, timeout=5).raise_for_status()
+
+    edit()
+    edit()
+    assert fake.in_flight_max == 1
+    fake.slow_first_byte(0.3, path_prefix="/library/sections/1/all")
+    workers = [threading.Thread(target=edit) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert fake.in_flight_max == 2
+    assert len(fake.edits(key)) == 4  # a slow reply still means an applied edit
+
+
+def test_stop_releases_everything(session: requests.Session) -> None:
+    """stop() returns promptly even with a reply sleeping, and leaves no thread behind."""
+    before = threading.active_count()
+    fake = FakePlex(TOKEN)
+    fake.start()
+    fake.slow_first_byte(30)
+    outcome: list[BaseException] = []
+
+    def wait_for_reply() -> None:
+        try:
+            session.get(fake.url, timeout=5)
+        except requests.exceptions.RequestException as error:
+            outcome.append(error)
+
+    sleeper = threading.Thread(target=wait_for_reply)
+    sleeper.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    fake.stop()
+    sleeper.join()
+    assert time.monotonic() - started < 1
+    # The cut connection reaches the client as "Remote end closed connection".
+    assert [type(error) for error in outcome] == [requests.exceptions.ConnectionError]
+    assert threading.active_count() == before
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.get(fake.url, timeout=5)

@@ -1,0 +1,360 @@
+"""End to end: the real worker, the real plexapi gateway, real HTTP to the fake Plex server, real
+SQLite, and real time kept short (timeouts and waits of a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import shell
+from core import (
+    BreakerClosed,
+    BreakerOpened,
+    ErrorClass,
+    Event,
+    Health,
+    JobSucceeded,
+    Outcome,
+    PlexSyncConfig,
+    RetryScheduled,
+)
+from shell.payload import Metadata
+from shell.plex import PlexServerGateway
+from shell.store import Store
+from tests.builders import TOKEN, make_config
+from tests.fake_plex import FakePlex
+
+LISTING = "/library/sections/1/all"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePlex]:
+    with FakePlex(TOKEN) as server:
+        server.add_section("Movies", locations=["/media"])
+        yield server
+
+
+def e2e_config(tmp_path: Path, fake: FakePlex, **overrides: Any) -> PlexSyncConfig:
+    """Every wait a fraction of a second, so minutes of behaviour take about a second."""
+    fields: dict[str, Any] = {
+        "plex_url": fake.url,
+        "db_path": str(tmp_path / "queue.db"),
+        "connect_timeout_seconds": 0.5,
+        "read_timeout_seconds": 0.5,
+        "health_timeout_seconds": 0.5,
+        "poll_interval": 0.05,
+        "max_retries": 4,
+        "retry_wait_initial_seconds": 0.05,
+        "retry_wait_max_seconds": 0.2,
+        "not_found_wait_initial_seconds": 0.2,
+        "not_found_wait_max_seconds": 0.4,
+        "not_found_window_seconds": 20,
+        "breaker_cooldown_seconds": 0.2,
+        "breaker_max_cooldown_seconds": 0.4,
+        "job_lease_seconds": 5,
+        **overrides,
+    }
+    return make_config(**fields)
+
+
+class Recording:
+    """The real gateway, with each call noted (when, what, how it ended)."""
+
+    def __init__(self, gateway: PlexServerGateway) -> None:
+        self.gateway = gateway
+        self.calls: list[tuple[float, str, str]] = []
+
+    def apply(self, metadata: Metadata) -> Outcome:
+        outcome = self.gateway.apply(metadata)
+        self.calls.append((time.time(), "apply", type(outcome).__name__))
+        return outcome
+
+    def health(self) -> Health:
+        health = self.gateway.health()
+        self.calls.append((time.time(), "health", health.value))
+        return health
+
+
+class DrainedOrLate:
+    """Stop when the queue is empty, or after *seconds* (the test then fails on its counts)."""
+
+    def __init__(self, config: PlexSyncConfig, seconds: float) -> None:
+        self.store = Store.open(config.db_path)
+        self.deadline = time.monotonic() + seconds
+
+    def is_set(self) -> bool:
+        return self.store.is_empty() or time.monotonic() > self.deadline
+
+
+def work(
+    config: PlexSyncConfig, *, seconds: float = 20, on_event: Any = None
+) -> tuple[shell.WorkerReport, Recording]:
+    plex = Recording(PlexServerGateway(config))
+    try:
+        report = shell.run_worker(
+            config, plex=plex, stop=DrainedOrLate(config, seconds), on_event=on_event
+        )
+    finally:
+        plex.gateway.close()
+    return report, plex
+
+
+def add_items(fake: FakePlex, count: int, **fields: Any) -> list[int]:
+    return [
+        fake.add_item(1, f"/media/m{n:03d}.mkv", title=f"raw {n}", **fields) for n in range(count)
+    ]
+
+
+def full_metadata(n: int) -> dict[str, Any]:
+    return {
+        "path": f"/media/m{n:03d}.mkv",
+        "title": f"Title {n}",
+        "summary": f"Summary {n}",
+        "studio": "Studio",
+        "tagline": "Tagline",
+        "originally_available_at": "2021-03-04",
+        "performers": ["Ann", f"Bob {n}"],
+        "genres": ["Drama", "Crime", "Noir"],
+        "collections": ["Box"],
+        "labels": ["synced", "plexsync"],
+    }
+
+
+def test_a_batch_syncs_every_field_and_tag_locked(tmp_path: Path, fake: FakePlex) -> None:
+    """Values and locks on the server match each job; applying again changes nothing."""
+    config = e2e_config(tmp_path, fake)
+    keys = add_items(fake, 20, genres=["Old"], labels=["stale"])
+    for n in range(20):
+        shell.enqueue(config, key=f"scene:{n}", metadata=full_metadata(n))
+    report, _ = work(config)
+    assert report.done == 20
+    for n, key in enumerate(keys):
+        item = fake.item(key)
+        assert (item.title, item.summary, item.studio, item.tagline) == (
+            f"Title {n}",
+            f"Summary {n}",
+            "Studio",
+            "Tagline",
+        )
+        assert item.originally_available_at == "2021-03-04"
+        assert item.tags == {
+            "genre": ["Drama", "Crime", "Noir"],
+            "collection": ["Box"],
+            "label": ["synced", "plexsync"],
+            "actor": ["Ann", f"Bob {n}"],
+        }
+        assert item.locked == {
+            "title",
+            "summary",
+            "studio",
+            "tagline",
+            "originallyAvailableAt",
+            "genre",
+            "collection",
+            "label",
+            "actor",
+        }
+    before = [fake.item(key) for key in keys]
+    for n in range(20):
+        shell.enqueue(config, key=f"scene:{n}", metadata=full_metadata(n))
+    work(config)
+    assert [fake.item(key) for key in keys] == [
+        type(b)(**{**b.__dict__, "updated_at": fake.item(b.rating_key).updated_at}) for b in before
+    ]
+
+
+def test_an_empty_list_clears_the_field_and_absent_keys_are_left_alone(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """labels=[] removes every label; a job without genres leaves the genres as they are."""
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1, genres=["Keep", "These"], labels=["a", "b,c", "d"])
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "labels": []})
+    assert work(config)[0].done == 1
+    item = fake.item(key)
+    assert item.tags["label"] == []
+    assert item.tags["genre"] == ["Keep", "These"]
+    assert "label" in item.locked
+    assert "genre" not in item.locked
+
+
+def test_plex_down_mid_batch(tmp_path: Path, fake: FakePlex) -> None:
+    """The breaker opens, only probes are sent while Plex is down, every job completes after it
+    returns, nothing is dead-lettered and no attempt is charged.
+    """
+    config = e2e_config(tmp_path, fake)
+    add_items(fake, 40)
+    for n in range(40):
+        shell.enqueue(
+            config, key=f"scene:{n}", metadata={"path": f"/media/m{n:03d}.mkv", "title": "T"}
+        )
+    window: dict[str, float] = {}
+    events: list[Event] = []
+
+    def outage_after_ten_jobs(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, JobSucceeded) and len(events) == 10:
+            fake.go_down()
+            window["down"] = time.time()
+
+            def back() -> None:
+                window["up"] = time.time()
+                fake.come_up()
+
+            threading.Timer(1.5, back).start()
+
+    report, plex = work(config, on_event=outage_after_ten_jobs)
+    assert report.done == 40
+    assert report.dead_lettered_total == 0
+    assert report.outages == 1
+    during = [c for c in plex.calls if window["down"] <= c[0] < window["up"]]
+    job_calls = [c for c in during if c[1] == "apply"]
+    assert len(job_calls) <= config.breaker_failure_threshold
+    assert len([c for c in during if c[1] == "health"]) <= config.breaker_failure_threshold + 8
+    retries = [e for e in events if isinstance(e, RetryScheduled)]
+    assert retries
+    assert all(not e.charged for e in retries)
+    assert any(isinstance(e, BreakerOpened) for e in events)
+    assert any(isinstance(e, BreakerClosed) for e in events)
+
+
+def test_a_500_storm_on_a_healthy_server_is_retried_then_succeeds(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Transient failures are retried with backoff, each charged, until Plex recovers."""
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1)
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
+    fake.fail_next(500, count=3, path_prefix=LISTING)
+    events: list[Event] = []
+    report, _ = work(config, on_event=events.append)
+    assert report.done == 1
+    retries = [e for e in events if isinstance(e, RetryScheduled)]
+    assert [(e.error_class, e.charged) for e in retries] == [(ErrorClass.TRANSIENT, True)] * 3
+    assert fake.item(key).title == "T"
+
+
+def test_a_permanent_400_is_dead_lettered_at_once(tmp_path: Path, fake: FakePlex) -> None:
+    """Plex refuses the edit: one attempt, then the DLQ with its reason and Plex's words."""
+    config = e2e_config(tmp_path, fake)
+    add_items(fake, 2)
+    shell.enqueue(config, key="warm", metadata={"path": "/media/m000.mkv", "title": "ok"})
+    assert work(config)[0].done == 1  # builds the index, so the next request is the edit
+    fake.fail_next(400, path_prefix=LISTING)
+    shell.enqueue(config, key="bad", metadata={"path": "/media/m001.mkv", "title": "T"})
+    report, _ = work(config)
+    assert report.dead_lettered == {"permanent_error": 1}
+    row = Store.open(config.db_path).query("SELECT attempts, last_error FROM dead_letters")[0]
+    assert row["attempts"] == 1
+    assert row["last_error"].startswith("BadRequest: (400) bad_request")
+
+
+def test_429_with_retry_after_waits_at_least_that_long_and_costs_nothing(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """The next call comes no sooner than Retry-After says, and no attempt is charged."""
+    config = e2e_config(tmp_path, fake)
+    [key, _] = add_items(fake, 2)
+    shell.enqueue(config, key="warm", metadata={"path": "/media/m001.mkv", "title": "W"})
+    work(config)
+    fake.clear_requests()
+    fake.fail_next(429, retry_after="1", path_prefix=LISTING)
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
+    events: list[Event] = []
+    report, _ = work(config, on_event=events.append)
+    assert report.done == 1
+    [limited] = [r for r in fake.requests if r.status == 429]
+    following = [r for r in fake.requests if r.at > limited.at]
+    assert following[0].at - limited.at >= 1.0
+    [retry] = [e for e in events if isinstance(e, RetryScheduled)]
+    assert (retry.error_class, retry.charged) == (ErrorClass.RATE_LIMITED, False)
+    assert fake.item(key).title == "T"
+
+
+def test_401_pauses_all_work_and_dead_letters_nothing(tmp_path: Path, fake: FakePlex) -> None:
+    """While the token is refused the breaker holds everything; afterwards all jobs complete."""
+    config = e2e_config(tmp_path, fake)
+    add_items(fake, 5)
+    for n in range(5):
+        shell.enqueue(config, key=f"k{n}", metadata={"path": f"/media/m{n:03d}.mkv", "title": "T"})
+    fake.storm(401)
+    threading.Timer(1.0, fake.clear_faults).start()
+    events: list[Event] = []
+    report, plex = work(config, on_event=events.append)
+    assert report.done == 5
+    assert report.dead_lettered_total == 0
+    [opened] = [e for e in events if isinstance(e, BreakerOpened)]
+    assert opened.cause.value == "auth"
+    assert sum(1 for c in plex.calls if c[1] == "apply" and c[2] == "Failure") == 1
+
+
+def test_an_unscanned_file_asks_for_one_scan_and_succeeds_after_it(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Not found: one partial scan of the folder, not-found retries, then the edit lands."""
+    config = e2e_config(tmp_path, fake)
+    fake.scan_delay = 0.6
+    key = fake.add_item(1, "/media/new/film.mkv", title="raw", scanned=False)
+    shell.enqueue(config, key="k", metadata={"path": "/media/new/film.mkv", "title": "T"})
+    events: list[Event] = []
+    report, _ = work(config, on_event=events.append)
+    assert report.done == 1
+    scans = fake.requests_to("/library/sections/1/refresh")
+    assert [s.query.get("path") for s in scans] == ["/media/new"]
+    retries = [e for e in events if isinstance(e, RetryScheduled)]
+    assert retries
+    assert {e.error_class for e in retries} == {ErrorClass.NOT_FOUND}
+    assert fake.item(key).title == "T"
+
+
+def test_a_slow_server_is_cut_off_by_the_read_timeout(tmp_path: Path, fake: FakePlex) -> None:
+    """No first byte within read_timeout: the call is abandoned at the timeout; Plex answers
+    the health check, so the failure is the job's own (transient) and it is retried.
+    """
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1)
+    fake.slow_first_byte(3.0, path_prefix=LISTING)
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
+    events: list[Event] = []
+
+    def heal_after_first_retry(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, RetryScheduled):
+            fake.clear_faults()
+
+    started = time.time()
+    report, _ = work(config, on_event=heal_after_first_retry)
+    assert report.done == 1
+    [retry] = [e for e in events if isinstance(e, RetryScheduled)]
+    assert (retry.error_class, retry.charged) == (ErrorClass.TRANSIENT, True)
+    assert retry.at - started < 2.0  # cut off at 0.5 s, not after the server's 3 s
+    assert fake.item(key).title == "T"
+
+
+def test_requests_per_job(tmp_path: Path, fake: FakePlex) -> None:
+    """Once the index exists a job costs one request (the PUT); building the index for a section
+    of 5,000 items costs five listing pages, not one page walk per job.
+    """
+    config = e2e_config(tmp_path, fake)
+    for n in range(5000):
+        fake.add_item(1, f"/media/big/{n:05d}.mkv", title=f"raw {n}")
+    gateway = PlexServerGateway(config)
+    try:
+        first = gateway.apply(Metadata(path="/media/big/00000.mkv", title="T"))
+        assert type(first).__name__ == "Success"
+        cold = gateway.requests_sent
+        listing_pages = len(fake.requests_to(LISTING, method="GET"))
+        for n in range(1, 11):
+            gateway.apply(Metadata(path=f"/media/big/{n:05d}.mkv", title="T", genres=("A",)))
+        warm = (gateway.requests_sent - cold) / 10
+    finally:
+        gateway.close()
+    assert listing_pages == 5
+    assert cold == 3 + listing_pages + 1  # connect (/, /library, sections), pages, the PUT
+    assert warm == 1

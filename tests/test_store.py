@@ -1,0 +1,349 @@
+"""The SQLite store: schema, coalescing, claiming in due order, leases, decisions, the breaker."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from core import (
+    Breaker,
+    BreakerKind,
+    ErrorClass,
+    Failure,
+    Health,
+    PlexSyncConfig,
+    Success,
+)
+from shell.store import SCHEMA_VERSION, Store, StoreError
+from tests.builders import T0, db_config
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> PlexSyncConfig:
+    return db_config(tmp_path)
+
+
+@pytest.fixture
+def store(config: PlexSyncConfig) -> Store:
+    return Store.open(config.db_path)
+
+
+def payload(title: str) -> str:
+    return json.dumps({"path": "/media/a.mkv", "title": title})
+
+
+def test_new_database_is_private_versioned_and_in_wal_mode(config: PlexSyncConfig) -> None:
+    """The file is created 0600, migrated to the current schema version, in WAL mode."""
+    Store.open(config.db_path).close()
+    assert stat.S_IMODE(os.stat(config.db_path).st_mode) == 0o600
+    raw = sqlite3.connect(config.db_path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopening_migrates_nothing_twice(config: PlexSyncConfig) -> None:
+    """Opening an up-to-date database keeps its data."""
+    store = Store.open(config.db_path)
+    store.enqueue("k", payload("A"), now=T0)
+    store.close()
+    assert Store.open(config.db_path).query("SELECT count(*) FROM jobs")[0][0] == 1
+
+
+def test_a_newer_schema_is_refused(config: PlexSyncConfig) -> None:
+    """A database from a newer plexsync is not touched."""
+    Store.open(config.db_path).close()
+    raw = sqlite3.connect(config.db_path)
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    raw.close()
+    with pytest.raises(StoreError, match="newer than this plexsync understands"):
+        Store.open(config.db_path)
+
+
+def test_a_file_that_is_not_sqlite_is_named_in_the_error(tmp_path: Path) -> None:
+    """Garbage at the path gives one clear line naming the file."""
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"these are not the pages you are looking for" * 100)
+    with pytest.raises(StoreError, match=rf"{path}: the file is not a SQLite database"):
+        Store.open(str(path))
+
+
+def test_a_missing_folder_is_named_in_the_error(tmp_path: Path) -> None:
+    """A path in a folder that does not exist fails at open, naming the path."""
+    with pytest.raises(StoreError, match=r"cannot open the queue database .*/nope/q\.db"):
+        Store.open(str(tmp_path / "nope" / "q.db"))
+
+
+def test_synchronous_must_be_known(config: PlexSyncConfig) -> None:
+    """Only NORMAL and FULL are offered."""
+    with pytest.raises(StoreError, match="synchronous must be NORMAL or FULL"):
+        Store.open(config.db_path, synchronous="OFF")
+
+
+def test_enqueue_coalesces_a_waiting_key(store: Store) -> None:
+    """Newest edit wins: one waiting job per key, holding the last payload, due at once."""
+    first = store.enqueue("scene:1", payload("A"), now=T0)
+    second = store.enqueue("scene:1", payload("B"), now=T0 + 5)
+    assert first == second
+    rows = store.query("SELECT payload, due_at, enqueued_at, updated_at FROM jobs")
+    assert [tuple(r) for r in rows] == [(payload("B"), T0, T0, T0 + 5)]
+
+
+def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """A job backing off after failures is reset by a changed edit, and made due now."""
+    store.enqueue("scene:1", payload("A"), now=T0)
+    job = store.claim(now=T0, owner="w", config=config).job
+    assert job is not None
+    store.record(job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
+    store.enqueue("scene:1", payload("B"), now=T0 + 1)
+    row = store.query("SELECT transient_failures, due_at FROM jobs")[0]
+    assert tuple(row) == (0, T0 + 1)
+
+
+def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConfig) -> None:
+    """Re-sending the same edit keeps the job's counters and schedule."""
+    store.enqueue("scene:1", payload("A"), now=T0)
+    job = store.claim(now=T0, owner="w", config=config).job
+    assert job is not None
+    store.record(job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
+    before = tuple(store.query("SELECT * FROM jobs")[0])
+    store.enqueue("scene:1", payload("A"), now=T0 + 1)
+    assert tuple(store.query("SELECT * FROM jobs")[0]) == before
+
+
+def test_an_edit_during_flight_waits_behind_it(store: Store, config: PlexSyncConfig) -> None:
+    """A key in flight gets one waiting job, which is not claimable until the first finishes."""
+    store.enqueue("scene:1", payload("A"), now=T0)
+    running = store.claim(now=T0, owner="w1", config=config).job
+    assert running is not None
+    store.enqueue("scene:1", payload("B"), now=T0 + 1)
+    store.enqueue("scene:1", payload("C"), now=T0 + 2)
+    assert store.claim(now=T0 + 3, owner="w2", config=config).job is None
+    assert store.next_due_at() is None
+    store.record(running, Success(), now=T0 + 4, config=config)
+    nxt = store.claim(now=T0 + 5, owner="w2", config=config).job
+    assert nxt is not None
+    assert json.loads(nxt.payload)["title"] == "C"
+
+
+def test_a_retry_superseded_by_a_waiting_edit_is_dropped(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """If the in-flight job must retry but a newer edit is waiting, only the newer one remains."""
+    store.enqueue("scene:1", payload("A"), now=T0)
+    running = store.claim(now=T0, owner="w", config=config).job
+    assert running is not None
+    store.enqueue("scene:1", payload("B"), now=T0 + 1)
+    store.record(running, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0 + 2, config=config)
+    rows = store.query("SELECT payload, state FROM jobs")
+    assert [tuple(r) for r in rows] == [(payload("B"), "waiting")]
+
+
+def test_claims_follow_due_order_and_skip_jobs_not_yet_due(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """The earliest due job comes first; a job due later is not claimed early."""
+    for n, due in enumerate([T0 + 50, T0 + 10, T0 + 30]):
+        store.enqueue(f"k{n}", payload(str(n)), now=due)
+    order = []
+    while (job := store.claim(now=T0 + 40, owner="w", config=config).job) is not None:
+        order.append(job.job.key)
+    assert order == ["k1", "k2"]
+    assert store.next_due_at() == T0 + 50
+
+
+def test_claiming_uses_the_due_index(store: Store) -> None:
+    """The claim query walks the partial due-time index; it never scans the table."""
+    plan = store.query(
+        "EXPLAIN QUERY PLAN SELECT id FROM jobs AS w WHERE w.state = 'waiting'"
+        " AND w.due_at <= 1 AND NOT EXISTS (SELECT 1 FROM jobs AS r"
+        " WHERE r.state = 'running' AND r.key = w.key) ORDER BY w.due_at, w.id LIMIT 1"
+    )
+    details = " | ".join(row["detail"] for row in plan)
+    assert "USING INDEX jobs_due" in details
+    assert "jobs_one_running_per_key" in details
+    assert "SCAN w" not in details.replace("USING INDEX", "")
+
+
+def test_success_removes_the_job_and_counts_it(store: Store, config: PlexSyncConfig) -> None:
+    """A finished job leaves the hot table in the same transaction; the done counter grows."""
+    store.enqueue("k", payload("A"), now=T0)
+    job = store.claim(now=T0, owner="w", config=config).job
+    assert job is not None
+    store.record(job, Success(), now=T0 + 1, config=config)
+    assert store.is_empty()
+    assert store.query("SELECT value FROM counters WHERE name = 'done'")[0][0] == 1
+
+
+def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig) -> None:
+    """The job goes back to waiting with its due time, counters, last error and history."""
+    store.enqueue("k", payload("A"), now=T0)
+    job = store.claim(now=T0, owner="w", config=config).job
+    assert job is not None
+    store.record(job, Failure(ErrorClass.TRANSIENT, "(500) oops"), now=T0 + 1, config=config)
+    row = store.query("SELECT * FROM jobs")[0]
+    assert row["state"] == "waiting"
+    assert row["due_at"] >= T0 + 1 + 10
+    assert row["transient_failures"] == 1
+    assert row["attempts"] == 1
+    assert (row["last_error_class"], row["last_error"]) == ("transient", "(500) oops")
+    assert row["lease_owner"] is None
+    [entry] = json.loads(row["history"])
+    assert entry["outcome"] == "transient"
+    assert entry["decision"] == "retry"
+    assert entry["charged"] is True
+
+
+def test_a_dead_letter_carries_everything(store: Store, config: PlexSyncConfig) -> None:
+    """Key, payload, reason, class, last error, attempts, history and both instants."""
+    store.enqueue("k", payload("A"), now=T0)
+    job = store.claim(now=T0, owner="w", config=config).job
+    assert job is not None
+    store.record(job, Failure(ErrorClass.PERMANENT, "(400) bad"), now=T0 + 2, config=config)
+    assert store.is_empty()
+    row = store.query("SELECT * FROM dead_letters")[0]
+    assert (row["key"], row["payload"], row["reason"], row["error_class"]) == (
+        "k",
+        payload("A"),
+        "permanent_error",
+        "permanent",
+    )
+    assert (row["last_error"], row["attempts"]) == ("(400) bad", 1)
+    assert (row["enqueued_at"], row["dead_lettered_at"]) == (T0, T0 + 2)
+    assert json.loads(row["history"])[0]["reason"] == "permanent_error"
+
+
+def test_history_keeps_the_most_recent_attempts(store: Store, config: PlexSyncConfig) -> None:
+    """A job deferred many times keeps a bounded history and an exact attempt count."""
+    store.enqueue("k", payload("A"), now=T0)
+    now = T0
+    for _ in range(60):
+        job = store.claim(now=now + 10**5, owner="w", config=config).job
+        assert job is not None
+        now += 10**5
+        store.record(job, Failure(ErrorClass.RATE_LIMITED, "(429)"), now=now, config=config)
+    row = store.query("SELECT attempts, history FROM jobs")[0]
+    assert row["attempts"] == 60
+    assert len(json.loads(row["history"])) == 50
+
+
+def test_an_expired_lease_is_taken_back_and_counted_as_a_crash(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """A worker that died leaves a lease; once it expires the next claim takes the job back."""
+    store.enqueue("k", payload("A"), now=T0)
+    assert store.claim(now=T0, owner="dead", config=config).job is not None
+    assert store.claim(now=T0 + 10, owner="w", config=config).job is None
+    claim = store.claim(now=T0 + config.job_lease_seconds, owner="w", config=config)
+    assert claim.job is not None
+    assert claim.job.job.crashes == 1
+    assert claim.job.lease_owner == "w"
+    [decision] = claim.reaped
+    assert decision.job.crashes == 1
+
+
+def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None:
+    """After max_crashes expired leases, the next one sends the job to the DLQ."""
+    config = db_config(Path(store.path).parent, max_crashes=2)
+    store.enqueue("k", payload("A"), now=T0)
+    now = T0
+    for _ in range(3):
+        assert store.claim(now=now, owner="dying", config=config).job is not None
+        now += config.job_lease_seconds
+    store.claim(now=now, owner="w", config=config)
+    row = store.query("SELECT reason, error_class, attempts FROM dead_letters")[0]
+    assert tuple(row) == ("crashed_repeatedly", "crashed", 3)
+
+
+def test_a_late_result_after_losing_the_lease_changes_nothing(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """A worker whose lease was taken over cannot finish or reschedule the job any more."""
+    store.enqueue("k", payload("A"), now=T0)
+    slow = store.claim(now=T0, owner="slow", config=config).job
+    assert slow is not None
+    fast = store.claim(now=T0 + config.job_lease_seconds, owner="fast", config=config).job
+    assert fast is not None
+    store.record(slow, Failure(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
+    assert store.query("SELECT lease_owner FROM jobs")[0][0] == "fast"
+    assert store.query("SELECT count(*) FROM dead_letters")[0][0] == 0
+
+
+def test_breaker_and_outage_survive_reopening(store: Store, config: PlexSyncConfig) -> None:
+    """The breaker is stored with the jobs: a new connection sees it open, with one outage."""
+    store.enqueue("k", payload("A"), now=T0)
+    for n in range(config.breaker_failure_threshold):
+        job = store.claim(now=T0 + n, owner="w", config=config).job
+        assert job is not None
+        store.record(job, Failure(ErrorClass.OUTAGE, "refused"), now=T0 + n, config=config)
+    store.close()
+    reopened = Store.open(config.db_path)
+    breaker = reopened.breaker()
+    assert breaker.kind is BreakerKind.OPEN
+    assert breaker.outage is not None
+    assert reopened.query("SELECT count(*) FROM outages")[0][0] == 1
+
+
+def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyncConfig) -> None:
+    """Failed probes update the outage's row; the successful one closes it with its end."""
+    store.enqueue("k", payload("A"), now=T0)
+    for _ in range(config.breaker_failure_threshold):
+        job = store.claim(now=T0, owner="w", config=config).job
+        assert job is not None
+        store.record(job, Failure(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
+    now = T0
+    for health in (Health.DOWN, Health.DOWN, Health.UP):
+        probe_at = store.breaker().probe_at
+        assert probe_at is not None
+        now = probe_at
+        assert store.admit(now=now, config=config).breaker.kind is BreakerKind.HALF_OPEN
+        store.report_probe(health, now=now, config=config)
+    assert store.breaker() == Breaker()
+    rows = store.query("SELECT cause, started_at, ended_at, probes FROM outages")
+    assert [tuple(r) for r in rows] == [("outage", T0, now, 3)]
+
+
+def test_retention_sweeps_at_most_once_an_hour(store: Store, config: PlexSyncConfig) -> None:
+    """Old dead letters go; a second sweep within the hour does nothing."""
+    day = 86400.0
+    for n, age_days in enumerate([40, 31, 29]):
+        store.enqueue(f"k{n}", payload(str(n)), now=T0)
+        job = store.claim(now=T0, owner="w", config=config).job
+        assert job is not None
+        store.record(
+            job, Failure(ErrorClass.PERMANENT, "x"), now=T0 - age_days * day, config=config
+        )
+    assert store.sweep_dead_letters(now=T0, config=config) == 2
+    assert store.query("SELECT key FROM dead_letters")[0][0] == "k2"
+    assert store.sweep_dead_letters(now=T0 + 1800, config=config) is None
+    assert store.sweep_dead_letters(now=T0 + 3600, config=config) == 0
+
+
+def test_expire_lease_frees_a_dead_owners_jobs_at_once(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """A worker known to be gone need not wait for its lease to run out."""
+    store.enqueue("k", payload("A"), now=T0)
+    assert store.claim(now=T0, owner="gone", config=config).job is not None
+    assert store.expire_lease("gone", now=T0 + 1) == 1
+    job = store.claim(now=T0 + 1, owner="w", config=config).job
+    assert job is not None
+    assert job.job.crashes == 1
+
+
+def test_an_inconsistent_row_is_flagged_not_fatal(store: Store, config: PlexSyncConfig) -> None:
+    """A row whose counters break the core's invariants is claimable and flagged as invalid."""
+    store.enqueue("k", payload("A"), now=T0)
+    raw = sqlite3.connect(config.db_path)
+    raw.execute("UPDATE jobs SET not_found_failures = 3")
+    raw.commit()
+    job = store.claim(now=T0, owner="w", config=config).job
+    assert job is not None
+    assert job.row_problem is not None
+    assert "not_found_since_at" in job.row_problem
