@@ -24,6 +24,10 @@ setup:
         touch "$stamp"
     fi
 
+# the worker against a misbehaving fake Plex, then a simulated 6-hour outage with its plot
+demo: setup
+    {{bin}}/python -m tests.demo
+
 # every check: lint, types, the import contract, unit tests with the coverage gate, properties
 test: lint typecheck contract cov prop
 

@@ -190,6 +190,8 @@ def _command(
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=summary)
     parser.set_defaults(handler=handler)
+    # Also accepted after the command (``plexsync run --config x.toml``), as people type it.
+    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
     if data:
         parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -284,8 +286,17 @@ def _enqueue(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"job_ids": ids})
     else:
-        print(f"queued {len(ids)} job{'s' if len(ids) != 1 else ''}: {', '.join(map(str, ids))}")
+        print(f"queued {len(ids)} job{'s' if len(ids) != 1 else ''}: {_id_list(ids)}")
     return EXIT_OK
+
+
+def _id_list(ids: Sequence[int]) -> str:
+    """``1, 2, 3`` for a few ids, ``1-300`` for a run, the first ten and a count otherwise."""
+    if len(ids) > 3 and list(ids) == list(range(ids[0], ids[0] + len(ids))):
+        return f"{ids[0]}-{ids[-1]}"
+    if len(ids) > 10:
+        return ", ".join(map(str, ids[:10])) + f" and {len(ids) - 10} more"
+    return ", ".join(map(str, ids))
 
 
 def _job_from_flags(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
@@ -647,7 +658,9 @@ def render_schedules(schedules: Sequence[Schedule]) -> str:
             lines.append(f"  whole window: {window}")
         if schedule.repeat_delay is not None:
             every = format_duration(schedule.repeat_delay)
-            lines.append(f"  then: every {every} (plus jitter) for as long as the cause lasts")
+            last = schedule.steps[-1]
+            jitter = " (plus jitter)" if last.max_delay > last.min_delay else ""
+            lines.append(f"  then: every {every}{jitter} for as long as the cause lasts")
         elif schedule.then is not None:
             lines.append(f"  then: dead-letter ({schedule.then.value})")
         blocks.append("\n".join(lines))

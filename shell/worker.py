@@ -336,9 +336,7 @@ def _log_event(event: Event) -> None:
         case ProbeStarted(number=number):
             log.debug("probing Plex (probe %d of this outage)", number)
         case Throttled(until_at=until, at=at):
-            log.debug(
-                "Plex asked us to slow down: no job calls for %s", format_duration(until - at)
-            )
+            log.info("Plex asked us to slow down: no job calls for %s", format_duration(until - at))
         case JobDeadLettered(job_id=job_id, key=key, reason=reason, error_class=error_class):
             log.warning(
                 "job %d (%s) dead-lettered: %s (last error: %s)",
