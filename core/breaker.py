@@ -261,6 +261,8 @@ def _close(
 ) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
     if breaker.outage is None:  # already closed: only the failure count moves
         failures = breaker.consecutive_failures + 1 if signal is Signal.FAILED else 0
+        if failures == breaker.consecutive_failures:
+            return breaker, ()  # the common case of every success: nothing to build
         return attrs.evolve(breaker, consecutive_failures=failures), ()
     ended = attrs.evolve(breaker.outage, ended_at=max(now, breaker.outage.started_at))
     closed = Breaker(throttled_until_at=breaker.throttled_until_at)

@@ -8,6 +8,7 @@
     config = PlexSyncConfig(plex_url="http://127.0.0.1:32400", plex_token="...",
                             db_path="plexsync.db")
     job_id = shell.enqueue(config, key="scene:42", metadata={"path": "/media/a.mkv", "title": "A"})
+    shell.enqueue_many(config, [("scene:43", {...}), ...])   # one transaction, all or nothing
     report = shell.run_worker(config)                   # until SIGINT/SIGTERM
     report = shell.run_worker(config, stop=event)       # until a threading.Event is set
     report = shell.run_worker(config, until_idle=True)  # work what can be worked now, then return
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import logging
 
-from shell.api import OutageStatus, Status, enqueue, status
+from shell.api import OutageStatus, Status, enqueue, enqueue_many, status
 from shell.clock import Clock, FakeClock, SystemClock
 from shell.gateway import PlexGateway
 from shell.payload import Metadata
@@ -48,6 +49,7 @@ __all__ = [
     "Window",
     "WorkerReport",
     "enqueue",
+    "enqueue_many",
     "run_worker",
     "status",
 ]

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from attrs import frozen
-from returns.result import Failure, Success
+from returns.result import Failure
 
 from core import BreakerKind, DeadLetterReason, PauseCause, PlexSyncConfig
 from shell.payload import parse_metadata
@@ -49,16 +49,41 @@ def enqueue(
     retry budget, if the payload changed); if that key's job is in flight, this edit runs after
     it. Invalid metadata raises ``ValueError`` naming the key at fault, and nothing is stored.
     """
+    payload = _checked(key, metadata)
+    return open_store(config).enqueue(key, payload, now=time.time() if now is None else now)
+
+
+def enqueue_many(
+    config: PlexSyncConfig,
+    jobs: Iterable[tuple[str, Mapping[str, object]]],
+    *,
+    now: float | None = None,
+) -> list[int]:
+    """``enqueue`` each (key, metadata), in order, in one transaction: all or nothing.
+
+    Every job is checked first; the first bad one raises ``ValueError`` naming its position and
+    key, and nothing is stored. Returns the job ids in order.
+    """
+    payloads = []
+    for position, (key, metadata) in enumerate(jobs):
+        try:
+            payloads.append((key, _checked(key, metadata)))
+        except ValueError as exc:
+            raise ValueError(f"jobs[{position}] ({key!r}): {exc}") from None
+    at = time.time() if now is None else now
+    return open_store(config).enqueue_many(payloads, now=at)
+
+
+def _checked(key: object, metadata: Mapping[str, object]) -> str:
+    """The payload to store for *metadata*, or ``ValueError`` naming what is wrong."""
     if not isinstance(key, str) or not key.strip():
         raise ValueError("key must be a non-empty string (the host's id for the item)")
     if len(key) > 1024:
         raise ValueError(f"key is {len(key)} characters long; at most 1024 are allowed")
-    match parse_metadata(metadata):
-        case Failure(message):
-            raise ValueError(message)
-        case Success(parsed):
-            payload = parsed.to_json()
-    return open_store(config).enqueue(key, payload, now=time.time() if now is None else now)
+    parsed = parse_metadata(metadata)
+    if isinstance(parsed, Failure):
+        raise ValueError(parsed.failure())
+    return parsed.unwrap().to_json()
 
 
 @frozen(kw_only=True)

@@ -31,7 +31,7 @@ from core import (
     parse_duration,
 )
 from shell import dlq
-from shell.api import Status, enqueue, open_store, status
+from shell.api import Status, enqueue_many, open_store, status
 from shell.payload import LIST_KEYS
 from shell.settings import Settings, describe, load_settings
 from shell.store import StoreError
@@ -276,13 +276,11 @@ def _run(args: argparse.Namespace) -> int:
 def _enqueue(args: argparse.Namespace) -> int:
     config = _local_config(args)
     jobs = _jobs_from_json(args.from_json) if args.from_json else [_job_from_flags(args)]
-    ids = []
-    for number, (key, metadata) in enumerate(jobs, start=1):
-        try:
-            ids.append(enqueue(config, key=key, metadata=metadata))
-        except ValueError as exc:
-            where = f"job {number}: " if args.from_json else ""
-            raise CliError(f"{where}{exc}") from None
+    try:
+        ids = enqueue_many(config, jobs)  # all or nothing: a bad job stores none of them
+    except ValueError as exc:
+        message = str(exc) if args.from_json else str(exc).split(": ", 1)[1]
+        raise CliError(message) from None
     if args.json:
         _print_json({"job_ids": ids})
     else:

@@ -53,6 +53,7 @@ from core import (
     Outcome,
     PauseCause,
     PlexSyncConfig,
+    Proceed,
     RetryAt,
     Success,
     admit,
@@ -65,7 +66,7 @@ HISTORY_LIMIT: Final = 50
 """Attempts kept per job (the most recent); older ones are summarised by the attempt count."""
 
 REAP_BATCH: Final = 20
-"""Expired leases taken back per claim, so one claim stays short however many workers died."""
+"""Expired leases taken back per transaction, so it stays short however many workers died."""
 
 BUSY_TIMEOUT_MS: Final = 10_000
 LOCKED_RETRIES: Final = 30
@@ -174,11 +175,11 @@ class StoredJob:
 
 
 @frozen(kw_only=True)
-class Claim:
-    """What a claim found: the job to work on (if any) and what reaping dead leases decided."""
+class Recorded:
+    """What ``record`` did: the decision written, and the next job claimed in the same breath."""
 
-    job: StoredJob | None
-    reaped: tuple[Decision, ...] = ()
+    decision: Decision
+    next_job: StoredJob | None = None
 
 
 class Store:
@@ -187,6 +188,8 @@ class Store:
     def __init__(self, path: str, connection: sqlite3.Connection) -> None:
         self.path = path
         self._db = connection
+        # The breaker row rarely changes: the value built from it is kept while it reads the same.
+        self._breaker_cache: tuple[tuple[object, ...], Breaker] | None = None
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -258,36 +261,40 @@ class Store:
         also gets a fresh budget and becomes due at once (it is a new edit). An identical payload
         changes nothing. A key whose job is in flight gets one new waiting job behind it.
         """
+        return self.enqueue_many([(key, payload)], now=now)[0]
+
+    def enqueue_many(self, jobs: Sequence[tuple[str, str]], *, now: float) -> list[int]:
+        """``enqueue`` each (key, payload) in order, all in one transaction."""
         with self.transaction() as db:
-            return self._enqueue(db, key, payload, now=now)
+            return [self._enqueue(db, key, payload, now=now) for key, payload in jobs]
 
     def _enqueue(self, db: sqlite3.Connection, key: str, payload: str, *, now: float) -> int:
-        waiting = db.execute(
-            "SELECT id, payload FROM jobs WHERE key = ? AND state = 'waiting'", (key,)
+        # One statement inserts, or replaces the payload of the key's waiting job (the partial
+        # unique index is the conflict target); an identical payload updates nothing.
+        written = db.execute(
+            "INSERT INTO jobs (key, payload, state, due_at, enqueued_at, updated_at)"
+            " VALUES (?, ?, 'waiting', ?, ?, ?)"
+            " ON CONFLICT (key) WHERE state = 'waiting' DO UPDATE SET"
+            "   payload = excluded.payload, updated_at = excluded.updated_at,"
+            "   due_at = min(due_at, excluded.due_at),"
+            "   transient_failures = 0, not_found_failures = 0, not_found_since_at = NULL,"
+            "   crashes = 0, rate_limited_deferrals = 0, outage_deferrals = 0"
+            " WHERE payload != excluded.payload"
+            " RETURNING id",
+            (key, payload, now, now, now),
         ).fetchone()
-        if waiting is not None and waiting["payload"] == payload:
-            return int(waiting["id"])
+        if written is None:  # the same edit again: nothing changed
+            same = db.execute(
+                "SELECT id FROM jobs WHERE key = ? AND state = 'waiting'", (key,)
+            ).fetchone()
+            return int(same[0])
         # A newer edit of the key exists from now on: its dead letters must never be re-driven
         # over it (``shell.dlq``). The key index makes this a lookup that usually finds nothing.
         db.execute(
             "UPDATE dead_letters SET superseded_at = ? WHERE key = ? AND superseded_at IS NULL",
             (now, key),
         )
-        if waiting is None:
-            cursor = db.execute(
-                "INSERT INTO jobs (key, payload, state, due_at, enqueued_at, updated_at)"
-                " VALUES (?, ?, 'waiting', ?, ?, ?)",
-                (key, payload, now, now, now),
-            )
-            return int(cursor.lastrowid or 0)
-        db.execute(
-            "UPDATE jobs SET payload = ?, updated_at = ?, due_at = min(due_at, ?),"
-            " transient_failures = 0, not_found_failures = 0, not_found_since_at = NULL,"
-            " crashes = 0, rate_limited_deferrals = 0, outage_deferrals = 0"
-            " WHERE id = ?",
-            (payload, now, now, waiting["id"]),
-        )
-        return int(waiting["id"])
+        return int(written[0])
 
     # ------------------------------------------------------------------ worker side
     def admit(self, *, now: float, config: PlexSyncConfig) -> Admission:
@@ -312,27 +319,25 @@ class Store:
             self._save_breaker(db, breaker, outage_id, after, events)
         return events
 
-    def claim(self, *, now: float, owner: str, config: PlexSyncConfig) -> Claim:
-        """Take the next due job (in due order) under a lease, after taking back dead leases."""
+    def claim(self, *, now: float, owner: str, config: PlexSyncConfig) -> StoredJob | None:
+        """Take the next due job (in due order) under a lease for *owner*."""
         with self.transaction() as db:
-            reaped = self._reap(db, now=now, config=config)
-            row = db.execute(
-                "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?"
-                " WHERE id = ("
-                "   SELECT id FROM jobs AS w"
-                "   WHERE w.state = 'waiting' AND w.due_at <= ?"
-                "     AND NOT EXISTS (SELECT 1 FROM jobs AS r"
-                "                     WHERE r.state = 'running' AND r.key = w.key)"
-                "   ORDER BY w.due_at, w.id LIMIT 1)"
-                " RETURNING *",
-                (owner, now + config.job_lease_seconds, now),
-            ).fetchone()
-        return Claim(job=None if row is None else _stored_job(row), reaped=reaped)
+            return self._claim(db, now=now, owner=owner, config=config)
 
     def record(
-        self, stored: StoredJob, outcome: Outcome, *, now: float, config: PlexSyncConfig
-    ) -> Decision:
-        """Ask ``core.decide`` about *outcome* and write the answer, job and breaker, at once."""
+        self,
+        stored: StoredJob,
+        outcome: Outcome,
+        *,
+        now: float,
+        config: PlexSyncConfig,
+        then_claim: bool = False,
+    ) -> Recorded:
+        """Ask ``core.decide`` about *outcome* and write the answer, job and breaker, at once.
+
+        With *then_claim*, the same transaction also claims the next due job for the same
+        worker if the breaker still lets work through: one commit per job on the worker's side.
+        """
         with self.transaction() as db:
             breaker, outage_id = self._load_breaker(db)
             jitter = jitter_sample(stored.job.id, stored.job.deliveries)
@@ -341,7 +346,36 @@ class Store:
             )
             self._carry_out(db, stored, outcome, decision, now=now)
             self._save_breaker(db, breaker, outage_id, decision.breaker, decision.events)
-        return decision
+            following = None
+            if then_claim:
+                admission = admit(decision.breaker, now=now, config=config)
+                if isinstance(admission.permission, Proceed):
+                    following = self._claim(db, now=now, owner=stored.lease_owner, config=config)
+        return Recorded(decision=decision, next_job=following)
+
+    def release(self, stored: StoredJob) -> None:
+        """Give back a claimed job that was not attempted (the worker is stopping): it waits
+        again, due as before, and no attempt or crash is counted.
+        """
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL"
+                " WHERE id = ? AND lease_owner = ?"
+                " AND NOT EXISTS (SELECT 1 FROM jobs AS w WHERE w.key = ? AND w.state = 'waiting')",
+                (stored.job.id, stored.lease_owner, stored.job.key),
+            )
+
+    def reap(self, *, now: float, config: PlexSyncConfig) -> tuple[Decision, ...]:
+        """Take back jobs whose lease expired (their worker died): ``core.decide`` counts the
+        crash and retries them at once or, past ``max_crashes``, dead-letters them.
+        """
+        expired = self._db.execute(
+            "SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at <= ? LIMIT 1", (now,)
+        ).fetchone()
+        if expired is None:  # the usual case costs one indexed read, no write transaction
+            return ()
+        with self.transaction() as db:
+            return self._reap(db, now=now, config=config)
 
     def expire_lease(self, owner: str, *, now: float) -> int:
         """End every lease *owner* holds (its process is known to be gone); returns how many."""
@@ -392,6 +426,22 @@ class Store:
         return self._db.execute(sql, parameters).fetchall()
 
     # ------------------------------------------------------------------ internals
+    def _claim(
+        self, db: sqlite3.Connection, *, now: float, owner: str, config: PlexSyncConfig
+    ) -> StoredJob | None:
+        row = db.execute(
+            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?"
+            " WHERE id = ("
+            "   SELECT id FROM jobs AS w"
+            "   WHERE w.state = 'waiting' AND w.due_at <= ?"
+            "     AND NOT EXISTS (SELECT 1 FROM jobs AS r"
+            "                     WHERE r.state = 'running' AND r.key = w.key)"
+            "   ORDER BY w.due_at, w.id LIMIT 1)"
+            " RETURNING *",
+            (owner, now + config.job_lease_seconds, now),
+        ).fetchone()
+        return None if row is None else _stored_job(row)
+
     def _reap(
         self, db: sqlite3.Connection, *, now: float, config: PlexSyncConfig
     ) -> tuple[Decision, ...]:
@@ -493,6 +543,9 @@ class Store:
             "SELECT b.*, o.cause, o.started_at, o.probes FROM breaker AS b"
             " LEFT JOIN outages AS o ON o.id = b.outage_id WHERE b.id = 1"
         ).fetchone()
+        cached = self._breaker_cache
+        if cached is not None and cached[0] == tuple(row):
+            return cached[1], row["outage_id"]
         outage = None
         if row["outage_id"] is not None:
             outage = Outage(
@@ -506,6 +559,7 @@ class Store:
             outage=outage,
             throttled_until_at=row["throttled_until_at"],
         )
+        self._breaker_cache = (tuple(row), breaker)
         return breaker, row["outage_id"]
 
     def _save_breaker(
@@ -639,7 +693,16 @@ def _create_private(path: str) -> None:
 def _configure(connection: sqlite3.Connection, path: str, synchronous: str) -> None:
     connection.row_factory = sqlite3.Row
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    # Switching a new file to WAL needs it to itself, and SQLite does not wait for that with the
+    # busy timeout: two processes opening a new queue at once must take turns here.
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == LOCKED_RETRIES - 1:
+                raise
+            time.sleep(min(0.05 * (attempt + 1), 1.0))
     if path != ":memory:" and str(mode).lower() != "wal":
         raise StoreError(f"cannot switch {path} to WAL mode (got {mode})")
     level = synchronous.upper()

@@ -62,6 +62,10 @@ log = get_logger("plexsync.worker")
 
 OUTAGE_LOG_INTERVAL: Final = 300.0
 """Seconds between status lines while Plex is unavailable (never one per poll)."""
+REAP_INTERVAL: Final = 1.0
+"""Seconds between looks for expired leases (a dead worker's jobs)."""
+SWEEP_INTERVAL: Final = 3600.0
+"""Seconds between DLQ retention sweeps."""
 
 
 class StopSignal(Protocol):
@@ -144,11 +148,15 @@ class _Worker:
         self.done = self.retried = self.plex_calls = self.probes = self.outages = 0
         self.dead_lettered: Counter[str] = Counter()
         self.last_outage_log_at: float | None = None
+        self.last_sweep_at: float | None = None
+        self.last_reap_at: float | None = None
+        self.stop: StopSignal | None = None
 
     def run(self, stop: StopSignal, *, until_idle: bool) -> WorkerReport:
         started_at = self.clock.now()
         self._expire_leases_of_dead_local_workers(started_at)
         log.info("worker %s started on %s", self.owner, self.store.path)
+        self.stop = stop
         while not stop.is_set():
             if not self._step(until_idle=until_idle):
                 break
@@ -175,7 +183,7 @@ class _Worker:
     def _step(self, *, until_idle: bool) -> bool:
         """One turn of the loop; ``False`` when an idle-draining worker has nothing left now."""
         now = self.clock.now()
-        self._sweep_dead_letters(now)
+        self._housekeeping(now)
         admission = self.store.admit(now=now, config=self.config)
         self._emit(admission.events)
         match admission.permission:
@@ -186,12 +194,10 @@ class _Worker:
                 self._log_outage_status(now, until)
                 return self._idle(now, until_idle=until_idle)
             case Proceed():
-                claim = self.store.claim(now=now, owner=self.owner, config=self.config)
-                for decision in claim.reaped:
-                    self._emit(decision.events)
-                if claim.job is None:
+                stored = self.store.claim(now=now, owner=self.owner, config=self.config)
+                if stored is None:
                     return self._idle(now, until_idle=until_idle)
-                self._work(claim.job)
+                self._work(stored)
                 return True
 
     def _idle(self, now: float, *, until_idle: bool) -> bool:
@@ -209,10 +215,23 @@ class _Worker:
         events = self.store.report_probe(health, now=self.clock.now(), config=self.config)
         self._emit(events)
 
-    def _work(self, stored: StoredJob) -> None:
-        outcome = self._attempt(stored)
-        decision = self.store.record(stored, outcome, now=self.clock.now(), config=self.config)
-        self._emit(decision.events)
+    def _work(self, first: StoredJob) -> None:
+        """Work claimed jobs one after another: each decision is written in the transaction that
+        claims the next due job, for as long as the breaker lets work through.
+        """
+        stored: StoredJob | None = first
+        while stored is not None:
+            if self.stop is not None and self.stop.is_set():
+                self.store.release(stored)
+                return
+            outcome = self._attempt(stored)
+            now = self.clock.now()
+            recorded = self.store.record(
+                stored, outcome, now=now, config=self.config, then_claim=True
+            )
+            self._emit(recorded.decision.events)
+            stored = recorded.next_job
+            self._housekeeping(now)
 
     def _attempt(self, stored: StoredJob) -> Outcome:
         if stored.row_problem is not None:
@@ -275,7 +294,19 @@ class _Worker:
             format_duration(until - now),
         )
 
+    def _housekeeping(self, now: float) -> None:
+        """Take back dead workers' jobs (every second) and sweep old dead letters (hourly)."""
+        if _due(self.last_reap_at, now, REAP_INTERVAL):
+            self.last_reap_at = now
+            for decision in self.store.reap(now=now, config=self.config):
+                self._emit(decision.events)
+        if _due(self.last_sweep_at, now, SWEEP_INTERVAL):
+            self.last_sweep_at = now
+            self._sweep_dead_letters(now)
+
     def _sweep_dead_letters(self, now: float) -> None:
+        # The store keeps all workers together to one sweep an hour; this one asks hourly too,
+        # since asking costs a write transaction.
         removed = self.store.sweep_dead_letters(now=now, config=self.config)
         if removed is not None:
             log.log(
@@ -296,6 +327,11 @@ class _Worker:
             pid_text = rest.partition(":")[0]
             if owner_host == host and pid_text.isdigit() and not _alive(int(pid_text)):
                 self.store.expire_lease(owner, now=now)
+
+
+def _due(last: float | None, now: float, interval: float) -> bool:
+    """Whether *interval* has passed since *last* (a clock that stepped back counts as due)."""
+    return last is None or not 0 <= now - last < interval
 
 
 def _alive(pid: int) -> bool:

@@ -159,7 +159,11 @@ def test_enqueue_from_flags_and_json(cli: Cli, tmp_path: Path) -> None:
         (["--key", "a", "--path", "/a", "--date", "2020-13-01"], None, "is not a real date"),
         (["--from-json", "-"], "{oops", "-: not valid JSON"),
         (["--from-json", "-"], '[{"path": "/a"}]', "job 1 must be an object with a string 'key'"),
-        (["--from-json", "-"], '[{"key": "k", "path": "/a", "x": 1}]', "job 1: unknown metadata"),
+        (
+            ["--from-json", "-"],
+            '[{"key": "ok", "path": "/a"}, {"key": "k", "path": "/a", "x": 1}]',
+            "jobs[1] ('k'): unknown metadata key 'x'",
+        ),
         (["--from-json", "missing.json"], None, "cannot read missing.json"),
     ],
 )

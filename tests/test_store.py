@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,7 @@ def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
 ) -> None:
     """A job backing off after failures is reset by a changed edit, and made due now."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config).job
+    job = store.claim(now=T0, owner="w", config=config)
     assert job is not None
     store.record(job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
@@ -109,7 +110,7 @@ def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
 def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConfig) -> None:
     """Re-sending the same edit keeps the job's counters and schedule."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config).job
+    job = store.claim(now=T0, owner="w", config=config)
     assert job is not None
     store.record(job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
     before = tuple(store.query("SELECT * FROM jobs")[0])
@@ -120,14 +121,14 @@ def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConf
 def test_an_edit_during_flight_waits_behind_it(store: Store, config: PlexSyncConfig) -> None:
     """A key in flight gets one waiting job, which is not claimable until the first finishes."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    running = store.claim(now=T0, owner="w1", config=config).job
+    running = store.claim(now=T0, owner="w1", config=config)
     assert running is not None
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     store.enqueue("scene:1", payload("C"), now=T0 + 2)
-    assert store.claim(now=T0 + 3, owner="w2", config=config).job is None
+    assert store.claim(now=T0 + 3, owner="w2", config=config) is None
     assert store.next_due_at() is None
     store.record(running, Success(), now=T0 + 4, config=config)
-    nxt = store.claim(now=T0 + 5, owner="w2", config=config).job
+    nxt = store.claim(now=T0 + 5, owner="w2", config=config)
     assert nxt is not None
     assert json.loads(nxt.payload)["title"] == "C"
 
@@ -137,7 +138,7 @@ def test_a_retry_superseded_by_a_waiting_edit_is_dropped(
 ) -> None:
     """If the in-flight job must retry but a newer edit is waiting, only the newer one remains."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    running = store.claim(now=T0, owner="w", config=config).job
+    running = store.claim(now=T0, owner="w", config=config)
     assert running is not None
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     store.record(running, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0 + 2, config=config)
@@ -152,7 +153,7 @@ def test_claims_follow_due_order_and_skip_jobs_not_yet_due(
     for n, due in enumerate([T0 + 50, T0 + 10, T0 + 30]):
         store.enqueue(f"k{n}", payload(str(n)), now=due)
     order = []
-    while (job := store.claim(now=T0 + 40, owner="w", config=config).job) is not None:
+    while (job := store.claim(now=T0 + 40, owner="w", config=config)) is not None:
         order.append(job.job.key)
     assert order == ["k1", "k2"]
     assert store.next_due_at() == T0 + 50
@@ -174,7 +175,7 @@ def test_claiming_uses_the_due_index(store: Store) -> None:
 def test_success_removes_the_job_and_counts_it(store: Store, config: PlexSyncConfig) -> None:
     """A finished job leaves the hot table in the same transaction; the done counter grows."""
     store.enqueue("k", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config).job
+    job = store.claim(now=T0, owner="w", config=config)
     assert job is not None
     store.record(job, Success(), now=T0 + 1, config=config)
     assert store.is_empty()
@@ -184,7 +185,7 @@ def test_success_removes_the_job_and_counts_it(store: Store, config: PlexSyncCon
 def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig) -> None:
     """The job goes back to waiting with its due time, counters, last error and history."""
     store.enqueue("k", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config).job
+    job = store.claim(now=T0, owner="w", config=config)
     assert job is not None
     store.record(job, Failure(ErrorClass.TRANSIENT, "(500) oops"), now=T0 + 1, config=config)
     row = store.query("SELECT * FROM jobs")[0]
@@ -203,7 +204,7 @@ def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig
 def test_a_dead_letter_carries_everything(store: Store, config: PlexSyncConfig) -> None:
     """Key, payload, reason, class, last error, attempts, history and both instants."""
     store.enqueue("k", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config).job
+    job = store.claim(now=T0, owner="w", config=config)
     assert job is not None
     store.record(job, Failure(ErrorClass.PERMANENT, "(400) bad"), now=T0 + 2, config=config)
     assert store.is_empty()
@@ -224,7 +225,7 @@ def test_history_keeps_the_most_recent_attempts(store: Store, config: PlexSyncCo
     store.enqueue("k", payload("A"), now=T0)
     now = T0
     for _ in range(60):
-        job = store.claim(now=now + 10**5, owner="w", config=config).job
+        job = store.claim(now=now + 10**5, owner="w", config=config)
         assert job is not None
         now += 10**5
         store.record(job, Failure(ErrorClass.RATE_LIMITED, "(429)"), now=now, config=config)
@@ -238,14 +239,15 @@ def test_an_expired_lease_is_taken_back_and_counted_as_a_crash(
 ) -> None:
     """A worker that died leaves a lease; once it expires the next claim takes the job back."""
     store.enqueue("k", payload("A"), now=T0)
-    assert store.claim(now=T0, owner="dead", config=config).job is not None
-    assert store.claim(now=T0 + 10, owner="w", config=config).job is None
-    claim = store.claim(now=T0 + config.job_lease_seconds, owner="w", config=config)
-    assert claim.job is not None
-    assert claim.job.job.crashes == 1
-    assert claim.job.lease_owner == "w"
-    [decision] = claim.reaped
+    assert store.claim(now=T0, owner="dead", config=config) is not None
+    assert store.reap(now=T0 + 10, config=config) == ()
+    assert store.claim(now=T0 + 10, owner="w", config=config) is None
+    [decision] = store.reap(now=T0 + config.job_lease_seconds, config=config)
     assert decision.job.crashes == 1
+    job = store.claim(now=T0 + config.job_lease_seconds, owner="w", config=config)
+    assert job is not None
+    assert job.job.crashes == 1
+    assert job.lease_owner == "w"
 
 
 def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None:
@@ -254,9 +256,9 @@ def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None
     store.enqueue("k", payload("A"), now=T0)
     now = T0
     for _ in range(3):
-        assert store.claim(now=now, owner="dying", config=config).job is not None
+        assert store.claim(now=now, owner="dying", config=config) is not None
         now += config.job_lease_seconds
-    store.claim(now=now, owner="w", config=config)
+        store.reap(now=now, config=config)
     row = store.query("SELECT reason, error_class, attempts FROM dead_letters")[0]
     assert tuple(row) == ("crashed_repeatedly", "crashed", 3)
 
@@ -266,9 +268,10 @@ def test_a_late_result_after_losing_the_lease_changes_nothing(
 ) -> None:
     """A worker whose lease was taken over cannot finish or reschedule the job any more."""
     store.enqueue("k", payload("A"), now=T0)
-    slow = store.claim(now=T0, owner="slow", config=config).job
+    slow = store.claim(now=T0, owner="slow", config=config)
     assert slow is not None
-    fast = store.claim(now=T0 + config.job_lease_seconds, owner="fast", config=config).job
+    store.reap(now=T0 + config.job_lease_seconds, config=config)
+    fast = store.claim(now=T0 + config.job_lease_seconds, owner="fast", config=config)
     assert fast is not None
     store.record(slow, Failure(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
     assert store.query("SELECT lease_owner FROM jobs")[0][0] == "fast"
@@ -279,7 +282,7 @@ def test_breaker_and_outage_survive_reopening(store: Store, config: PlexSyncConf
     """The breaker is stored with the jobs: a new connection sees it open, with one outage."""
     store.enqueue("k", payload("A"), now=T0)
     for n in range(config.breaker_failure_threshold):
-        job = store.claim(now=T0 + n, owner="w", config=config).job
+        job = store.claim(now=T0 + n, owner="w", config=config)
         assert job is not None
         store.record(job, Failure(ErrorClass.OUTAGE, "refused"), now=T0 + n, config=config)
     store.close()
@@ -294,7 +297,7 @@ def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyn
     """Failed probes update the outage's row; the successful one closes it with its end."""
     store.enqueue("k", payload("A"), now=T0)
     for _ in range(config.breaker_failure_threshold):
-        job = store.claim(now=T0, owner="w", config=config).job
+        job = store.claim(now=T0, owner="w", config=config)
         assert job is not None
         store.record(job, Failure(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
     now = T0
@@ -314,7 +317,7 @@ def test_retention_sweeps_at_most_once_an_hour(store: Store, config: PlexSyncCon
     day = 86400.0
     for n, age_days in enumerate([40, 31, 29]):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
-        job = store.claim(now=T0, owner="w", config=config).job
+        job = store.claim(now=T0, owner="w", config=config)
         assert job is not None
         store.record(
             job, Failure(ErrorClass.PERMANENT, "x"), now=T0 - age_days * day, config=config
@@ -330,9 +333,10 @@ def test_expire_lease_frees_a_dead_owners_jobs_at_once(
 ) -> None:
     """A worker known to be gone need not wait for its lease to run out."""
     store.enqueue("k", payload("A"), now=T0)
-    assert store.claim(now=T0, owner="gone", config=config).job is not None
+    assert store.claim(now=T0, owner="gone", config=config) is not None
     assert store.expire_lease("gone", now=T0 + 1) == 1
-    job = store.claim(now=T0 + 1, owner="w", config=config).job
+    store.reap(now=T0 + 1, config=config)
+    job = store.claim(now=T0 + 1, owner="w", config=config)
     assert job is not None
     assert job.job.crashes == 1
 
@@ -343,7 +347,78 @@ def test_an_inconsistent_row_is_flagged_not_fatal(store: Store, config: PlexSync
     raw = sqlite3.connect(config.db_path)
     raw.execute("UPDATE jobs SET not_found_failures = 3")
     raw.commit()
-    job = store.claim(now=T0, owner="w", config=config).job
+    job = store.claim(now=T0, owner="w", config=config)
     assert job is not None
     assert job.row_problem is not None
     assert "not_found_since_at" in job.row_problem
+
+
+def test_recording_can_claim_the_next_job_in_the_same_transaction(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """One commit per job: the decision and the next claim go together while work may proceed."""
+    for n in range(2):
+        store.enqueue(f"k{n}", payload(str(n)), now=T0)
+    first = store.claim(now=T0, owner="w", config=config)
+    assert first is not None
+    recorded = store.record(first, Success(), now=T0, config=config, then_claim=True)
+    assert recorded.next_job is not None
+    assert (recorded.next_job.job.key, recorded.next_job.lease_owner) == ("k1", "w")
+    last = store.record(recorded.next_job, Success(), now=T0, config=config, then_claim=True)
+    assert last.next_job is None
+    assert store.is_empty()
+
+
+def test_no_next_claim_once_the_breaker_holds_work(store: Store, config: PlexSyncConfig) -> None:
+    """A failure that opens the breaker claims nothing more in its transaction."""
+    for n in range(2):
+        store.enqueue(f"k{n}", payload(str(n)), now=T0)
+    job = store.claim(now=T0, owner="w", config=config)
+    assert job is not None
+    recorded = store.record(
+        job, Failure(ErrorClass.AUTH, "(401)"), now=T0, config=config, then_claim=True
+    )
+    assert recorded.decision.breaker.kind is BreakerKind.OPEN
+    assert recorded.next_job is None
+
+
+def test_a_released_job_waits_again_uncharged(store: Store, config: PlexSyncConfig) -> None:
+    """A stopping worker gives back a claimed job untouched: same due time, no crash counted."""
+    store.enqueue("k", payload("A"), now=T0)
+    job = store.claim(now=T0 + 5, owner="w", config=config)
+    assert job is not None
+    store.release(job)
+    row = store.query("SELECT state, due_at, crashes, lease_owner FROM jobs")[0]
+    assert tuple(row) == ("waiting", T0, 0, None)
+
+
+def test_enqueue_many_is_one_transaction_with_newest_edit_wins(store: Store) -> None:
+    """A batch keeps its order; a key repeated in it ends with its last payload."""
+    ids = store.enqueue_many(
+        [("a", payload("1")), ("b", payload("2")), ("a", payload("3"))], now=T0
+    )
+    assert ids == [1, 2, 1]
+    rows = store.query("SELECT key, payload FROM jobs ORDER BY id")
+    assert [tuple(r) for r in rows] == [("a", payload("3")), ("b", payload("2"))]
+
+
+def test_many_connections_opening_a_new_database_at_once(tmp_path: Path) -> None:
+    """Creating, switching to WAL and migrating take turns: nobody sees "database is locked"."""
+    errors: list[BaseException] = []
+    for attempt in range(40):  # the race is narrow: many fresh files make it show
+        path = str(tmp_path / f"fresh-{attempt}.db")
+        start = threading.Barrier(6)
+
+        def open_it(path: str = path, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                Store.open(path).close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []

@@ -246,7 +246,7 @@ def test_a_lease_left_by_a_dead_worker_is_reclaimed(tmp_path: Path) -> None:
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     dead = Store.open(config.db_path)
-    assert dead.claim(now=clock.now(), owner="elsewhere:1:dead", config=config).job is not None
+    assert dead.claim(now=clock.now(), owner="elsewhere:1:dead", config=config) is not None
     plex = SimulatedPlex(Scenario(), clock)
     report = shell.run_worker(config, clock=clock, plex=plex, until_idle=True)
     assert report.done == 0  # still leased
@@ -447,3 +447,13 @@ def test_enqueue_refuses_bad_metadata_and_stores_nothing(tmp_path: Path) -> None
     with pytest.raises(ValueError, match="key is 2000 characters long"):
         shell.enqueue(config, key="k" * 2000, metadata={"path": "/a.mkv"})
     assert shell.status(config).waiting == 0
+
+
+def test_enqueue_many_is_all_or_nothing(tmp_path: Path) -> None:
+    """One bad job in a batch stores none of it, and the error says which job."""
+    config = db_config(tmp_path)
+    batch = [("a", metadata(1)), ("b", {"path": "/b.mkv", "genres": "x"}), ("c", metadata(3))]
+    with pytest.raises(ValueError, match=r"jobs\[1\] \('b'\): metadata\['genres'\] must be a list"):
+        shell.enqueue_many(config, batch)
+    assert shell.status(config).waiting == 0
+    assert shell.enqueue_many(config, [("a", metadata(1)), ("c", metadata(3))]) == [1, 2]
