@@ -237,21 +237,34 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction. Waits out other writers; never reports "database is locked"."""
-        for attempt in range(LOCKED_RETRIES):
+        """One write transaction. Waits out other writers; never reports "database is locked".
+
+        A failure of the database itself (read-only, disk full, corrupt) is a ``StoreError``
+        naming the file; the transaction is rolled back.
+        """
+        with self._named_failures():
+            for attempt in range(LOCKED_RETRIES):
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or attempt == LOCKED_RETRIES - 1:
+                        raise
+                    time.sleep(min(0.05 * (attempt + 1), 1.0))  # real time: I/O contention
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                break
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt == LOCKED_RETRIES - 1:
-                    raise
-                time.sleep(min(0.05 * (attempt + 1), 1.0))  # real time: this is I/O contention
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _named_failures(self) -> Iterator[None]:
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: {_explain(exc)}") from None
 
     # ------------------------------------------------------------------ host side
     def enqueue(self, key: str, payload: str, *, now: float) -> int:
@@ -423,7 +436,8 @@ class Store:
         self, sql: str, parameters: Sequence[object] | Mapping[str, object] = ()
     ) -> list[sqlite3.Row]:
         """Run a read-only query (for status and DLQ views)."""
-        return self._db.execute(sql, parameters).fetchall()
+        with self._named_failures():
+            return self._db.execute(sql, parameters).fetchall()
 
     # ------------------------------------------------------------------ internals
     def _claim(
