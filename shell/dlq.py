@@ -46,7 +46,7 @@ class DeadLetterEntry:
         """A JSON-ready view: the payload and history decoded when they can be."""
         try:
             payload: Any = json.loads(self.payload)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             payload = self.payload
         return {
             "id": self.id,
@@ -208,6 +208,7 @@ def _entry(row: sqlite3.Row) -> DeadLetterEntry:
         enqueued_at=row["enqueued_at"],
         dead_lettered_at=row["dead_lettered_at"],
         superseded_at=row["superseded_at"],
-        payload=row["payload"],
+        # A tampered row may hold anything; show it as text rather than fail on it.
+        payload=row["payload"] if isinstance(row["payload"], str) else repr(row["payload"]),
         history=parse_history(row["history"]),
     )

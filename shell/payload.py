@@ -86,11 +86,17 @@ def parse_metadata(data: object) -> Result[Metadata, str]:
     return Success(Metadata(**fields))
 
 
-def decode_payload(stored: str) -> Result[Metadata, str]:
-    """Decode a stored payload; a row that no longer decodes is a ``Failure`` with the reason."""
+def decode_payload(stored: object) -> Result[Metadata, str]:
+    """Decode a stored payload; a row that no longer decodes is a ``Failure`` with the reason.
+
+    Anything may be found in a column written behind our back (SQLite keeps any type in any
+    column): only JSON text holding valid metadata decodes.
+    """
+    if not isinstance(stored, str):
+        return Failure(f"stored payload is not text but {type(stored).__name__}")
     try:
         data = json.loads(stored)
-    except (json.JSONDecodeError, TypeError, RecursionError) as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         return Failure(f"stored payload is not valid JSON: {exc}")
     return parse_metadata(data)
 

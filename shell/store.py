@@ -165,7 +165,8 @@ class StoredJob:
     """A claimed job as stored: the core's view (``job``) plus what only the shell needs."""
 
     job: Job
-    payload: str
+    payload: str | bytes | int | float
+    """Normally the JSON text ``enqueue`` wrote; anything, if the row was tampered with."""
     attempts: int
     history: tuple[dict[str, Any], ...]
     enqueued_at: float
