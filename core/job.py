@@ -35,7 +35,7 @@ class JobSignal(enum.Enum):
     ENQUEUED = "enqueued"
     CLAIMED = "claimed"
     COALESCED = "coalesced"
-    RECLAIMED = "reclaimed"
+    RELEASED = "released"
     SUCCEEDED = "succeeded"
     RETRY_SCHEDULED = "retry scheduled"
     DEAD_LETTERED = "dead-lettered"
@@ -48,10 +48,12 @@ JOB_TRANSITIONS: Final[Mapping[tuple[JobState | None, JobSignal], JobState | Non
     # Newest edit wins: a waiting job takes the newer payload instead of queueing a second job.
     (JobState.WAITING, JobSignal.COALESCED): JobState.WAITING,
     (JobState.WAITING, JobSignal.CLAIMED): JobState.RUNNING,
-    # The holder's lease ran out (it died): another worker takes the job and a crash is counted.
-    (JobState.RUNNING, JobSignal.RECLAIMED): JobState.RUNNING,
     (JobState.RUNNING, JobSignal.SUCCEEDED): JobState.DONE,
+    # A retry, including the one after a crash (its worker's lease ran out holding only it).
     (JobState.RUNNING, JobSignal.RETRY_SCHEDULED): JobState.WAITING,
+    # Given back unattempted and uncharged: the worker stops, the breaker holds work, or the
+    # worker died holding several jobs (they are then marked suspect and claimed alone).
+    (JobState.RUNNING, JobSignal.RELEASED): JobState.WAITING,
     (JobState.RUNNING, JobSignal.DEAD_LETTERED): JobState.DEAD,
     (JobState.DEAD, JobSignal.REDRIVEN): JobState.WAITING,
     (JobState.DEAD, JobSignal.PURGED): None,

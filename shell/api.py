@@ -36,6 +36,14 @@ def open_store(config: PlexSyncConfig) -> Store:
     return store
 
 
+def close_store(config: PlexSyncConfig) -> None:
+    """Close the calling thread's connection to *config*'s database, if it has one open."""
+    stores: dict[str, Store] = getattr(_local, "stores", None) or {}
+    store = stores.pop(os.path.abspath(config.db_path), None)
+    if store is not None:
+        store.close()
+
+
 def enqueue(
     config: PlexSyncConfig,
     *,

@@ -35,6 +35,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_IN_PROSE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WINDOWS_ABSOLUTE = re.compile(r"([A-Za-z]:[\\/]|\\\\)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @frozen(kw_only=True)
@@ -139,7 +140,7 @@ def _text_problem(value: object, limit: int, control: re.Pattern[str]) -> str | 
     found = control.search(value)
     if found:
         return f"contains a control character ({found.group()!r}) at position {found.start()}"
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if _SURROGATE.search(value):
         return "contains an unpaired surrogate (not valid Unicode text)"
     return None
 

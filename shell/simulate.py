@@ -88,6 +88,8 @@ class SimulationResult:
     job_calls_during_outage: int
     recovery_to_empty_seconds: float | None
     """From the end of the outage to an empty queue (``None`` without an outage)."""
+    recovery_to_first_done_seconds: float | None
+    """From the end of the outage to the first job done after it (``None`` if none was)."""
     simulated_seconds: float
     wall_seconds: float
     samples: tuple[Sample, ...]
@@ -103,6 +105,7 @@ class SimulationResult:
             "calls_during_outage": self.calls_during_outage,
             "job_calls_during_outage": self.job_calls_during_outage,
             "recovery_to_empty_seconds": self.recovery_to_empty_seconds,
+            "recovery_to_first_done_seconds": self.recovery_to_first_done_seconds,
             "simulated_seconds": self.simulated_seconds,
             "wall_seconds": round(self.wall_seconds, 3),
             "outages": self.report.outages,
@@ -185,11 +188,19 @@ def _run(
         recovery_to_empty_seconds=(
             max(0.0, finished - outage_to) if spec.outage_seconds > 0 else None
         ),
+        recovery_to_first_done_seconds=_first_done_after(events, outage_to)
+        if spec.outage_seconds > 0
+        else None,
         simulated_seconds=finished - start,
         wall_seconds=wall,
         samples=_timeline(spec.jobs, events, start),
         calls=tuple(attrs.evolve(c, at=c.at - start) for c in plex.calls),
     )
+
+
+def _first_done_after(events: list[Event], instant: float) -> float | None:
+    done = [e.at for e in events if isinstance(e, JobSucceeded) and e.at >= instant]
+    return min(done) - instant if done else None
 
 
 def _timeline(jobs: int, events: list[Event], start: float) -> tuple[Sample, ...]:

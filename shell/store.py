@@ -89,6 +89,7 @@ _MIGRATIONS: Final[Sequence[str]] = (
         updated_at REAL NOT NULL,
         lease_owner TEXT,
         lease_expires_at REAL,
+        suspect INTEGER NOT NULL DEFAULT 0,
         attempts INTEGER NOT NULL DEFAULT 0,
         transient_failures INTEGER NOT NULL DEFAULT 0,
         not_found_failures INTEGER NOT NULL DEFAULT 0,
@@ -103,7 +104,6 @@ _MIGRATIONS: Final[Sequence[str]] = (
     CREATE INDEX jobs_due ON jobs (due_at, id) WHERE state = 'waiting';
     CREATE UNIQUE INDEX jobs_one_waiting_per_key ON jobs (key) WHERE state = 'waiting';
     CREATE UNIQUE INDEX jobs_one_running_per_key ON jobs (key) WHERE state = 'running';
-    CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running';
 
     CREATE TABLE dead_letters (
         id INTEGER PRIMARY KEY,
@@ -168,7 +168,8 @@ class StoredJob:
     payload: str | bytes | int | float
     """Normally the JSON text ``enqueue`` wrote; anything, if the row was tampered with."""
     attempts: int
-    history: tuple[dict[str, Any], ...]
+    history_text: str
+    """The stored attempt history, as JSON: only read when a retry or dead letter extends it."""
     enqueued_at: float
     lease_owner: str
     row_problem: str | None = None
@@ -176,11 +177,23 @@ class StoredJob:
 
 
 @frozen(kw_only=True)
-class Recorded:
-    """What ``record`` did: the decision written, and the next job claimed in the same breath."""
+class Attempted:
+    """One attempt to record: the job, what came of it, and when it ended."""
 
-    decision: Decision
-    next_job: StoredJob | None = None
+    stored: StoredJob
+    outcome: Outcome
+    at: float
+
+
+@frozen(kw_only=True)
+class Recorded:
+    """What ``record`` did: the decisions written, the jobs claimed in the same breath, and
+    whether the breaker now holds work (the worker's remaining jobs were then given back).
+    """
+
+    decisions: tuple[Decision, ...]
+    next_jobs: tuple[StoredJob, ...] = ()
+    held: bool = False
 
 
 class Store:
@@ -333,55 +346,80 @@ class Store:
             self._save_breaker(db, breaker, outage_id, after, events)
         return events
 
-    def claim(self, *, now: float, owner: str, config: PlexSyncConfig) -> StoredJob | None:
-        """Take the next due job (in due order) under a lease for *owner*."""
+    def claim(
+        self, *, now: float, owner: str, config: PlexSyncConfig, limit: int = 1
+    ) -> list[StoredJob]:
+        """Take up to *limit* due jobs, in due order, under a lease for *owner*.
+
+        A job suspected of killing its worker (it was held when a worker holding several jobs
+        died) is only ever claimed alone, so that a crash can be pinned on it.
+        """
         with self.transaction() as db:
-            return self._claim(db, now=now, owner=owner, config=config)
+            return self._claim(db, now=now, owner=owner, config=config, limit=limit)
 
     def record(
         self,
-        stored: StoredJob,
-        outcome: Outcome,
+        attempts: Sequence[Attempted],
         *,
-        now: float,
         config: PlexSyncConfig,
-        then_claim: bool = False,
+        remaining: Sequence[StoredJob] = (),
+        claim_more: int = 0,
     ) -> Recorded:
-        """Ask ``core.decide`` about *outcome* and write the answer, job and breaker, at once.
+        """Write ``core.decide``'s answer to each attempt, in order, in one transaction.
 
-        With *then_claim*, the same transaction also claims the next due job for the same
-        worker if the breaker still lets work through: one commit per job on the worker's side.
+        Each decision sees the breaker as the previous one left it. Then, if the breaker still
+        lets work through, the worker's *remaining* claimed jobs get their leases renewed and, if
+        *claim_more*, up to that many more due jobs are claimed; if it does not, the remaining
+        jobs are given back untouched.
         """
         with self.transaction() as db:
             breaker, outage_id = self._load_breaker(db)
-            jitter = jitter_sample(stored.job.id, stored.job.deliveries)
-            decision = decide(
-                stored.job, outcome, now=now, jitter=jitter, config=config, breaker=breaker
-            )
-            self._carry_out(db, stored, outcome, decision, now=now)
-            self._save_breaker(db, breaker, outage_id, decision.breaker, decision.events)
-            following = None
-            if then_claim:
-                admission = admit(decision.breaker, now=now, config=config)
-                if isinstance(admission.permission, Proceed):
-                    following = self._claim(db, now=now, owner=stored.lease_owner, config=config)
-        return Recorded(decision=decision, next_job=following)
+            decisions = []
+            for attempt in attempts:
+                stored = attempt.stored
+                jitter = jitter_sample(stored.job.id, stored.job.deliveries)
+                decision = decide(
+                    stored.job,
+                    attempt.outcome,
+                    now=attempt.at,
+                    jitter=jitter,
+                    config=config,
+                    breaker=breaker,
+                )
+                self._carry_out(db, stored, attempt.outcome, decision, now=attempt.at)
+                outage_id = self._save_breaker(
+                    db, breaker, outage_id, decision.breaker, decision.events
+                )
+                breaker = decision.breaker
+                decisions.append(decision)
+            now, owner = attempts[-1].at, attempts[-1].stored.lease_owner
+            if not isinstance(admit(breaker, now=now, config=config).permission, Proceed):
+                self._release(db, remaining)
+                return Recorded(decisions=tuple(decisions), held=True)
+            if remaining:
+                marks = ",".join("?" * len(remaining))
+                db.execute(
+                    f"UPDATE jobs SET lease_expires_at = ? WHERE id IN ({marks})"
+                    " AND lease_owner = ?",
+                    (now + config.job_lease_seconds, *(s.job.id for s in remaining), owner),
+                )
+            more = self._claim(db, now=now, owner=owner, config=config, limit=claim_more)
+        return Recorded(decisions=tuple(decisions), next_jobs=tuple(more))
 
-    def release(self, stored: StoredJob) -> None:
-        """Give back a claimed job that was not attempted (the worker is stopping): it waits
-        again, due as before, and no attempt or crash is counted.
+    def release(self, jobs: Sequence[StoredJob]) -> None:
+        """Give back claimed jobs that were not attempted (the worker is stopping): they wait
+        again, due as before, with no attempt or crash counted.
         """
         with self.transaction() as db:
-            db.execute(
-                "UPDATE jobs SET state = 'waiting', lease_owner = NULL, lease_expires_at = NULL"
-                " WHERE id = ? AND lease_owner = ?"
-                " AND NOT EXISTS (SELECT 1 FROM jobs AS w WHERE w.key = ? AND w.state = 'waiting')",
-                (stored.job.id, stored.lease_owner, stored.job.key),
-            )
+            self._release(db, jobs)
 
     def reap(self, *, now: float, config: PlexSyncConfig) -> tuple[Decision, ...]:
-        """Take back jobs whose lease expired (their worker died): ``core.decide`` counts the
-        crash and retries them at once or, past ``max_crashes``, dead-letters them.
+        """Take back jobs whose lease expired (their worker died).
+
+        A worker that died holding one job died on it: ``core.decide`` counts the crash and
+        retries it at once or, past ``max_crashes``, dead-letters it. A worker that died holding
+        several cannot say which one it was working on: they all wait again uncharged, marked
+        suspect, and each is then claimed alone until it is decided.
         """
         expired = self._db.execute(
             "SELECT 1 FROM jobs WHERE state = 'running' AND lease_expires_at <= ? LIMIT 1", (now,)
@@ -442,34 +480,85 @@ class Store:
 
     # ------------------------------------------------------------------ internals
     def _claim(
-        self, db: sqlite3.Connection, *, now: float, owner: str, config: PlexSyncConfig
-    ) -> StoredJob | None:
-        row = db.execute(
-            "UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?"
-            " WHERE id = ("
-            "   SELECT id FROM jobs AS w"
-            "   WHERE w.state = 'waiting' AND w.due_at <= ?"
-            "     AND NOT EXISTS (SELECT 1 FROM jobs AS r"
-            "                     WHERE r.state = 'running' AND r.key = w.key)"
-            "   ORDER BY w.due_at, w.id LIMIT 1)"
-            " RETURNING *",
-            (owner, now + config.job_lease_seconds, now),
-        ).fetchone()
-        return None if row is None else _stored_job(row)
+        self,
+        db: sqlite3.Connection,
+        *,
+        now: float,
+        owner: str,
+        config: PlexSyncConfig,
+        limit: int,
+    ) -> list[StoredJob]:
+        if limit < 1:
+            return []
+        candidates = db.execute(
+            "SELECT id, suspect FROM jobs AS w"
+            " WHERE w.state = 'waiting' AND w.due_at <= ?"
+            "   AND NOT EXISTS (SELECT 1 FROM jobs AS r"
+            "                   WHERE r.state = 'running' AND r.key = w.key)"
+            " ORDER BY w.due_at, w.id LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        if not candidates:
+            return []
+        if candidates[0]["suspect"]:
+            ids = [candidates[0]["id"]]  # a suspect goes alone
+        else:
+            ids = []
+            for row in candidates:
+                if row["suspect"]:
+                    break
+                ids.append(row["id"])
+        marks = ",".join("?" * len(ids))
+        rows = db.execute(
+            f"UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?"
+            f" WHERE id IN ({marks}) RETURNING *",
+            (owner, now + config.job_lease_seconds, *ids),
+        ).fetchall()
+        return sorted((_stored_job(row) for row in rows), key=lambda s: ids.index(s.job.id))
+
+    def _release(self, db: sqlite3.Connection, jobs: Sequence[StoredJob]) -> None:
+        for stored in jobs:
+            newer = db.execute(
+                "SELECT 1 FROM jobs WHERE key = ? AND state = 'waiting'", (stored.job.key,)
+            ).fetchone()
+            if newer is not None:  # a newer edit waits: it supersedes this one
+                db.execute(
+                    "DELETE FROM jobs WHERE id = ? AND lease_owner = ?",
+                    (stored.job.id, stored.lease_owner),
+                )
+            else:
+                db.execute(
+                    "UPDATE jobs SET state = 'waiting', lease_owner = NULL,"
+                    " lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
+                    (stored.job.id, stored.lease_owner),
+                )
 
     def _reap(
         self, db: sqlite3.Connection, *, now: float, config: PlexSyncConfig
     ) -> tuple[Decision, ...]:
-        rows = db.execute(
-            "SELECT * FROM jobs WHERE state = 'running' AND lease_expires_at <= ?"
-            " ORDER BY lease_expires_at LIMIT ?",
+        owners = db.execute(
+            "SELECT DISTINCT lease_owner FROM jobs"
+            " WHERE state = 'running' AND lease_expires_at <= ? LIMIT ?",
             (now, REAP_BATCH),
         ).fetchall()
         decisions = []
         breaker, _ = self._load_breaker(db)  # a crash is the worker's, not Plex's: read only
-        for row in rows:
-            stored = _stored_job(row)
-            crash = Failure(ErrorClass.CRASHED, f"worker {stored.lease_owner} died holding the job")
+        for (owner,) in owners:
+            held = [
+                _stored_job(row)
+                for row in db.execute(
+                    "SELECT * FROM jobs WHERE state = 'running' AND lease_owner = ?", (owner,)
+                )
+            ]
+            if len(held) > 1:
+                db.execute(
+                    "UPDATE jobs SET suspect = 1 WHERE state = 'running' AND lease_owner = ?",
+                    (owner,),
+                )
+                self._release(db, held)
+                continue
+            [stored] = held
+            crash = Failure(ErrorClass.CRASHED, f"worker {owner} died holding the job")
             decision = decide(
                 stored.job,
                 crash,
@@ -492,8 +581,6 @@ class Store:
         now: float,
     ) -> None:
         job, key, owner = decision.job, stored.job.key, stored.lease_owner
-        entry = _history_entry(outcome, decision, now=now)
-        history = json.dumps([*stored.history, entry][-HISTORY_LIMIT:])
         error_class, message = (
             (None, None)
             if isinstance(outcome, Success)
@@ -507,6 +594,7 @@ class Store:
                 if gone:
                     db.execute("UPDATE counters SET value = value + 1 WHERE name = 'done'")
             case RetryAt(at=at):
+                history = _extended_history(stored, outcome, decision, now=now)
                 newer = db.execute(
                     "SELECT 1 FROM jobs WHERE key = ? AND state = 'waiting'", (key,)
                 ).fetchone()
@@ -515,7 +603,7 @@ class Store:
                     return
                 db.execute(
                     "UPDATE jobs SET state = 'waiting', due_at = ?, lease_owner = NULL,"
-                    " lease_expires_at = NULL, attempts = attempts + 1,"
+                    " lease_expires_at = NULL, attempts = attempts + 1, suspect = 0,"
                     " transient_failures = ?, not_found_failures = ?, not_found_since_at = ?,"
                     " crashes = ?, rate_limited_deferrals = ?, outage_deferrals = ?,"
                     " last_error_class = ?, last_error = ?, history = ?"
@@ -523,6 +611,7 @@ class Store:
                     (at, *_counters(job), error_class, message, history, job.id, owner),
                 )
             case DeadLetter(reason=reason):
+                history = _extended_history(stored, outcome, decision, now=now)
                 gone = db.execute(
                     "DELETE FROM jobs WHERE id = ? AND lease_owner = ?", (job.id, owner)
                 ).rowcount
@@ -584,9 +673,10 @@ class Store:
         outage_id: int | None,
         after: Breaker,
         events: Sequence[Event],
-    ) -> None:
+    ) -> int | None:
+        """Store *after* in place of *before*; returns the id of the outage record under way."""
         if after == before:
-            return
+            return outage_id
         for event in events:
             if isinstance(event, BreakerClosed) and outage_id is not None:
                 db.execute(
@@ -622,10 +712,10 @@ class Store:
                 outage_id,
             ),
         )
+        return outage_id
 
 
 def _stored_job(row: sqlite3.Row) -> StoredJob:
-    history = parse_history(row["history"])
     match _job(row):
         case Ok(job):
             problem = None
@@ -636,7 +726,7 @@ def _stored_job(row: sqlite3.Row) -> StoredJob:
         job=job,
         payload=row["payload"],
         attempts=row["attempts"],
-        history=history,
+        history_text=row["history"] if isinstance(row["history"], str) else "[]",
         enqueued_at=row["enqueued_at"],
         lease_owner=row["lease_owner"],
         row_problem=problem,
@@ -674,6 +764,14 @@ def parse_history(text: object) -> tuple[dict[str, Any], ...]:
 
 def _counters(job: Job) -> tuple[object, ...]:
     return tuple(getattr(job, name) for name in _JOB_COUNTERS)
+
+
+def _extended_history(
+    stored: StoredJob, outcome: Outcome, decision: Decision, *, now: float
+) -> str:
+    """The job's history with this attempt added, the oldest entries dropped past the limit."""
+    entry = _history_entry(outcome, decision, now=now)
+    return json.dumps([*parse_history(stored.history_text), entry][-HISTORY_LIMIT:])
 
 
 def _history_entry(outcome: Outcome, decision: Decision, *, now: float) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 It serves the small part of the Plex API that plexsync uses (server info, identity, movie
 sections, paged listings, full items, edits, partial scans, activities), keeps the library in
-memory, records every request it answers (without the token), and injects faults on demand:
-outages, error statuses, slow or stalled responses and broken bodies.
+memory, records every request it answers (without the token) and which replies are still on
+their way, and injects faults on demand: outages, error statuses, slow or stalled responses and
+broken bodies.
 """
 
 from __future__ import annotations
@@ -148,9 +149,11 @@ class _Fault:
     status: int = 200
     retry_after: str | None = None
     seconds: float = 0.0
+    method: str | None = None
+    """Only requests of this HTTP method match; None matches any."""
 
-    def matches(self, path: str) -> bool:
-        return self.path_prefix is None or path.startswith(self.path_prefix)
+    def matches(self, method: str, path: str) -> bool:
+        return _selects(self.path_prefix, self.method, path, method)
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,13 @@ def _phrase(status: int) -> str:
     except ValueError:
         # A proxy status such as Cloudflare's 520 is unknown to http; the line is still sent.
         return "Unknown"
+
+
+def _selects(path_prefix: str | None, method: str | None, path: str, request_method: str) -> bool:
+    """Whether a request (*request_method*, *path*) is one a filter by prefix and method picks."""
+    return (path_prefix is None or path.startswith(path_prefix)) and (
+        method is None or request_method == method.upper()
+    )
 
 
 def _covers(folder: str, path: str) -> bool:
@@ -309,7 +319,11 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         incoming = fake._receive(self.command, self.path, self.headers)
         with fake._in_flight(incoming.rating_keys):
-            self._send(fake._answer(incoming))
+            reply, recorded = fake._answer(incoming)
+            try:
+                self._send(reply)
+            finally:
+                fake._replied(recorded)
 
     do_GET = do_PUT = do_POST = do_DELETE = respond  # noqa: N815 - http.server's names
 
@@ -374,6 +388,9 @@ class FakePlex:
         self._faults: list[_Fault] = []
         self._flight: Counter[int] = Counter()
         self._in_flight_max = 0
+        self._unreplied: list[Recorded] = []
+        self._changed = threading.Condition(self._lock)
+        """Notified whenever a request is answered or its reply has been sent."""
         self._port: int | None = None
         self._server: _Server | None = None
         self._serving: threading.Thread | None = None
@@ -545,49 +562,74 @@ class FakePlex:
         *,
         retry_after: str | None = None,
         path_prefix: str | None = None,
+        method: str | None = None,
     ) -> None:
         """Answer the next *count* matching requests with *status* and a short text body.
 
-        A request matches if no *path_prefix* is given or its path starts with it. These
-        counted faults take precedence over the lasting ones (`storm` and the body faults).
+        A request matches if no *path_prefix* is given or its path starts with it, and no
+        *method* is given or it uses that HTTP method (so do the other faults). These counted
+        faults take precedence over the lasting ones (`storm` and the body faults).
         """
         if count < 1:
             raise ValueError("count must be at least 1")
         self._add_fault(
-            _Fault("fail_next", path_prefix, count, status=status, retry_after=retry_after)
+            _Fault(
+                "fail_next",
+                path_prefix,
+                count,
+                status=status,
+                retry_after=retry_after,
+                method=method,
+            )
         )
 
     def storm(
-        self, status: int, *, retry_after: str | None = None, path_prefix: str | None = None
+        self,
+        status: int,
+        *,
+        retry_after: str | None = None,
+        path_prefix: str | None = None,
+        method: str | None = None,
     ) -> None:
         """Answer every matching request with *status* until `clear_faults()`."""
-        self._add_fault(_Fault("storm", path_prefix, None, status=status, retry_after=retry_after))
+        self._add_fault(
+            _Fault(
+                "storm", path_prefix, None, status=status, retry_after=retry_after, method=method
+            )
+        )
 
-    def slow_first_byte(self, seconds: float, *, path_prefix: str | None = None) -> None:
+    def slow_first_byte(
+        self, seconds: float, *, path_prefix: str | None = None, method: str | None = None
+    ) -> None:
         """Wait *seconds* before sending anything, for matching requests.
 
-        The request itself is carried out at once (an edit is applied), as by a slow Plex.
+        The request itself is carried out at once (an edit is applied), as by a slow Plex; the
+        request stays `in_flight` until its reply has been sent.
         """
-        self._add_fault(_Fault("slow_first_byte", path_prefix, None, seconds=seconds))
+        self._add_fault(
+            _Fault("slow_first_byte", path_prefix, None, seconds=seconds, method=method)
+        )
 
-    def stall_mid_body(self, seconds: float, *, path_prefix: str | None = None) -> None:
+    def stall_mid_body(
+        self, seconds: float, *, path_prefix: str | None = None, method: str | None = None
+    ) -> None:
         """Send the headers and half the body, wait *seconds*, then close the connection.
 
         As with `slow_first_byte`, the request itself is carried out.
         """
-        self._add_fault(_Fault("stall_mid_body", path_prefix, None, seconds=seconds))
+        self._add_fault(_Fault("stall_mid_body", path_prefix, None, seconds=seconds, method=method))
 
-    def malformed_xml(self, *, path_prefix: str | None = None) -> None:
+    def malformed_xml(self, *, path_prefix: str | None = None, method: str | None = None) -> None:
         """Answer matching requests with 200 and a truncated XML body."""
-        self._add_fault(_Fault("malformed_xml", path_prefix, None))
+        self._add_fault(_Fault("malformed_xml", path_prefix, None, method=method))
 
-    def empty_body(self, *, path_prefix: str | None = None) -> None:
+    def empty_body(self, *, path_prefix: str | None = None, method: str | None = None) -> None:
         """Answer matching requests with 200 and no body at all."""
-        self._add_fault(_Fault("empty_body", path_prefix, None))
+        self._add_fault(_Fault("empty_body", path_prefix, None, method=method))
 
-    def html_body(self, *, path_prefix: str | None = None) -> None:
+    def html_body(self, *, path_prefix: str | None = None, method: str | None = None) -> None:
         """Answer matching requests with 200 and an HTML page, as a captive portal would."""
-        self._add_fault(_Fault("html_body", path_prefix, None))
+        self._add_fault(_Fault("html_body", path_prefix, None, method=method))
 
     def clear_faults(self) -> None:
         """Remove every fault; the next request is answered normally."""
@@ -634,6 +676,50 @@ class FakePlex:
         with self._lock:
             return self._in_flight_max
 
+    def in_flight(
+        self, *, method: str | None = None, path_prefix: str | None = None
+    ) -> list[Recorded]:
+        """The answered requests whose reply has not been fully sent yet, oldest first.
+
+        What such a request asks is already done (an edit is applied); the client has not heard
+        so. With `slow_first_byte` a request stays here for the whole delay, even if its client
+        has given up or died meanwhile. (A request leaves the list just after its last byte is
+        written, so a fast client may read the reply a moment before that.)
+        """
+        with self._lock:
+            return [r for r in self._unreplied if _selects(path_prefix, method, r.path, r.method)]
+
+    def wait_in_flight(
+        self,
+        *,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        since: float = 0.0,
+        timeout: float = 10.0,
+    ) -> Recorded:
+        """Wait until a matching request that arrived at or after *since* (`time.time()`) is
+        `in_flight`, and return it; TimeoutError if none is within *timeout* seconds.
+
+        Pair it with `slow_first_byte` to catch a client while it waits for Plex's reply.
+        """
+
+        def arrived() -> Recorded | None:
+            return next(
+                (
+                    r
+                    for r in self.in_flight(method=method, path_prefix=path_prefix)
+                    if r.at >= since
+                ),
+                None,
+            )
+
+        with self._changed:
+            found = self._changed.wait_for(arrived, timeout)
+        if found is None:
+            what = f"{method or 'any'} request to {path_prefix or 'any path'}"
+            raise TimeoutError(f"no {what} in flight within {timeout} s")
+        return found
+
     # ------------------------------------------------------------------ answering requests
 
     def _add_fault(self, fault: _Fault) -> None:
@@ -675,10 +761,13 @@ class FakePlex:
             with self._lock:
                 self._flight.subtract(keys)
 
-    def _answer(self, incoming: _Incoming) -> _Reply:
-        """Decide the reply (an injected fault, a 401, or the route's answer) and record it."""
+    def _answer(self, incoming: _Incoming) -> tuple[_Reply, Recorded]:
+        """Decide the reply (an injected fault, a 401, or the route's answer) and record it.
+
+        The record stays `in_flight` until `_replied` is called with it.
+        """
         with self._lock:
-            fault = self._take_fault(incoming.path)
+            fault = self._take_fault(incoming.method, incoming.path)
             # The timing faults spoil how a normal reply is delivered, not what it says.
             if fault is None:
                 reply = self._reply_or_500(incoming)
@@ -688,23 +777,33 @@ class FakePlex:
                 reply = replace(self._reply_or_500(incoming), stall=fault.seconds, fault=fault.kind)
             else:
                 reply = _canned_reply(fault)
-            self.requests.append(
-                Recorded(
-                    at=incoming.at,
-                    method=incoming.method,
-                    path=incoming.path,
-                    query=incoming.query,
-                    headers=incoming.headers,
-                    status=int(reply.status),
-                    rating_keys=incoming.rating_keys,
-                    fault=reply.fault,
-                )
+            recorded = Recorded(
+                at=incoming.at,
+                method=incoming.method,
+                path=incoming.path,
+                query=incoming.query,
+                headers=incoming.headers,
+                status=int(reply.status),
+                rating_keys=incoming.rating_keys,
+                fault=reply.fault,
             )
-            return reply
+            self.requests.append(recorded)
+            self._unreplied.append(recorded)
+            self._changed.notify_all()
+            return reply, recorded
 
-    def _take_fault(self, path: str) -> _Fault | None:
-        """The fault for a request to *path*: a counted one first, and use one of its count."""
-        matching = [f for f in self._faults if f.matches(path)]
+    def _replied(self, recorded: Recorded) -> None:
+        """The reply to *recorded* has been sent (or abandoned): it is no longer in flight."""
+        with self._lock:
+            # By identity: two identical requests are still two requests.
+            self._unreplied = [r for r in self._unreplied if r is not recorded]
+            self._changed.notify_all()
+
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
+        """The fault for a *method* request to *path*: a counted one first, and use one of its
+        count.
+        """
+        matching = [f for f in self._faults if f.matches(method, path)]
         for fault in matching:
             if fault.remaining is not None:
                 fault.remaining -= 1

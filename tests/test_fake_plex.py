@@ -472,6 +472,37 @@ def test_in_flight_max_counts_concurrent_requests_on_one_item(fake: FakePlex) ->
     assert len(fake.edits(key)) == 4  # a slow reply still means an applied edit
 
 
+def test_a_fault_for_one_method_and_waiting_for_a_reply_in_flight(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A PUT-only slow reply spares GETs; the PUT is applied at once and in flight until replied."""
+    (key,) = add_movies(fake, 1)
+    listing = "/library/sections/1/all"
+    fake.slow_first_byte(0.3, path_prefix=listing, method="put")
+    since = time.time()
+    assert len(movies(connect(fake, session)).all()) == 1
+    assert fake.requests_to(listing, "GET")[-1].fault is None
+    with pytest.raises(TimeoutError):
+        fake.wait_in_flight(method="PUT", since=since, timeout=0.05)
+
+    statuses: list[int] = []
+
+    def edit() -> None:
+        url = f"{fake.url}{listing}?type=1&id={key}&summary.value=S"
+        with requests.Session() as own:
+            statuses.append(own.put(url, headers={"X-Plex-Token": TOKEN}, timeout=5).status_code)
+
+    editing = threading.Thread(target=edit)
+    editing.start()
+    put = fake.wait_in_flight(method="PUT", path_prefix=listing, since=since, timeout=5)
+    assert (put.rating_keys, put.fault) == ((key,), "slow_first_byte")
+    assert fake.item(key).summary == "S"  # applied before the reply
+    assert fake.in_flight(method="PUT") == [put]
+    assert fake.in_flight(method="GET") == []
+    editing.join()
+    assert statuses == [200]  # the reply came, after the delay
+
+
 def test_stop_releases_everything(session: requests.Session) -> None:
     """stop() returns promptly even with a reply sleeping, and leaves no thread behind."""
     before = threading.active_count()

@@ -14,13 +14,14 @@ import pytest
 from core import (
     Breaker,
     BreakerKind,
+    Decision,
     ErrorClass,
     Failure,
     Health,
     PlexSyncConfig,
     Success,
 )
-from shell.store import SCHEMA_VERSION, Store, StoreError
+from shell.store import SCHEMA_VERSION, Attempted, Store, StoredJob, StoreError
 from tests.builders import T0, db_config
 
 
@@ -32,6 +33,20 @@ def config(tmp_path: Path) -> PlexSyncConfig:
 @pytest.fixture
 def store(config: PlexSyncConfig) -> Store:
     return Store.open(config.db_path)
+
+
+def claim_one(store: Store, *, now: float, owner: str, config: PlexSyncConfig) -> StoredJob | None:
+    """Claim a single job, as a worker whose batch size is one."""
+    claimed = store.claim(now=now, owner=owner, config=config)
+    return claimed[0] if claimed else None
+
+
+def record_one(
+    store: Store, job: StoredJob, outcome: Success | Failure, *, now: float, config: PlexSyncConfig
+) -> Decision:
+    """Record one attempt on its own."""
+    recorded = store.record([Attempted(stored=job, outcome=outcome, at=now)], config=config)
+    return recorded.decisions[0]
 
 
 def payload(title: str) -> str:
@@ -99,9 +114,9 @@ def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
 ) -> None:
     """A job backing off after failures is reset by a changed edit, and made due now."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config)
+    job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    store.record(job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
+    record_one(store, job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     row = store.query("SELECT transient_failures, due_at FROM jobs")[0]
     assert tuple(row) == (0, T0 + 1)
@@ -110,9 +125,9 @@ def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
 def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConfig) -> None:
     """Re-sending the same edit keeps the job's counters and schedule."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config)
+    job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    store.record(job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
+    record_one(store, job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
     before = tuple(store.query("SELECT * FROM jobs")[0])
     store.enqueue("scene:1", payload("A"), now=T0 + 1)
     assert tuple(store.query("SELECT * FROM jobs")[0]) == before
@@ -121,14 +136,14 @@ def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConf
 def test_an_edit_during_flight_waits_behind_it(store: Store, config: PlexSyncConfig) -> None:
     """A key in flight gets one waiting job, which is not claimable until the first finishes."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    running = store.claim(now=T0, owner="w1", config=config)
+    running = claim_one(store, now=T0, owner="w1", config=config)
     assert running is not None
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     store.enqueue("scene:1", payload("C"), now=T0 + 2)
-    assert store.claim(now=T0 + 3, owner="w2", config=config) is None
+    assert claim_one(store, now=T0 + 3, owner="w2", config=config) is None
     assert store.next_due_at() is None
-    store.record(running, Success(), now=T0 + 4, config=config)
-    nxt = store.claim(now=T0 + 5, owner="w2", config=config)
+    record_one(store, running, Success(), now=T0 + 4, config=config)
+    nxt = claim_one(store, now=T0 + 5, owner="w2", config=config)
     assert nxt is not None
     assert json.loads(nxt.payload)["title"] == "C"
 
@@ -138,10 +153,10 @@ def test_a_retry_superseded_by_a_waiting_edit_is_dropped(
 ) -> None:
     """If the in-flight job must retry but a newer edit is waiting, only the newer one remains."""
     store.enqueue("scene:1", payload("A"), now=T0)
-    running = store.claim(now=T0, owner="w", config=config)
+    running = claim_one(store, now=T0, owner="w", config=config)
     assert running is not None
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
-    store.record(running, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0 + 2, config=config)
+    record_one(store, running, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0 + 2, config=config)
     rows = store.query("SELECT payload, state FROM jobs")
     assert [tuple(r) for r in rows] == [(payload("B"), "waiting")]
 
@@ -153,7 +168,7 @@ def test_claims_follow_due_order_and_skip_jobs_not_yet_due(
     for n, due in enumerate([T0 + 50, T0 + 10, T0 + 30]):
         store.enqueue(f"k{n}", payload(str(n)), now=due)
     order = []
-    while (job := store.claim(now=T0 + 40, owner="w", config=config)) is not None:
+    while (job := claim_one(store, now=T0 + 40, owner="w", config=config)) is not None:
         order.append(job.job.key)
     assert order == ["k1", "k2"]
     assert store.next_due_at() == T0 + 50
@@ -175,9 +190,9 @@ def test_claiming_uses_the_due_index(store: Store) -> None:
 def test_success_removes_the_job_and_counts_it(store: Store, config: PlexSyncConfig) -> None:
     """A finished job leaves the hot table in the same transaction; the done counter grows."""
     store.enqueue("k", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config)
+    job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    store.record(job, Success(), now=T0 + 1, config=config)
+    record_one(store, job, Success(), now=T0 + 1, config=config)
     assert store.is_empty()
     assert store.query("SELECT value FROM counters WHERE name = 'done'")[0][0] == 1
 
@@ -185,9 +200,9 @@ def test_success_removes_the_job_and_counts_it(store: Store, config: PlexSyncCon
 def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig) -> None:
     """The job goes back to waiting with its due time, counters, last error and history."""
     store.enqueue("k", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config)
+    job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    store.record(job, Failure(ErrorClass.TRANSIENT, "(500) oops"), now=T0 + 1, config=config)
+    record_one(store, job, Failure(ErrorClass.TRANSIENT, "(500) oops"), now=T0 + 1, config=config)
     row = store.query("SELECT * FROM jobs")[0]
     assert row["state"] == "waiting"
     assert row["due_at"] >= T0 + 1 + 10
@@ -204,9 +219,9 @@ def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig
 def test_a_dead_letter_carries_everything(store: Store, config: PlexSyncConfig) -> None:
     """Key, payload, reason, class, last error, attempts, history and both instants."""
     store.enqueue("k", payload("A"), now=T0)
-    job = store.claim(now=T0, owner="w", config=config)
+    job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    store.record(job, Failure(ErrorClass.PERMANENT, "(400) bad"), now=T0 + 2, config=config)
+    record_one(store, job, Failure(ErrorClass.PERMANENT, "(400) bad"), now=T0 + 2, config=config)
     assert store.is_empty()
     row = store.query("SELECT * FROM dead_letters")[0]
     assert (row["key"], row["payload"], row["reason"], row["error_class"]) == (
@@ -225,10 +240,10 @@ def test_history_keeps_the_most_recent_attempts(store: Store, config: PlexSyncCo
     store.enqueue("k", payload("A"), now=T0)
     now = T0
     for _ in range(60):
-        job = store.claim(now=now + 10**5, owner="w", config=config)
+        job = claim_one(store, now=now + 10**5, owner="w", config=config)
         assert job is not None
         now += 10**5
-        store.record(job, Failure(ErrorClass.RATE_LIMITED, "(429)"), now=now, config=config)
+        record_one(store, job, Failure(ErrorClass.RATE_LIMITED, "(429)"), now=now, config=config)
     row = store.query("SELECT attempts, history FROM jobs")[0]
     assert row["attempts"] == 60
     assert len(json.loads(row["history"])) == 50
@@ -239,12 +254,12 @@ def test_an_expired_lease_is_taken_back_and_counted_as_a_crash(
 ) -> None:
     """A worker that died leaves a lease; once it expires the next claim takes the job back."""
     store.enqueue("k", payload("A"), now=T0)
-    assert store.claim(now=T0, owner="dead", config=config) is not None
+    assert claim_one(store, now=T0, owner="dead", config=config) is not None
     assert store.reap(now=T0 + 10, config=config) == ()
-    assert store.claim(now=T0 + 10, owner="w", config=config) is None
+    assert claim_one(store, now=T0 + 10, owner="w", config=config) is None
     [decision] = store.reap(now=T0 + config.job_lease_seconds, config=config)
     assert decision.job.crashes == 1
-    job = store.claim(now=T0 + config.job_lease_seconds, owner="w", config=config)
+    job = claim_one(store, now=T0 + config.job_lease_seconds, owner="w", config=config)
     assert job is not None
     assert job.job.crashes == 1
     assert job.lease_owner == "w"
@@ -256,7 +271,7 @@ def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None
     store.enqueue("k", payload("A"), now=T0)
     now = T0
     for _ in range(3):
-        assert store.claim(now=now, owner="dying", config=config) is not None
+        assert claim_one(store, now=now, owner="dying", config=config) is not None
         now += config.job_lease_seconds
         store.reap(now=now, config=config)
     row = store.query("SELECT reason, error_class, attempts FROM dead_letters")[0]
@@ -268,12 +283,12 @@ def test_a_late_result_after_losing_the_lease_changes_nothing(
 ) -> None:
     """A worker whose lease was taken over cannot finish or reschedule the job any more."""
     store.enqueue("k", payload("A"), now=T0)
-    slow = store.claim(now=T0, owner="slow", config=config)
+    slow = claim_one(store, now=T0, owner="slow", config=config)
     assert slow is not None
     store.reap(now=T0 + config.job_lease_seconds, config=config)
-    fast = store.claim(now=T0 + config.job_lease_seconds, owner="fast", config=config)
+    fast = claim_one(store, now=T0 + config.job_lease_seconds, owner="fast", config=config)
     assert fast is not None
-    store.record(slow, Failure(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
+    record_one(store, slow, Failure(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
     assert store.query("SELECT lease_owner FROM jobs")[0][0] == "fast"
     assert store.query("SELECT count(*) FROM dead_letters")[0][0] == 0
 
@@ -282,9 +297,9 @@ def test_breaker_and_outage_survive_reopening(store: Store, config: PlexSyncConf
     """The breaker is stored with the jobs: a new connection sees it open, with one outage."""
     store.enqueue("k", payload("A"), now=T0)
     for n in range(config.breaker_failure_threshold):
-        job = store.claim(now=T0 + n, owner="w", config=config)
+        job = claim_one(store, now=T0 + n, owner="w", config=config)
         assert job is not None
-        store.record(job, Failure(ErrorClass.OUTAGE, "refused"), now=T0 + n, config=config)
+        record_one(store, job, Failure(ErrorClass.OUTAGE, "refused"), now=T0 + n, config=config)
     store.close()
     reopened = Store.open(config.db_path)
     breaker = reopened.breaker()
@@ -297,9 +312,9 @@ def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyn
     """Failed probes update the outage's row; the successful one closes it with its end."""
     store.enqueue("k", payload("A"), now=T0)
     for _ in range(config.breaker_failure_threshold):
-        job = store.claim(now=T0, owner="w", config=config)
+        job = claim_one(store, now=T0, owner="w", config=config)
         assert job is not None
-        store.record(job, Failure(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
+        record_one(store, job, Failure(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
     now = T0
     for health in (Health.DOWN, Health.DOWN, Health.UP):
         probe_at = store.breaker().probe_at
@@ -317,10 +332,10 @@ def test_retention_sweeps_at_most_once_an_hour(store: Store, config: PlexSyncCon
     day = 86400.0
     for n, age_days in enumerate([40, 31, 29]):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
-        job = store.claim(now=T0, owner="w", config=config)
+        job = claim_one(store, now=T0, owner="w", config=config)
         assert job is not None
-        store.record(
-            job, Failure(ErrorClass.PERMANENT, "x"), now=T0 - age_days * day, config=config
+        record_one(
+            store, job, Failure(ErrorClass.PERMANENT, "x"), now=T0 - age_days * day, config=config
         )
     assert store.sweep_dead_letters(now=T0, config=config) == 2
     assert store.query("SELECT key FROM dead_letters")[0][0] == "k2"
@@ -333,10 +348,10 @@ def test_expire_lease_frees_a_dead_owners_jobs_at_once(
 ) -> None:
     """A worker known to be gone need not wait for its lease to run out."""
     store.enqueue("k", payload("A"), now=T0)
-    assert store.claim(now=T0, owner="gone", config=config) is not None
+    assert claim_one(store, now=T0, owner="gone", config=config) is not None
     assert store.expire_lease("gone", now=T0 + 1) == 1
     store.reap(now=T0 + 1, config=config)
-    job = store.claim(now=T0 + 1, owner="w", config=config)
+    job = claim_one(store, now=T0 + 1, owner="w", config=config)
     assert job is not None
     assert job.job.crashes == 1
 
@@ -347,47 +362,85 @@ def test_an_inconsistent_row_is_flagged_not_fatal(store: Store, config: PlexSync
     raw = sqlite3.connect(config.db_path)
     raw.execute("UPDATE jobs SET not_found_failures = 3")
     raw.commit()
-    job = store.claim(now=T0, owner="w", config=config)
+    job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
     assert job.row_problem is not None
     assert "not_found_since_at" in job.row_problem
 
 
-def test_recording_can_claim_the_next_job_in_the_same_transaction(
+def test_recording_renews_leases_and_claims_more_in_the_same_transaction(
     store: Store, config: PlexSyncConfig
 ) -> None:
-    """One commit per job: the decision and the next claim go together while work may proceed."""
-    for n in range(2):
+    """One commit per group: decisions in order, the rest of the batch kept, then more claimed."""
+    for n in range(4):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
-    first = store.claim(now=T0, owner="w", config=config)
-    assert first is not None
-    recorded = store.record(first, Success(), now=T0, config=config, then_claim=True)
-    assert recorded.next_job is not None
-    assert (recorded.next_job.job.key, recorded.next_job.lease_owner) == ("k1", "w")
-    last = store.record(recorded.next_job, Success(), now=T0, config=config, then_claim=True)
-    assert last.next_job is None
-    assert store.is_empty()
-
-
-def test_no_next_claim_once_the_breaker_holds_work(store: Store, config: PlexSyncConfig) -> None:
-    """A failure that opens the breaker claims nothing more in its transaction."""
-    for n in range(2):
-        store.enqueue(f"k{n}", payload(str(n)), now=T0)
-    job = store.claim(now=T0, owner="w", config=config)
-    assert job is not None
-    recorded = store.record(
-        job, Failure(ErrorClass.AUTH, "(401)"), now=T0, config=config, then_claim=True
+    batch = store.claim(now=T0, owner="w", config=config, limit=2)
+    assert [j.job.key for j in batch] == ["k0", "k1"]
+    first = store.record(
+        [Attempted(stored=batch[0], outcome=Success(), at=T0 + 1)],
+        config=config,
+        remaining=batch[1:],
     )
-    assert recorded.decision.breaker.kind is BreakerKind.OPEN
-    assert recorded.next_job is None
+    assert (first.held, first.next_jobs) == (False, ())
+    lease = store.query("SELECT lease_expires_at FROM jobs WHERE key = 'k1'")[0][0]
+    assert lease == T0 + 1 + config.job_lease_seconds
+    second = store.record(
+        [Attempted(stored=batch[1], outcome=Success(), at=T0 + 2)], config=config, claim_more=5
+    )
+    assert [j.job.key for j in second.next_jobs] == ["k2", "k3"]
+    assert {j.lease_owner for j in second.next_jobs} == {"w"}
+
+
+def test_a_group_of_decisions_sees_the_breaker_move_in_order(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """Each decision meets the breaker the previous one left; once it holds work, the rest of
+    the batch is given back untouched and nothing more is claimed.
+    """
+    for n in range(5):
+        store.enqueue(f"k{n}", payload(str(n)), now=T0)
+    batch = store.claim(now=T0, owner="w", config=config, limit=5)
+    outage = Failure(ErrorClass.OUTAGE, "refused")
+    recorded = store.record(
+        [Attempted(stored=job, outcome=outage, at=T0) for job in batch[:3]],
+        config=config,
+        remaining=batch[3:],
+        claim_more=5,
+    )
+    kinds = [d.breaker.kind for d in recorded.decisions]
+    assert kinds == [BreakerKind.CLOSED, BreakerKind.CLOSED, BreakerKind.OPEN]
+    assert recorded.held
+    assert recorded.next_jobs == ()
+    rows = store.query("SELECT key, state, outage_deferrals FROM jobs ORDER BY key")
+    assert [tuple(r) for r in rows][3:] == [("k3", "waiting", 0), ("k4", "waiting", 0)]
+    assert store.query("SELECT count(*) FROM outages")[0][0] == 1
+
+
+def test_a_worker_that_dies_holding_several_jobs_charges_none(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """Its jobs wait again uncharged but suspect; a suspect is then claimed alone, so a crash
+    can be pinned on the job that causes it.
+    """
+    for n in range(3):
+        store.enqueue(f"k{n}", payload(str(n)), now=T0)
+    assert len(store.claim(now=T0, owner="dead", config=config, limit=3)) == 3
+    assert store.reap(now=T0 + config.job_lease_seconds, config=config) == ()
+    rows = store.query("SELECT state, crashes, suspect FROM jobs")
+    assert {tuple(r) for r in rows} == {("waiting", 0, 1)}
+    later = T0 + config.job_lease_seconds
+    alone = store.claim(now=later, owner="w", config=config, limit=3)
+    assert [j.job.key for j in alone] == ["k0"]
+    [decision] = store.reap(now=later + config.job_lease_seconds, config=config)
+    assert decision.job.crashes == 1
 
 
 def test_a_released_job_waits_again_uncharged(store: Store, config: PlexSyncConfig) -> None:
     """A stopping worker gives back a claimed job untouched: same due time, no crash counted."""
     store.enqueue("k", payload("A"), now=T0)
-    job = store.claim(now=T0 + 5, owner="w", config=config)
+    job = claim_one(store, now=T0 + 5, owner="w", config=config)
     assert job is not None
-    store.release(job)
+    store.release([job])
     row = store.query("SELECT state, due_at, crashes, lease_owner FROM jobs")[0]
     assert tuple(row) == ("waiting", T0, 0, None)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import sqlite3
 import threading
@@ -246,7 +247,7 @@ def test_a_lease_left_by_a_dead_worker_is_reclaimed(tmp_path: Path) -> None:
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     dead = Store.open(config.db_path)
-    assert dead.claim(now=clock.now(), owner="elsewhere:1:dead", config=config) is not None
+    assert dead.claim(now=clock.now(), owner="elsewhere:1:dead", config=config)
     plex = SimulatedPlex(Scenario(), clock)
     report = shell.run_worker(config, clock=clock, plex=plex, until_idle=True)
     assert report.done == 0  # still leased
@@ -262,6 +263,19 @@ def test_a_lease_of_a_dead_local_process_is_freed_at_start(tmp_path: Path) -> No
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     owner = f"{socket.gethostname()}:{2**22 + 12345}:gone"  # above any real pid
+    Store.open(config.db_path).claim(now=clock.now(), owner=owner, config=config)
+    report = shell.run_worker(
+        config, clock=clock, plex=SimulatedPlex(Scenario(), clock), until_idle=True
+    )
+    assert report.done == 1
+
+
+def test_a_lease_of_an_earlier_process_with_this_pid_is_freed_at_start(tmp_path: Path) -> None:
+    """A lease with this process's pid from an earlier incarnation (pid reused) is freed at once."""
+    config = db_config(tmp_path)
+    clock = FakeClock()
+    shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
+    owner = f"{socket.gethostname()}:{os.getpid()}:earlier0:gone"  # a container restarted
     Store.open(config.db_path).claim(now=clock.now(), owner=owner, config=config)
     report = shell.run_worker(
         config, clock=clock, plex=SimulatedPlex(Scenario(), clock), until_idle=True

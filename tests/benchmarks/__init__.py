@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m tests.benchmarks`` (``just bench``). Not collected by pytest."""

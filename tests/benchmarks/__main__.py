@@ -1,0 +1,335 @@
+"""``just bench``: plexsync's queue measured beside its peers, in one run, interleaved.
+
+Every figure is a median over several rounds; every comparison is a ratio measured in the same
+run, with the contenders taking turns within each round, because the machines are shared and
+noisy. Not part of ``just test``: speed is measured here, never asserted in tests.
+
+    python -m tests.benchmarks            # everything (a few minutes)
+    python -m tests.benchmarks --quick    # smaller sizes, fewer rounds (a smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import shell
+from core import Health, Outcome, PlexSyncConfig, Success
+from shell.simulate import SimulationSpec, simulate
+from shell.store import Store
+from tests.benchmarks import peers
+
+PAYLOAD = {"path": "/media/films/{n:07d}.mkv", "title": "Title {n}", "genres": ["Drama"]}
+
+
+class Instant:
+    """A Plex that answers at once: the benchmark measures the queue, not the network."""
+
+    def apply(self, metadata: object) -> Outcome:
+        del metadata
+        return Success()
+
+    def health(self) -> Health:
+        return Health.UP
+
+
+def metadata(n: int) -> dict[str, Any]:
+    return {
+        "path": PAYLOAD["path"].format(n=n),  # type: ignore[union-attr]
+        "title": PAYLOAD["title"].format(n=n),  # type: ignore[union-attr]
+        "genres": PAYLOAD["genres"],
+    }
+
+
+def config_for(directory: str, synchronous: str) -> PlexSyncConfig:
+    return PlexSyncConfig(
+        plex_url="http://127.0.0.1:32400",
+        plex_token="bench",
+        db_path=os.path.join(directory, "plexsync.db"),
+        sqlite_synchronous=synchronous,
+    )
+
+
+# ---------------------------------------------------------------------------- throughput
+def ours(jobs: int, synchronous: str, *, batched: bool) -> float:
+    """Enqueue *jobs* (one transaction each, or in batches of 500), then drain them through
+    the real run_worker loop; returns jobs per second over both.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        config = config_for(directory, synchronous)
+        started = time.perf_counter()
+        if batched:
+            for first in range(0, jobs, 500):
+                batch = [(f"k{n}", metadata(n)) for n in range(first, min(jobs, first + 500))]
+                shell.enqueue_many(config, batch)
+        else:
+            for n in range(jobs):
+                shell.enqueue(config, key=f"k{n}", metadata=metadata(n))
+        report = shell.run_worker(config, plex=Instant(), until_idle=True)
+        elapsed = time.perf_counter() - started
+        if report.done != jobs:
+            raise AssertionError(f"drained {report.done} of {jobs}")
+        shell.api.close_store(config)
+        return jobs / elapsed
+
+
+def throughput(jobs: int, rounds: int) -> list[dict[str, Any]]:
+    """Every contender, each round, both synchronous settings; medians and ratios."""
+    rows = []
+    for synchronous in ("normal", "full"):
+        contenders: dict[str, Callable[[], float]] = {
+            "plexsync (enqueue, run_worker)": lambda s=synchronous: ours(jobs, s, batched=False),
+            "plexsync (enqueue_many, run_worker)": lambda s=synchronous: ours(
+                jobs, s, batched=True
+            ),
+            "raw SQLite (put; get+ack)": lambda s=synchronous: peers.raw_sqlite(jobs, s)["whole"],
+            "raw SQLite (put only)": lambda s=synchronous: peers.raw_sqlite(jobs, s)["put"],
+            "huey SqliteStorage (enqueue; dequeue)": lambda s=synchronous: peers.huey(jobs, s),
+            "persist-queue SQLiteAckQueue (put; get+ack)": lambda: peers.persist_queue(jobs),
+        }
+        results: dict[str, list[float]] = {name: [] for name in contenders}
+        names = list(contenders)
+        for round_number in range(rounds):
+            turn = names[round_number % len(names) :] + names[: round_number % len(names)]
+            for name in turn:
+                results[name].append(contenders[name]())
+            _progress(f"throughput ({synchronous}) round {round_number + 1}/{rounds}")
+        ours_median = statistics.median(results[names[0]])
+        for name in names:
+            median = statistics.median(results[name])
+            per_round = [a / b for a, b in zip(results[names[0]], results[name], strict=True)]
+            rows.append(
+                {
+                    "synchronous": synchronous,
+                    "contender": name,
+                    "jobs_per_second": round(median),
+                    "plexsync_ratio": round(ours_median / median, 2),
+                    "ratio_per_round_median": round(statistics.median(per_round), 2),
+                }
+            )
+    return rows
+
+
+# ---------------------------------------------------------------------------- flat claim cost
+def build_backlog(path: str, *, waiting: int, finished: int, due_now: int = 100) -> None:
+    """A queue with *waiting* jobs (all but *due_now* due in the future) after *finished* jobs
+    came and went. Built with bulk SQL for speed; the rows are what enqueue writes.
+    """
+    Store.open(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA synchronous = OFF")
+    payload = json.dumps(metadata(0), separators=(",", ":"))
+    now = time.time()
+    db.execute("BEGIN")
+    chunk = 50_000
+    for start in range(0, finished, chunk):
+        db.executemany(
+            "INSERT INTO jobs (key, payload, state, due_at, enqueued_at, updated_at)"
+            " VALUES (?, ?, 'waiting', ?, ?, ?)",
+            (
+                (f"done{n}", payload, now, now, now)
+                for n in range(start, min(finished, start + chunk))
+            ),
+        )
+    db.execute("DELETE FROM jobs")  # finished jobs leave the table, as the worker deletes them
+    for start in range(0, waiting, chunk):
+        rows = (
+            (f"k{n}", payload, now - 1 if n < due_now else now + 3600 + n, now, now)
+            for n in range(start, min(waiting, start + chunk))
+        )
+        db.executemany(
+            "INSERT INTO jobs (key, payload, state, due_at, enqueued_at, updated_at)"
+            " VALUES (?, ?, 'waiting', ?, ?, ?)",
+            rows,
+        )
+    db.execute("COMMIT")
+    db.close()
+
+
+def claim_latency(sizes: Sequence[int], finished: int, samples: int) -> list[dict[str, Any]]:
+    """Median and p99 time of claiming the next due job, for each backlog."""
+    rows = []
+    cases = [(f"{size:,} waiting", size, 0) for size in sizes]
+    cases.append((f"1,000 waiting after {finished:,} finished", 1000, finished))
+    for label, waiting, gone in cases:
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "backlog.db")
+            build_backlog(path, waiting=waiting, finished=gone)
+            config = config_for(directory, "normal")
+            store = Store.open(path)
+            timings = []
+            now = time.time()
+            for _ in range(samples):
+                started = time.perf_counter()
+                stored = store.claim(now=now, owner="bench", config=config)
+                timings.append(time.perf_counter() - started)
+                assert stored is not None
+                store.release(stored)
+            store.close()
+            size = os.path.getsize(path)
+        timings.sort()
+        rows.append(
+            {
+                "backlog": label,
+                "claim_median_us": round(statistics.median(timings) * 1e6, 1),
+                "claim_p99_us": round(timings[int(len(timings) * 0.99)] * 1e6, 1),
+                "database_mb": round(size / 2**20, 1),
+            }
+        )
+        _progress(f"claim latency: {label}")
+    smallest = min(r["claim_median_us"] for r in rows)
+    for row in rows:
+        row["vs_smallest"] = round(row["claim_median_us"] / smallest, 2)
+    return rows
+
+
+# ---------------------------------------------------------------------------- memory
+def peak_rss(sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """Peak RSS of a worker process draining the due jobs of each backlog."""
+    rows = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "plexsync.db")  # where config_for points
+            build_backlog(path, waiting=size, finished=0, due_now=1000)
+            script = (
+                "import resource, shell\n"
+                "from tests.benchmarks.__main__ import Instant, config_for\n"
+                f"config = config_for({directory!r}, 'normal')\n"
+                "report = shell.run_worker(config, plex=Instant(), until_idle=True)\n"
+                "print(report.done, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            )
+            result = subprocess.run(
+                [sys.executable, "-c", script],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+            done, kib = map(int, result.stdout.split())
+        rows.append(
+            {"waiting": f"{size:,}", "jobs_worked": done, "peak_rss_mb": round(kib / 1024, 1)}
+        )
+        _progress(f"memory: {size:,} waiting")
+    base = rows[0]["peak_rss_mb"]
+    for row in rows:
+        row["vs_smallest"] = round(row["peak_rss_mb"] / base, 2)
+    return rows
+
+
+# ---------------------------------------------------------------------------- enqueue latency
+def enqueue_latency(backlog: int, samples: int) -> list[dict[str, Any]]:
+    """p50 / p99 of one shell.enqueue call with *backlog* jobs already queued."""
+    rows = []
+    for synchronous in ("normal", "full"):
+        with tempfile.TemporaryDirectory() as directory:
+            build_backlog(os.path.join(directory, "plexsync.db"), waiting=backlog, finished=0)
+            config = config_for(directory, synchronous)
+            shell.enqueue(config, key="warm", metadata=metadata(0))
+            timings = []
+            for n in range(samples):
+                started = time.perf_counter()
+                shell.enqueue(config, key=f"new{n}", metadata=metadata(n))
+                timings.append(time.perf_counter() - started)
+            shell.api.close_store(config)
+        timings.sort()
+        rows.append(
+            {
+                "synchronous": synchronous,
+                "queued": f"{backlog:,}",
+                "p50_ms": round(statistics.median(timings) * 1e3, 3),
+                "p99_ms": round(timings[int(len(timings) * 0.99)] * 1e3, 3),
+                "max_ms": round(timings[-1] * 1e3, 3),
+            }
+        )
+        _progress(f"enqueue latency ({synchronous})")
+    return rows
+
+
+# ---------------------------------------------------------------------------- outage cost
+def outage_cost(sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """A 6-hour outage starting 5 s in, on the fake clock, with the default settings."""
+    rows = []
+    for jobs in sizes:
+        result = simulate(
+            SimulationSpec(jobs=jobs, outage_seconds=6 * 3600, outage_start_seconds=5)
+        )
+        rows.append(
+            {
+                "jobs": f"{jobs:,}",
+                "done": result.done,
+                "dead_lettered": sum(result.dead_lettered.values()),
+                "calls_during_outage": result.calls_during_outage,
+                "job_calls_during_outage": result.job_calls_during_outage,
+                "recovery_to_first_done_s": round(result.recovery_to_first_done_seconds or 0, 1),
+                "recovery_to_empty_s": round(result.recovery_to_empty_seconds or 0, 1),
+                "wall_s": round(result.wall_seconds, 2),
+            }
+        )
+        _progress(f"outage cost: {jobs:,} jobs")
+    return rows
+
+
+# ---------------------------------------------------------------------------- output
+def table(rows: list[dict[str, Any]]) -> str:
+    """Rows as a markdown table."""
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[key]) for key in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        total_kib = int(meminfo.readline().split()[1])
+    return (
+        f"{platform.platform()}, {cpus} CPUs, {total_kib / 2**20:.0f} GiB, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def _progress(message: str) -> None:
+    print(f"  ... {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="plexsync benchmarks beside their peers")
+    parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
+    parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    jobs, rounds = (2_000, 2) if quick else (10_000, 5)
+    sizes = (1_000, 10_000, 100_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
+    finished = 100_000 if quick else 1_000_000
+    began = time.perf_counter()
+    sections = {
+        "throughput": throughput(jobs, rounds),
+        "claim_latency": claim_latency(sizes, finished, samples=300 if quick else 2000),
+        "memory": peak_rss((1_000, sizes[-1])),
+        "enqueue_latency": enqueue_latency(10_000 if quick else 100_000, 300 if quick else 2000),
+        "outage": outage_cost((1_000, 10_000)),
+    }
+    print(f"# plexsync benchmarks\n\n{machine()}\n")
+    command = f"python -m tests.benchmarks{' --quick' if quick else ''}"
+    print(f"`{command}`: {jobs:,} jobs, {rounds} rounds\n")
+    for name, rows in sections.items():
+        print(f"## {name}\n\n{table(rows)}\n")
+    print(f"(whole run: {time.perf_counter() - began:.0f} s)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(sections, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
