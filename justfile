@@ -28,6 +28,11 @@ setup:
 demo: setup
     {{bin}}/python -m tests.demo
 
+# the benchmarks, beside persist-queue, huey and raw SQLite (a few minutes; --quick for a smoke run)
+bench *args: setup
+    {{bin}}/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+    {{bin}}/python -m tests.benchmarks {{args}}
+
 # every check: lint, types, the import contract, unit tests with the coverage gate, properties
 test: lint typecheck contract cov prop
 
