@@ -410,6 +410,8 @@ class Store:
         """Give back claimed jobs that were not attempted (the worker is stopping): they wait
         again, due as before, with no attempt or crash counted.
         """
+        if not jobs:
+            return
         with self.transaction() as db:
             self._release(db, jobs)
 
