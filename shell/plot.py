@@ -69,7 +69,7 @@ def plot_timeline(result: SimulationResult, path: str) -> None:
     calls_axis.set_yscale("symlog")
     calls_axis.set_ylabel("Plex calls")
     calls_axis.set_xlabel("simulated time (hours)")
-    calls_axis.legend(loc="upper right")
+    calls_axis.legend(loc="upper center")  # the right edge is where recovery's calls are
 
     if spec.outage_seconds:
         start = spec.outage_start_seconds / hours
