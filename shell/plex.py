@@ -259,7 +259,7 @@ class PlexServerGateway:
             return Health.DOWN  # unreachable, or something other than Plex answers at its URL
         if response.status_code in {401, 403}:
             return Health.UNAUTHORIZED
-        if response.status_code == 200 or response.status_code == 429:  # noqa: PLR1714 - reads as two facts
+        if response.status_code in {200, 429}:  # a server that asks us to slow down is up
             return Health.UP
         return Health.DOWN
 
@@ -272,7 +272,9 @@ class PlexServerGateway:
             retry_after_at = parse_retry_after(self.session.retry_after, now=self.clock.now())
             failure = classify_exception(exc, stage=stage, retry_after_at=retry_after_at)
             if failure.error_class is ErrorClass.OUTAGE:
-                self._server = None  # reconnect next time: the old connection may be dead
+                # Connect afresh next time: the server that comes back may not be the one that
+                # went away (``_connect`` forgets the index if its identity changed).
+                self._server, self._sections = None, []
             log.debug("Plex call failed during %s: %s", stage, failure.message)
             gone = stage == "edit" and isinstance(exc, NotFound)
             raise _Failed(failure, item_gone=gone) from None

@@ -130,16 +130,19 @@ def run_worker(
     stop_event = threading.Event()
     wake = stop if isinstance(stop, threading.Event) else stop_event
     clock = clock if clock is not None else SystemClock(wake=wake)
+    store = Store.open(config.db_path, synchronous=config.sqlite_synchronous)
+    own_gateway = None
     if plex is None:
         from shell.plex import PlexServerGateway  # noqa: PLC0415 - imports plexapi: only if used
 
-        plex = PlexServerGateway(config, clock=clock)
-    store = Store.open(config.db_path, synchronous=config.sqlite_synchronous)
+        plex = own_gateway = PlexServerGateway(config, clock=clock)
     try:
         with _stop_on_signals(stop_event, enabled=stop is None):
             worker = _Worker(config, store, clock, plex, on_event)
             return worker.run(stop if stop is not None else stop_event, until_idle=until_idle)
     finally:
+        if own_gateway is not None:
+            own_gateway.close()
         store.close()
 
 

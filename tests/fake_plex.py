@@ -541,6 +541,18 @@ class FakePlex:
             )
             return rating_key
 
+    def rematch(self, rating_key: int) -> int:
+        """Give an item a new ratingKey, as Plex does when a file is removed and scanned again;
+        returns the new key (the old one answers 404 from now on).
+        """
+        with self._lock:
+            item = self._items.pop(rating_key)
+            new_key = self._next_rating_key
+            self._next_rating_key += 1
+            self._part_ids[new_key] = self._part_ids.pop(rating_key)
+            self._items[new_key] = replace(item, rating_key=new_key)
+            return new_key
+
     def item(self, rating_key: int) -> FakeItem:
         """A snapshot of the item with *rating_key* (scanned or not); KeyError if none."""
         with self._lock:

@@ -23,6 +23,7 @@ from core import (
     Outcome,
     PlexSyncConfig,
     RetryScheduled,
+    Success,
 )
 from shell.payload import Metadata
 from shell.plex import PlexServerGateway
@@ -335,6 +336,25 @@ def test_a_slow_server_is_cut_off_by_the_read_timeout(tmp_path: Path, fake: Fake
     assert (retry.error_class, retry.charged) == (ErrorClass.TRANSIENT, True)
     assert retry.at - started < 2.0  # cut off at 0.5 s, not after the server's 3 s
     assert fake.item(key).title == "T"
+
+
+def test_an_item_rematched_under_a_new_rating_key_is_found_again(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """An edit answered 404 because Plex gave the file a new ratingKey rebuilds the index and
+    lands on the new item, within the same attempt.
+    """
+    config = e2e_config(tmp_path, fake)
+    [old_key, _] = add_items(fake, 2)
+    gateway = PlexServerGateway(config)
+    try:
+        assert isinstance(gateway.apply(Metadata(path="/media/m001.mkv", title="A")), Success)
+        new_key = fake.rematch(old_key)
+        outcome = gateway.apply(Metadata(path="/media/m000.mkv", title="B"))
+    finally:
+        gateway.close()
+    assert isinstance(outcome, Success)
+    assert fake.item(new_key).title == "B"
 
 
 def test_requests_per_job(tmp_path: Path, fake: FakePlex) -> None:
