@@ -18,6 +18,7 @@ from core import (
     BreakerOpened,
     ErrorClass,
     Event,
+    Failure,
     Health,
     JobSucceeded,
     Outcome,
@@ -378,3 +379,28 @@ def test_requests_per_job(tmp_path: Path, fake: FakePlex) -> None:
     assert listing_pages == 5
     assert cold == 3 + listing_pages + 1  # connect (/, /library, sections), pages, the PUT
     assert warm == 1
+
+
+def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePlex) -> None:
+    """library_sections picks sections by title or key; a name Plex does not have is a
+    permanent failure that lists the sections it does have.
+    """
+    extras = fake.add_section("Extras", locations=["/extras"])
+    fake.add_item(extras, "/extras/x.mkv", title="x")
+    [key] = add_items(fake, 1)
+    chosen = PlexServerGateway(e2e_config(tmp_path, fake, library_sections=("movies", "1")))
+    unknown = PlexServerGateway(e2e_config(tmp_path, fake, library_sections=("Films",)))
+    try:
+        assert isinstance(chosen.apply(Metadata(path="/media/m000.mkv", title="T")), Success)
+        outside = chosen.apply(Metadata(path="/extras/x.mkv", title="T"))
+        missing = unknown.apply(Metadata(path="/media/m000.mkv", title="T"))
+    finally:
+        chosen.close()
+        unknown.close()
+    assert fake.item(key).title == "T"
+    assert isinstance(outside, Failure)
+    assert outside.error_class is ErrorClass.PERMANENT  # outside the chosen section's folders
+    assert isinstance(missing, Failure)
+    assert missing.error_class is ErrorClass.PERMANENT
+    assert "library section 'Films' is not a movie section" in missing.message
+    assert "(movie sections: Extras, Movies)" in missing.message
