@@ -150,8 +150,9 @@ def _schedule(error_class: ErrorClass, config: PlexSyncConfig) -> Schedule:
                 error_class=error_class,
                 summary=(
                     f"taken again as soon as the dead worker's lease "
-                    f"({format_duration(config.job_lease_seconds)}) runs out, up to "
-                    f"{config.max_crashes} times, then dead-lettered"
+                    f"({format_duration(config.job_lease_seconds)}) runs out; a crash counts "
+                    f"when the worker held only this job; after {config.max_crashes}, "
+                    "dead-lettered"
                 ),
                 costs_attempt=True,
                 steps=_constant_steps(0.0, config.max_crashes),
