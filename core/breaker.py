@@ -16,7 +16,7 @@ Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
    caller probe instead.
 6. Reports that no longer apply (a late probe result, another worker's in-flight call finishing
    after the breaker moved) leave the breaker as it is: they are the pairs missing from
-   ``TRANSITIONS``.
+   ``TRANSITIONS``, and job successes that ended before the outage began.
 7. Rate limiting is not an outage: it holds work until the server's time (``throttle``) without
    touching the state machine.
 8. Time is an argument. A clock that steps backwards only makes a wait look "not yet elapsed".
@@ -241,9 +241,18 @@ def throttle(breaker: Breaker, *, until_at: float, now: float) -> tuple[Breaker,
 def observe(
     breaker: Breaker, signal: Signal, *, now: float, config: PlexSyncConfig
 ) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-    """Apply *signal* at *now*: the move ``TRANSITIONS`` names, or nothing if it names none."""
+    """Apply *signal* at *now*: the move ``TRANSITIONS`` names, or nothing if it names none.
+
+    A job success that ended no later than the outage began is a late report from before it
+    (a worker writes its decisions in groups): it says nothing about Plex now, and is ignored.
+    """
     target = TRANSITIONS.get((breaker.kind, signal))
-    if target is None:
+    stale = (
+        signal is Signal.SUCCEEDED
+        and breaker.outage is not None
+        and now <= breaker.outage.started_at
+    )
+    if target is None or stale:
         return breaker, ()
     match target:
         case BreakerKind.CLOSED:

@@ -53,8 +53,6 @@ class FakeClock:
 
     def __init__(self, start_at: float = T_DEFAULT_START) -> None:
         self._now = float(start_at)
-        self.slept = 0.0
-        """Total simulated seconds spent sleeping."""
 
     def now(self) -> float:
         """The simulated instant."""
@@ -64,7 +62,6 @@ class FakeClock:
         """Move time on by *seconds* at once (negative values are ignored)."""
         if seconds > 0:
             self._now += seconds
-            self.slept += seconds
 
     def advance(self, seconds: float) -> None:
         """Move time on (or back, with a negative value: clocks do step backwards)."""

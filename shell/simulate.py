@@ -124,7 +124,7 @@ class _Drained:
     def is_set(self) -> bool:
         self.checks += 1
         if self.progress is not None and self.checks % 500 == 0:
-            self.progress(len(self.store.query("SELECT id FROM jobs")))
+            self.progress(int(self.store.query("SELECT count(*) FROM jobs")[0][0]))
         return self.store.is_empty()
 
 

@@ -520,20 +520,28 @@ class Store:
 
     def _release(self, db: sqlite3.Connection, jobs: Sequence[StoredJob]) -> None:
         for stored in jobs:
-            newer = db.execute(
-                "SELECT 1 FROM jobs WHERE key = ? AND state = 'waiting'", (stored.job.key,)
-            ).fetchone()
-            if newer is not None:  # a newer edit waits: it supersedes this one
-                db.execute(
-                    "DELETE FROM jobs WHERE id = ? AND lease_owner = ?",
-                    (stored.job.id, stored.lease_owner),
-                )
-            else:
+            if not self._dropped_if_superseded(db, stored):
                 db.execute(
                     "UPDATE jobs SET state = 'waiting', lease_owner = NULL,"
                     " lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
                     (stored.job.id, stored.lease_owner),
                 )
+
+    @staticmethod
+    def _dropped_if_superseded(db: sqlite3.Connection, stored: StoredJob) -> bool:
+        """Newest edit wins: a claimed job going back to waiting is deleted instead if a newer
+        edit of its key already waits (one waiting job per key). Says whether it was.
+        """
+        newer = db.execute(
+            "SELECT 1 FROM jobs WHERE key = ? AND state = 'waiting'", (stored.job.key,)
+        ).fetchone()
+        if newer is None:
+            return False
+        db.execute(
+            "DELETE FROM jobs WHERE id = ? AND lease_owner = ?",
+            (stored.job.id, stored.lease_owner),
+        )
+        return True
 
     def _reap(
         self, db: sqlite3.Connection, *, now: float, config: PlexSyncConfig
@@ -596,13 +604,9 @@ class Store:
                 if gone:
                     db.execute("UPDATE counters SET value = value + 1 WHERE name = 'done'")
             case RetryAt(at=at):
-                history = _extended_history(stored, outcome, decision, now=now)
-                newer = db.execute(
-                    "SELECT 1 FROM jobs WHERE key = ? AND state = 'waiting'", (key,)
-                ).fetchone()
-                if newer is not None:  # a newer edit is already waiting: it supersedes this one
-                    db.execute("DELETE FROM jobs WHERE id = ? AND lease_owner = ?", (job.id, owner))
+                if self._dropped_if_superseded(db, stored):
                     return
+                history = _extended_history(stored, outcome, decision, now=now)
                 db.execute(
                     "UPDATE jobs SET state = 'waiting', due_at = ?, lease_owner = NULL,"
                     " lease_expires_at = NULL, attempts = attempts + 1, suspect = 0,"

@@ -179,6 +179,17 @@ def test_a_job_success_while_open_closes_the_breaker(config: PlexSyncConfig) -> 
     assert isinstance(events[0], BreakerClosed)
 
 
+def test_a_success_from_before_the_outage_does_not_end_it(config: PlexSyncConfig) -> None:
+    """A success written late (decisions go in groups) but ended before the outage began is
+    ignored: closing on it would split one outage into two records.
+    """
+    breaker = open_breaker(config, at=T0)
+    for before in (T0 - 0.5, T0):
+        assert observe(breaker, Signal.SUCCEEDED, now=before, config=config) == (breaker, ())
+    closed, _ = observe(breaker, Signal.SUCCEEDED, now=T0 + 0.5, config=config)
+    assert closed.kind is K.CLOSED
+
+
 def test_a_clock_stepping_backwards_only_delays(config: PlexSyncConfig) -> None:
     """Before the probe time (even before the outage began) the breaker simply holds."""
     breaker = open_breaker(config)
