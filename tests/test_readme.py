@@ -23,20 +23,6 @@ def test_generated_diagrams_match_the_transition_tables() -> None:
     assert job_diagram() in text
 
 
-def test_quick_start_is_the_three_documented_lines() -> None:
-    """Install just, run the demo, run the checks: exactly these three lines."""
-    text = README.read_text(encoding="utf-8")
-    block = text.split("## Quick start", 1)[1].split("```", 2)[1]
-    assert block.strip().splitlines() == [
-        "python3 -m pip install rust-just   # provides `just`",
-        (
-            "just demo                          # sets up .venv, runs the worker through a "
-            "simulated Plex outage"
-        ),
-        "just test                          # sets up .venv and runs every check",
-    ]
-
-
 def test_every_command_is_documented_with_an_example() -> None:
     """Each command (and each dlq command) appears in the README as it is typed."""
     text = README.read_text(encoding="utf-8")
