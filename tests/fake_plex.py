@@ -238,6 +238,7 @@ class _Server(ThreadingHTTPServer):
 
     allow_reuse_address = True  # rebind the recorded port although old connections linger
     daemon_threads = True
+    block_on_close = False  # close() joins the handler threads itself, which it keeps
 
     def __init__(self, port: int, fake: FakePlex) -> None:
         self.fake = fake
@@ -246,6 +247,17 @@ class _Server(ThreadingHTTPServer):
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Handle each connection in a thread of its own, which the fake keeps (see threads)."""
+        handler = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"fake-plex-{self.server_address[1]}-connection",
+            daemon=True,
+        )
+        self.fake._started(handler)
+        handler.start()
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can stall on a bad resolver.
@@ -274,8 +286,11 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             for connection in self._connections:
                 _cut(connection)
-        # Closes the listening socket and joins the handler threads, which now all end quickly.
-        self.server_close()
+        self.server_close()  # closes the listening socket
+        # The handler threads end quickly once their connections are cut.
+        for thread in self.fake.threads():
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (timeout, reset) is normal here; anything else is a fake bug."""
@@ -394,6 +409,7 @@ class FakePlex:
         self._port: int | None = None
         self._server: _Server | None = None
         self._serving: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -459,8 +475,20 @@ class FakePlex:
                 name=f"fake-plex-{self._port}",
                 daemon=True,
             )
+            self._started(serving)
             serving.start()
             self._server, self._serving = server, serving
+
+    def threads(self) -> list[threading.Thread]:
+        """The threads this fake started that are still running (none once it is stopped)."""
+        with self._lock:
+            self._threads = [thread for thread in self._threads if thread.is_alive()]
+            return list(self._threads)
+
+    def _started(self, thread: threading.Thread) -> None:
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
 
     # ------------------------------------------------------------------ library setup
 
