@@ -77,7 +77,15 @@ from core.events import (
 )
 from core.explain import Schedule, Step, explain
 from core.job import JOB_TRANSITIONS, Job, JobSignal, JobState
-from core.outcomes import ErrorClass, Failure, Health, Outcome, Success, confirm, needs_confirmation
+from core.outcomes import (
+    ErrorClass,
+    Failed,
+    Health,
+    Outcome,
+    Succeeded,
+    confirm,
+    needs_confirmation,
+)
 
 __version__ = "0.1.0"
 
@@ -97,7 +105,7 @@ __all__ = [
     "Done",
     "ErrorClass",
     "Event",
-    "Failure",
+    "Failed",
     "Health",
     "Hold",
     "Job",
@@ -122,7 +130,7 @@ __all__ = [
     "Schedule",
     "Signal",
     "Step",
-    "Success",
+    "Succeeded",
     "Throttled",
     "__version__",
     "admit",

@@ -2,7 +2,7 @@
 
 Rules (each tested in ``tests/test_decide.py``; the budgets also as properties):
 
-1. Success -> done; the breaker hears that Plex answered.
+1. Succeeded -> done; the breaker hears that Plex answered.
 2. Permanent -> dead-letter at once ("permanent_error"); invalid payload -> dead-letter at once.
 3. Transient -> retry after ``backoff``; the ``max_retries + 1``-th transient failure
    dead-letters ("retries_exhausted"), so a job is attempted at most ``1 + max_retries`` times.
@@ -38,7 +38,7 @@ from core.breaker import (
 from core.config import PlexSyncConfig
 from core.events import Event, JobDeadLettered, JobSucceeded, RetryScheduled
 from core.job import Job
-from core.outcomes import ErrorClass, Failure, Outcome, Success
+from core.outcomes import ErrorClass, Failed, Outcome, Succeeded
 
 
 @frozen(kw_only=True)
@@ -71,11 +71,11 @@ def decide(
     if not 0 <= jitter < 1:
         raise ValueError(f"jitter must lie in [0, 1), got {jitter!r}")
     match outcome:
-        case Success():
+        case Succeeded():
             after, events = observe(breaker, Signal.SUCCEEDED, now=now, config=config)
             done = JobSucceeded(at=now, job_id=job.id, key=job.key)
             return Decision(action=Done(), job=job, breaker=after, events=(*events, done))
-        case Failure():
+        case Failed():
             context = _Context(now=now, jitter=jitter, config=config, breaker=breaker)
             return _decide_failure(job, outcome, context)
         case _:
@@ -96,7 +96,7 @@ class _Context:
         return observe(self.breaker, Signal.ANSWERED, now=self.now, config=self.config)
 
 
-def _decide_failure(job: Job, failure: Failure, context: _Context) -> Decision:  # noqa: PLR0911 - one case per class
+def _decide_failure(job: Job, failure: Failed, context: _Context) -> Decision:  # noqa: PLR0911 - one case per class
     match failure.error_class:
         case ErrorClass.PERMANENT:
             return _permanent(job, failure, context)
@@ -116,20 +116,20 @@ def _decide_failure(job: Job, failure: Failure, context: _Context) -> Decision: 
             assert_never(failure.error_class)
 
 
-def _permanent(job: Job, failure: Failure, context: _Context) -> Decision:
+def _permanent(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 2: dead-letter at once."""
     after, events = context.answered()
     action = DeadLetter(DeadLetterReason.PERMANENT_ERROR)
     return _conclude(action, job, failure, after, context, events)
 
 
-def _invalid_payload(job: Job, failure: Failure, context: _Context) -> Decision:
+def _invalid_payload(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 2: dead-letter at once; Plex was never called, so the breaker learns nothing."""
     action = DeadLetter(DeadLetterReason.INVALID_PAYLOAD)
     return _conclude(action, job, failure, context.breaker, context, ())
 
 
-def _transient(job: Job, failure: Failure, context: _Context) -> Decision:
+def _transient(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 3: back off; the (max_retries + 1)-th transient failure dead-letters."""
     after, events = context.answered()
     failures = job.transient_failures + 1
@@ -143,7 +143,7 @@ def _transient(job: Job, failure: Failure, context: _Context) -> Decision:
     return _conclude(action, counted, failure, after, context, events)
 
 
-def _not_found(job: Job, failure: Failure, context: _Context) -> Decision:
+def _not_found(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 4: the longer backoff, within both the not-found limit and the window."""
     config, now = context.config, context.now
     after, events = context.answered()
@@ -160,7 +160,7 @@ def _not_found(job: Job, failure: Failure, context: _Context) -> Decision:
     return _conclude(action, counted, failure, after, context, events)
 
 
-def _crashed(job: Job, failure: Failure, context: _Context) -> Decision:
+def _crashed(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 7: retry at once, up to max_crashes; the worker died, not Plex."""
     crashes = job.crashes + 1
     counted = attrs.evolve(job, crashes=crashes)
@@ -170,7 +170,7 @@ def _crashed(job: Job, failure: Failure, context: _Context) -> Decision:
     return _conclude(action, counted, failure, context.breaker, context, ())
 
 
-def _held_by_breaker(job: Job, failure: Failure, context: _Context) -> Decision:
+def _held_by_breaker(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 5: no attempt charged; the job is due again when the breaker lets work through."""
     breaker, now = context.breaker, context.now
     signal = (
@@ -185,7 +185,7 @@ def _held_by_breaker(job: Job, failure: Failure, context: _Context) -> Decision:
     return _conclude(action, deferred, failure, after, context, events)
 
 
-def _rate_limited(job: Job, failure: Failure, context: _Context) -> Decision:
+def _rate_limited(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 6: hold all work until the server's time; this job retries after it, uncharged."""
     config, now = context.config, context.now
     after, events = context.answered()
@@ -202,7 +202,7 @@ def _rate_limited(job: Job, failure: Failure, context: _Context) -> Decision:
 def _conclude(  # noqa: PLR0917 - private; every rule passes the same six things
     action: RetryAt | DeadLetter,
     job: Job,
-    failure: Failure,
+    failure: Failed,
     breaker: Breaker,
     context: _Context,
     events: tuple[Event, ...],

@@ -37,12 +37,12 @@ class ErrorClass(enum.Enum):
 
 
 @frozen
-class Success:
+class Succeeded:
     """Plex holds the job's metadata."""
 
 
 @frozen
-class Failure:
+class Failed:
     """The attempt failed with *error_class*; *message* is short and free of secrets.
 
     ``retry_after_at`` is a server's hint (an instant, epoch seconds) and only rate limiting
@@ -60,7 +60,7 @@ class Failure:
             )
 
 
-Outcome = Success | Failure
+Outcome = Succeeded | Failed
 
 
 class Health(enum.Enum):
@@ -86,7 +86,7 @@ CONFIRMATIONS: Final = {
 
 def needs_confirmation(outcome: Outcome) -> bool:
     """Whether *outcome* blames Plex as a whole and must be checked against a health call."""
-    return isinstance(outcome, Failure) and any(
+    return isinstance(outcome, Failed) and any(
         outcome.error_class is error_class for error_class, _ in CONFIRMATIONS
     )
 
@@ -98,11 +98,11 @@ def confirm(outcome: Outcome, health: Health) -> Outcome:
     against the job. Outcomes that do not blame the server are returned unchanged.
     """
     match outcome:
-        case Failure(error_class=error_class) if (error_class, health) in CONFIRMATIONS:
+        case Failed(error_class=error_class) if (error_class, health) in CONFIRMATIONS:
             settled = CONFIRMATIONS[error_class, health]
             if settled is error_class:
                 return outcome
             note = f"{outcome.message} (health check: Plex {health.value})".strip()
-            return Failure(settled, note)
+            return Failed(settled, note)
         case _:
             return outcome

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from core import ErrorClass, Failure, Job, PlexSyncConfig, Success
+from core import ErrorClass, Failed, Job, PlexSyncConfig, Succeeded
 
 T0 = 1_700_000_000.0
 
@@ -56,12 +56,12 @@ def jobs(draw: st.DrawFn) -> Job:
     )
 
 
-def failures(error_class: ErrorClass) -> st.SearchStrategy[Failure]:
+def failures(error_class: ErrorClass) -> st.SearchStrategy[Failed]:
     """Failures of one class; rate limiting sometimes carries a hint (past, near or absurd)."""
     if error_class is ErrorClass.RATE_LIMITED:
         hints = st.none() | instants | st.floats(min_value=T0, max_value=1e15)
-        return st.builds(Failure, st.just(error_class), st.text(max_size=30), hints)
-    return st.builds(Failure, st.just(error_class), st.text(max_size=30))
+        return st.builds(Failed, st.just(error_class), st.text(max_size=30), hints)
+    return st.builds(Failed, st.just(error_class), st.text(max_size=30))
 
 
-outcomes = st.just(Success()) | st.sampled_from(ErrorClass).flatmap(failures)
+outcomes = st.just(Succeeded()) | st.sampled_from(ErrorClass).flatmap(failures)

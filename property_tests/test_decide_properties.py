@@ -13,11 +13,11 @@ from core import (
     DeadLetterReason,
     Done,
     ErrorClass,
-    Failure,
+    Failed,
     Job,
     PlexSyncConfig,
     RetryAt,
-    Success,
+    Succeeded,
     admit,
     decide,
 )
@@ -40,7 +40,7 @@ def test_transient_job_is_attempted_exactly_one_plus_max_retries_times(
     for jitter in samples:
         attempts += 1
         decision = decide(
-            job, Failure(E.TRANSIENT), now=now, jitter=jitter, config=config, breaker=breaker
+            job, Failed(E.TRANSIENT), now=now, jitter=jitter, config=config, breaker=breaker
         )
         job, breaker = decision.job, decision.breaker
         if isinstance(decision.action, DeadLetter):
@@ -59,7 +59,7 @@ def test_not_found_job_stays_within_its_limit_and_window(
     job, breaker, now, retries = fresh_job(), Breaker(), T0, 0
     for jitter in samples:
         decision = decide(
-            job, Failure(E.NOT_FOUND), now=now, jitter=jitter, config=config, breaker=breaker
+            job, Failed(E.NOT_FOUND), now=now, jitter=jitter, config=config, breaker=breaker
         )
         job, breaker = decision.job, decision.breaker
         if isinstance(decision.action, DeadLetter):
@@ -80,7 +80,7 @@ def test_permanent_never_retries(
 ) -> None:
     """Whatever the job's history, a permanent error dead-letters at once."""
     decision = decide(
-        job, Failure(E.PERMANENT), now=now, jitter=jitter, config=config, breaker=Breaker()
+        job, Failed(E.PERMANENT), now=now, jitter=jitter, config=config, breaker=Breaker()
     )
     assert decision.action == DeadLetter(DeadLetterReason.PERMANENT_ERROR)
 
@@ -94,7 +94,7 @@ deferring = st.sampled_from([E.OUTAGE, E.RATE_LIMITED, E.AUTH]).flatmap(failures
     st.lists(st.tuples(deferring, jitters, st.floats(min_value=-1e4, max_value=1e5)), max_size=300),
 )
 def test_outages_and_rate_limits_never_charge_or_dead_letter(
-    config: PlexSyncConfig, job: Job, steps: list[tuple[Failure, float, float]]
+    config: PlexSyncConfig, job: Job, steps: list[tuple[Failed, float, float]]
 ) -> None:
     """No sequence of outage, auth or rate-limited outcomes, of any length and with any clock
     (even one stepping backwards), changes the charged attempts or dead-letters the job.
@@ -113,7 +113,7 @@ def test_outages_and_rate_limits_never_charge_or_dead_letter(
 def test_decide_is_total(
     config: PlexSyncConfig,
     job: Job,
-    outcome: Success | Failure,
+    outcome: Succeeded | Failed,
     now: float,
     jitter: float,
     breaker_kind: str,
@@ -123,7 +123,7 @@ def test_decide_is_total(
     decision = decide(job, outcome, now=now, jitter=jitter, config=config, breaker=breaker)
     match decision.action:
         case Done():
-            assert isinstance(outcome, Success)
+            assert isinstance(outcome, Succeeded)
         case RetryAt(at=at):
             assert math.isfinite(at)
             assert at >= now

@@ -19,7 +19,7 @@ from typing import Final, Literal
 import requests
 from plexapi.exceptions import BadRequest, NotFound, Unauthorized
 
-from core import ErrorClass, Failure
+from core import ErrorClass, Failed
 from shell.redact import redact
 
 Stage = Literal["connect", "lookup", "edit", "scan"]
@@ -61,7 +61,7 @@ def classify_exception(  # noqa: PLR0911 - one branch per row of the table
     *,
     stage: Stage,
     retry_after_at: float | None = None,
-) -> Failure:
+) -> Failed:
     """The error class of *exc*, raised by a plexapi call during *stage*.
 
     *retry_after_at* is the instant a 429 or 503 response asked us to wait for (already parsed,
@@ -72,43 +72,43 @@ def classify_exception(  # noqa: PLR0911 - one branch per row of the table
     match exc:
         case requests.exceptions.Timeout() | requests.exceptions.ConnectionError():
             # Refused, unreachable, no first byte in time, or a stall in the middle of a body.
-            return Failure(ErrorClass.OUTAGE, message)
+            return Failed(ErrorClass.OUTAGE, message)
         case requests.exceptions.ChunkedEncodingError():
-            return Failure(ErrorClass.OUTAGE, message)
+            return Failed(ErrorClass.OUTAGE, message)
         case requests.exceptions.RequestException():
-            return Failure(ErrorClass.TRANSIENT, message)
+            return Failed(ErrorClass.TRANSIENT, message)
         case Unauthorized():  # a subclass of BadRequest: it must come first
-            return Failure(ErrorClass.AUTH, message)
+            return Failed(ErrorClass.AUTH, message)
         case NotFound():
             # During a lookup the item is simply not there (yet); an edit of an item we just
             # found means Plex refuses that request.
             if stage == "lookup":
-                return Failure(ErrorClass.NOT_FOUND, message)
-            return Failure(ErrorClass.PERMANENT, message)
+                return Failed(ErrorClass.NOT_FOUND, message)
+            return Failed(ErrorClass.PERMANENT, message)
         case BadRequest():
             return _by_status(status_of(exc), message, retry_after_at)
         case NotPlexXml() | ET.ParseError() | TypeError() | AttributeError():
-            return Failure(ErrorClass.TRANSIENT, f"unreadable answer from Plex ({message})")
+            return Failed(ErrorClass.TRANSIENT, f"unreadable answer from Plex ({message})")
         case _:
             raise TypeError(f"not a Plex failure: {type(exc).__name__}") from exc
 
 
-def _by_status(status: int | None, message: str, retry_after_at: float | None) -> Failure:  # noqa: PLR0911
+def _by_status(status: int | None, message: str, retry_after_at: float | None) -> Failed:  # noqa: PLR0911
     match status:
         case 429:
-            return Failure(ErrorClass.RATE_LIMITED, message, retry_after_at=retry_after_at)
+            return Failed(ErrorClass.RATE_LIMITED, message, retry_after_at=retry_after_at)
         case 503 if retry_after_at is not None:
-            return Failure(ErrorClass.RATE_LIMITED, message, retry_after_at=retry_after_at)
+            return Failed(ErrorClass.RATE_LIMITED, message, retry_after_at=retry_after_at)
         case 502 | 503 | 504:
-            return Failure(ErrorClass.OUTAGE, message)
+            return Failed(ErrorClass.OUTAGE, message)
         case 401 | 403:
-            return Failure(ErrorClass.AUTH, message)
+            return Failed(ErrorClass.AUTH, message)
         case int() if 500 <= status <= 599:
-            return Failure(ErrorClass.TRANSIENT, message)
+            return Failed(ErrorClass.TRANSIENT, message)
         case int() if 400 <= status <= 499:
-            return Failure(ErrorClass.PERMANENT, message)
+            return Failed(ErrorClass.PERMANENT, message)
         case _:  # a BadRequest plexapi raised itself, before sending anything
-            return Failure(ErrorClass.PERMANENT, message)
+            return Failed(ErrorClass.PERMANENT, message)
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:

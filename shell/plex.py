@@ -37,7 +37,7 @@ from plexapi.exceptions import NotFound
 from plexapi.server import PlexServer
 
 import core
-from core import ErrorClass, Failure, Health, Outcome, PathMapping, PlexSyncConfig, Success
+from core import ErrorClass, Failed, Health, Outcome, PathMapping, PlexSyncConfig, Succeeded
 from shell.classify import (
     PLEX_ERRORS,
     NotPlexXml,
@@ -74,14 +74,14 @@ TAG_FIELDS: Final = (
 _T = TypeVar("_T")
 
 
-class _Failed(Exception):  # noqa: N818 - a carrier, not an error of its own
+class _Abort(Exception):  # noqa: N818 - a carrier, not an error of its own
     """Carries a classified failure out of nested steps to ``apply``.
 
     ``item_gone`` is set when Plex answered an edit with 404: the item may have been re-added
     under a new ratingKey since the index was built.
     """
 
-    def __init__(self, failure: Failure, *, item_gone: bool = False) -> None:
+    def __init__(self, failure: Failed, *, item_gone: bool = False) -> None:
         super().__init__(failure.message)
         self.failure = failure
         self.item_gone = item_gone
@@ -236,16 +236,16 @@ class PlexServerGateway:
             section, item = self._locate(path)
             try:
                 self._edit(section, item, metadata)
-            except _Failed as failed:
+            except _Abort as failed:
                 if not failed.item_gone:
                     raise
                 # The item was re-added under a new ratingKey since the index was built.
                 self._rebuild_index()
                 section, item = self._locate(path, may_scan=False)
                 self._edit(section, item, metadata)
-        except _Failed as failed:
+        except _Abort as failed:
             return failed.failure
-        return Success()
+        return Succeeded()
 
     def health(self) -> Health:
         """``GET /`` with the token and a short timeout: up, down, or refusing the token."""
@@ -265,7 +265,7 @@ class PlexServerGateway:
 
     # ------------------------------------------------------------------ steps
     def _call(self, stage: Stage, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
-        """Call plexapi; a Plex failure becomes a classified ``_Failed``."""
+        """Call plexapi; a Plex failure becomes a classified ``_Abort``."""
         try:
             return function(*args, **kwargs)
         except PLEX_ERRORS as exc:
@@ -277,7 +277,7 @@ class PlexServerGateway:
                 self._server, self._sections = None, []
             log.debug("Plex call failed during %s: %s", stage, failure.message)
             gone = stage == "edit" and isinstance(exc, NotFound)
-            raise _Failed(failure, item_gone=gone) from None
+            raise _Abort(failure, item_gone=gone) from None
 
     def _connect(self) -> PlexServer:
         if self._server is None:
@@ -310,8 +310,8 @@ class PlexServerGateway:
             missing = [name for name in wanted if name.lower() not in by_name]
             if missing:
                 names = ", ".join(sorted(s.title for s in movies)) or "none"
-                raise _Failed(
-                    Failure(
+                raise _Abort(
+                    Failed(
                         ErrorClass.PERMANENT,
                         f"library section {missing[0]!r} is not a movie section of this Plex "
                         f"(movie sections: {names}); check library_sections",
@@ -343,16 +343,16 @@ class PlexServerGateway:
             self._rebuild_index()
             entries = self._index.get(path)
         if entries is None:
-            raise _Failed(self._not_found(path, now=now, may_scan=may_scan))
+            raise _Abort(self._not_found(path, now=now, may_scan=may_scan))
         if len(entries) > 1:
             found = "; ".join(
                 f"ratingKey {item.ratingKey} {item.title!r} in {section.title!r}"
                 for section, item in entries
             )
-            raise _Failed(Failure(ErrorClass.PERMANENT, redact(f"{path} is ambiguous: {found}")))
+            raise _Abort(Failed(ErrorClass.PERMANENT, redact(f"{path} is ambiguous: {found}")))
         return entries[0]
 
-    def _not_found(self, path: str, *, now: float, may_scan: bool) -> Failure:
+    def _not_found(self, path: str, *, now: float, may_scan: bool) -> Failed:
         sections = self._library_sections()
         folder = folder_of(path)
         section = next(
@@ -360,7 +360,7 @@ class PlexServerGateway:
         )
         if section is None:
             roots = ", ".join(root for s in sections for root in s.locations) or "none"
-            return Failure(
+            return Failed(
                 ErrorClass.PERMANENT,
                 redact(f"{path} is outside every library folder ({roots}); check path_mappings"),
             )
@@ -368,11 +368,11 @@ class PlexServerGateway:
         if may_scan and (last is None or not 0 <= now - last < SCAN_WINDOW_SECONDS):
             self._call("scan", section.update, path=folder)
             self._scanned[folder] = now
-            return Failure(
+            return Failed(
                 ErrorClass.NOT_FOUND,
                 redact(f"no Plex item for {path}; asked Plex to scan {folder}"),
             )
-        return Failure(ErrorClass.NOT_FOUND, redact(f"no Plex item for {path} yet"))
+        return Failed(ErrorClass.NOT_FOUND, redact(f"no Plex item for {path} yet"))
 
     def _edit(self, section: Any, item: Any, metadata: Metadata) -> None:  # noqa: ANN401
         current: dict[str, list[str]] = {}

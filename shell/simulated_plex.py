@@ -13,7 +13,7 @@ from typing import Literal
 
 from attrs import field, frozen
 
-from core import ErrorClass, Failure, Health, Outcome, Success
+from core import ErrorClass, Failed, Health, Outcome, Succeeded
 from core import validation as check
 from shell.clock import Clock
 from shell.payload import Metadata
@@ -86,7 +86,7 @@ class SimulatedPlex:
         """Apply *metadata* if the scenario lets the call through at this instant."""
         self.clock.sleep(self.scenario.call_seconds)
         outcome = self._answer(metadata)
-        if isinstance(outcome, Success):
+        if isinstance(outcome, Succeeded):
             self.items[metadata.path] = metadata
         self._record("apply", metadata.path, outcome)
         return outcome
@@ -115,23 +115,23 @@ class SimulatedPlex:
         elapsed = now - self.start_at
         scenario = self.scenario
         if any(w.holds(elapsed) for w in scenario.outages):
-            return Failure(ErrorClass.OUTAGE, "connection refused (simulated outage)")
+            return Failed(ErrorClass.OUTAGE, "connection refused (simulated outage)")
         if any(w.holds(elapsed) for w in scenario.token_rejected):
-            return Failure(ErrorClass.AUTH, "(401) unauthorized (simulated)")
+            return Failed(ErrorClass.AUTH, "(401) unauthorized (simulated)")
         limited = self._rate_limited(now)
         if limited is not None:
             return limited
         if elapsed < scenario.scan_delay_seconds and self._unit(metadata.path, "late") < (
             scenario.late_fraction
         ):
-            return Failure(ErrorClass.NOT_FOUND, f"no Plex item for {metadata.path} (not scanned)")
+            return Failed(ErrorClass.NOT_FOUND, f"no Plex item for {metadata.path} (not scanned)")
         if self._unit(metadata.path, "permanent") < scenario.permanent_rate:
-            return Failure(ErrorClass.PERMANENT, "(400) bad request (simulated)")
+            return Failed(ErrorClass.PERMANENT, "(400) bad request (simulated)")
         if self._unit(metadata.path, "transient", len(self.calls)) < scenario.transient_rate:
-            return Failure(ErrorClass.TRANSIENT, "(500) internal server error (simulated)")
-        return Success()
+            return Failed(ErrorClass.TRANSIENT, "(500) internal server error (simulated)")
+        return Succeeded()
 
-    def _rate_limited(self, now: float) -> Failure | None:
+    def _rate_limited(self, now: float) -> Failed | None:
         limit = self.scenario.rate_limit_per_minute
         if limit is None:
             return None
@@ -141,7 +141,7 @@ class SimulatedPlex:
         self._calls_this_minute += 1
         if self._calls_this_minute <= limit:
             return None
-        return Failure(
+        return Failed(
             ErrorClass.RATE_LIMITED,
             "(429) too many requests (simulated)",
             retry_after_at=minute + 60,
@@ -154,5 +154,5 @@ class SimulatedPlex:
         return int.from_bytes(digest, "big") / 2**64
 
     def _record(self, kind: Literal["apply", "health"], path: str | None, outcome: Outcome) -> None:
-        result = "success" if isinstance(outcome, Success) else outcome.error_class.value
+        result = "success" if isinstance(outcome, Succeeded) else outcome.error_class.value
         self.calls.append(Call(at=self.clock.now(), kind=kind, path=path, result=result))

@@ -31,9 +31,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, assert_never
 
 from attrs import frozen
-from returns.result import Failure as Err
-from returns.result import Result
-from returns.result import Success as Ok
+from returns.result import Failure, Result, Success
 
 from core import (
     Admission,
@@ -46,7 +44,7 @@ from core import (
     Done,
     ErrorClass,
     Event,
-    Failure,
+    Failed,
     Health,
     Job,
     Outage,
@@ -55,7 +53,7 @@ from core import (
     PlexSyncConfig,
     Proceed,
     RetryAt,
-    Success,
+    Succeeded,
     admit,
     decide,
     jitter_sample,
@@ -568,7 +566,7 @@ class Store:
                 self._release(db, held)
                 continue
             [stored] = held
-            crash = Failure(ErrorClass.CRASHED, f"worker {owner} died holding the job")
+            crash = Failed(ErrorClass.CRASHED, f"worker {owner} died holding the job")
             decision = decide(
                 stored.job,
                 crash,
@@ -593,7 +591,7 @@ class Store:
         job, key, owner = decision.job, stored.job.key, stored.lease_owner
         error_class, message = (
             (None, None)
-            if isinstance(outcome, Success)
+            if isinstance(outcome, Succeeded)
             else (outcome.error_class.value, outcome.message)
         )
         match decision.action:
@@ -723,9 +721,9 @@ class Store:
 
 def _stored_job(row: sqlite3.Row) -> StoredJob:
     match _job(row):
-        case Ok(job):
+        case Success(job):
             problem = None
-        case Err(problem):
+        case Failure(problem):
             # Keep the job's identity so it can be dead-lettered with the reason.
             job = Job(id=row["id"], key=row["key"] or "?", first_enqueued_at=0.0)
     return StoredJob(
@@ -742,7 +740,7 @@ def _stored_job(row: sqlite3.Row) -> StoredJob:
 def _job(row: sqlite3.Row) -> Result[Job, str]:
     """The core's view of a stored row; a row that breaks the core's invariants is an error."""
     try:
-        return Ok(
+        return Success(
             Job(
                 id=row["id"],
                 key=row["key"],
@@ -756,7 +754,7 @@ def _job(row: sqlite3.Row) -> Result[Job, str]:
             )
         )
     except (ValueError, TypeError) as exc:
-        return Err(f"stored job row is inconsistent: {exc}")
+        return Failure(f"stored job row is inconsistent: {exc}")
 
 
 def parse_history(text: object) -> tuple[dict[str, Any], ...]:
@@ -783,9 +781,9 @@ def _extended_history(
 def _history_entry(outcome: Outcome, decision: Decision, *, now: float) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": now}
     match outcome:
-        case Success():
+        case Succeeded():
             entry["outcome"] = "success"
-        case Failure(error_class=error_class, message=message):
+        case Failed(error_class=error_class, message=message):
             entry["outcome"] = error_class.value
             if message:
                 entry["message"] = message

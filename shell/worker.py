@@ -32,8 +32,7 @@ from types import FrameType
 from typing import Final, Protocol
 
 from attrs import field, frozen
-from returns.result import Failure as Err
-from returns.result import Success as Ok
+from returns.result import Failure, Success
 
 from core import (
     BreakerClosed,
@@ -41,7 +40,7 @@ from core import (
     DeadLetterReason,
     ErrorClass,
     Event,
-    Failure,
+    Failed,
     Hold,
     JobDeadLettered,
     JobSucceeded,
@@ -259,7 +258,7 @@ class _Worker:
             self._learn_call_time(now - started)
             pending.append(Attempted(stored=stored, outcome=outcome, at=now))
             if (
-                isinstance(outcome, Failure)
+                isinstance(outcome, Failed)
                 or not queue
                 or len(pending) >= MAX_BATCH
                 or not 0 <= now - flushed_at < FLUSH_SECONDS
@@ -295,11 +294,11 @@ class _Worker:
 
     def _attempt(self, stored: StoredJob) -> Outcome:
         if stored.row_problem is not None:
-            return Failure(ErrorClass.INVALID_PAYLOAD, stored.row_problem)
+            return Failed(ErrorClass.INVALID_PAYLOAD, stored.row_problem)
         match decode_payload(stored.payload):
-            case Err(reason):
-                return Failure(ErrorClass.INVALID_PAYLOAD, reason)
-            case Ok(metadata):
+            case Failure(reason):
+                return Failed(ErrorClass.INVALID_PAYLOAD, reason)
+            case Success(metadata):
                 pass
         try:
             outcome = self.plex.apply(metadata)
@@ -307,7 +306,7 @@ class _Worker:
             Exception
         ) as exc:  # the loop must outlive a gateway's bug; the job still ends somewhere
             log.exception("the Plex gateway raised on job %d (%s)", stored.job.id, stored.job.key)
-            outcome = Failure(ErrorClass.TRANSIENT, f"unexpected {type(exc).__name__}")
+            outcome = Failed(ErrorClass.TRANSIENT, f"unexpected {type(exc).__name__}")
         self.plex_calls += 1
         if needs_confirmation(outcome):
             outcome = confirm(outcome, self.plex.health())

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from plexapi.server import PlexServer
 
-from core import ErrorClass, Failure, Health, confirm, decide
+from core import ErrorClass, Failed, Health, confirm, decide
 from core.breaker import Breaker
 from shell.classify import PLEX_ERRORS, Stage, classify_exception, parse_retry_after
 from shell.payload import Metadata, decode_payload
@@ -73,7 +73,7 @@ def raised(action: Callable[[], object]) -> BaseException:
     raise AssertionError("expected a failure")
 
 
-def classified(gateway: PlexServerGateway, action: Callable[[], object], stage: Stage) -> Failure:
+def classified(gateway: PlexServerGateway, action: Callable[[], object], stage: Stage) -> Failed:
     exc = raised(action)
     hint = parse_retry_after(gateway.session.retry_after, now=time.time())
     return classify_exception(exc, stage=stage, retry_after_at=hint)
@@ -145,7 +145,7 @@ def test_read_timeout_is_an_outage_until_the_health_check_says_otherwise(fake: F
     assert failure.error_class is E.OUTAGE
     assert "ReadTimeout" in failure.message
     assert gateway.health() is Health.UP  # only listings are slow
-    assert confirm(failure, Health.UP) == Failure(
+    assert confirm(failure, Health.UP) == Failed(
         E.TRANSIENT, f"{failure.message} (health check: Plex up)"
     )
 
@@ -269,7 +269,7 @@ def test_an_ambiguous_path_is_permanent_naming_both_items(fake: FakePlex) -> Non
     other = fake.add_section("More Movies", locations=["/media"])
     fake.add_item(other, "/media/a.mkv", title="A again")
     outcome = gateway_for(fake).apply(Metadata(path="/media/a.mkv", title="T"))
-    assert isinstance(outcome, Failure)
+    assert isinstance(outcome, Failed)
     assert outcome.error_class is E.PERMANENT
     assert "'A' in 'Movies'" in outcome.message
     assert "'A again' in 'More Movies'" in outcome.message
@@ -281,7 +281,7 @@ def test_invalid_metadata_is_dead_lettered_at_once(fake: FakePlex) -> None:
     """
     requests_before = len(fake.requests)
     result = decode_payload('{"path": "/media/a.mkv", "originally_available_at": "2020-02-30"}')
-    failure = Failure(E.INVALID_PAYLOAD, result.failure())
+    failure = Failed(E.INVALID_PAYLOAD, result.failure())
     decision = decide(
         make_job(), failure, now=T0, jitter=0.0, config=make_config(), breaker=Breaker()
     )
@@ -293,7 +293,7 @@ def test_invalid_metadata_is_dead_lettered_at_once(fake: FakePlex) -> None:
 def test_no_item_for_the_path_is_not_found(fake: FakePlex) -> None:
     """A path inside a library folder that Plex has not scanned: not found (and a scan asked)."""
     outcome = gateway_for(fake).apply(Metadata(path="/media/new/c.mkv", title="C"))
-    assert isinstance(outcome, Failure)
+    assert isinstance(outcome, Failed)
     assert outcome.error_class is E.NOT_FOUND
     assert [r.query.get("path") for r in fake.requests_to("/library/sections/1/refresh")] == [
         "/media/new"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import shell
-from core import ErrorClass, Failure, Health, Outcome, PlexSyncConfig
+from core import ErrorClass, Failed, Health, Outcome, PlexSyncConfig
 from shell import FakeClock
 from shell.payload import Metadata
 from tests.builders import TOKEN, make_config, metadata
@@ -78,7 +78,7 @@ class Refuses:
     """A healthy Plex that refuses every edit (to fill the DLQ)."""
 
     def apply(self, metadata: Metadata) -> Outcome:
-        return Failure(ErrorClass.PERMANENT, f"(400) bad request for {metadata.title}")
+        return Failed(ErrorClass.PERMANENT, f"(400) bad request for {metadata.title}")
 
     def health(self) -> Health:
         return Health.UP

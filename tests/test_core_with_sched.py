@@ -14,14 +14,14 @@ from core import (
     DeadLetter,
     Done,
     ErrorClass,
-    Failure,
+    Failed,
     Health,
     Hold,
     Job,
     Probe,
     Proceed,
     RetryAt,
-    Success,
+    Succeeded,
     admit,
     confirm,
     decide,
@@ -71,9 +71,9 @@ def test_sched_runs_jobs_through_an_hour_long_outage() -> None:
                 pass
         if plex_is_down():
             calls_while_down["job"] += 1
-            outcome: Success | Failure = Failure(ErrorClass.OUTAGE, "connection refused")
+            outcome: Succeeded | Failed = Failed(ErrorClass.OUTAGE, "connection refused")
         else:
-            outcome = Success()
+            outcome = Succeeded()
         if needs_confirmation(outcome):
             outcome = confirm(outcome, health())
         decision = decide(

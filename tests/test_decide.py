@@ -13,14 +13,14 @@ from core import (
     Decision,
     Done,
     ErrorClass,
-    Failure,
+    Failed,
     Job,
     JobDeadLettered,
     JobSucceeded,
     PlexSyncConfig,
     RetryAt,
     RetryScheduled,
-    Success,
+    Succeeded,
     Throttled,
     backoff,
     decide,
@@ -33,7 +33,7 @@ R = DeadLetterReason
 
 def run(
     job: Job,
-    outcome: Success | Failure,
+    outcome: Succeeded | Failed,
     config: PlexSyncConfig,
     *,
     now: float = T0,
@@ -45,7 +45,7 @@ def run(
 
 def test_success_is_done(config: PlexSyncConfig) -> None:
     """A success finishes the job and resets the breaker's failure count."""
-    decision = run(make_job(), Success(), config, breaker=Breaker(consecutive_failures=2))
+    decision = run(make_job(), Succeeded(), config, breaker=Breaker(consecutive_failures=2))
     assert decision.action == Done()
     assert decision.breaker == Breaker()
     assert decision.events == (JobSucceeded(at=T0, job_id=1, key="scene:1"),)
@@ -53,7 +53,7 @@ def test_success_is_done(config: PlexSyncConfig) -> None:
 
 def test_permanent_is_dead_lettered_at_once(config: PlexSyncConfig) -> None:
     """Plex refused the request: no retry, whatever the budget left."""
-    decision = run(make_job(), Failure(E.PERMANENT, "(400) bad request"), config)
+    decision = run(make_job(), Failed(E.PERMANENT, "(400) bad request"), config)
     assert decision.action == DeadLetter(R.PERMANENT_ERROR)
     assert decision.events == (
         JobDeadLettered(
@@ -67,7 +67,7 @@ def test_invalid_payload_is_dead_lettered_and_tells_the_breaker_nothing(
 ) -> None:
     """Plex was never called, so the breaker's failure count stays where it was."""
     breaker = Breaker(consecutive_failures=2)
-    decision = run(make_job(), Failure(E.INVALID_PAYLOAD), config, breaker=breaker)
+    decision = run(make_job(), Failed(E.INVALID_PAYLOAD), config, breaker=breaker)
     assert decision.action == DeadLetter(R.INVALID_PAYLOAD)
     assert decision.breaker == breaker
 
@@ -77,7 +77,7 @@ def test_transient_retries_max_retries_times_then_dead_letters() -> None:
     config = make_config(max_retries=3)
     job, now, actions = make_job(), T0, []
     for _ in range(4):
-        decision = run(job, Failure(E.TRANSIENT, "(500)"), config, now=now, jitter=0.5)
+        decision = run(job, Failed(E.TRANSIENT, "(500)"), config, now=now, jitter=0.5)
         actions.append(decision.action)
         job = decision.job
         if isinstance(decision.action, RetryAt):
@@ -94,13 +94,13 @@ def test_transient_retries_max_retries_times_then_dead_letters() -> None:
 
 def test_zero_retries_means_one_attempt() -> None:
     """max_retries=0: the first transient failure dead-letters."""
-    decision = run(make_job(), Failure(E.TRANSIENT), make_config(max_retries=0))
+    decision = run(make_job(), Failed(E.TRANSIENT), make_config(max_retries=0))
     assert decision.action == DeadLetter(R.RETRIES_EXHAUSTED)
 
 
 def test_transient_events_say_the_attempt_was_charged(config: PlexSyncConfig) -> None:
     """The retry event names the class, the instant and that the attempt counted."""
-    decision = run(make_job(), Failure(E.TRANSIENT), config)
+    decision = run(make_job(), Failed(E.TRANSIENT), config)
     assert decision.events == (
         RetryScheduled(
             at=T0, job_id=1, key="scene:1", error_class=E.TRANSIENT, retry_at=T0 + 10, charged=True
@@ -110,7 +110,7 @@ def test_transient_events_say_the_attempt_was_charged(config: PlexSyncConfig) ->
 
 def test_not_found_uses_its_own_longer_budget(config: PlexSyncConfig) -> None:
     """The first not-found answer starts the window and waits the not-found delay."""
-    decision = run(make_job(), Failure(E.NOT_FOUND), config)
+    decision = run(make_job(), Failed(E.NOT_FOUND), config)
     assert decision.action == RetryAt(T0 + 60)
     assert decision.job.not_found_failures == 1
     assert decision.job.not_found_since_at == T0
@@ -121,7 +121,7 @@ def test_not_found_dead_letters_after_its_limit() -> None:
     """The (limit + 1)-th not-found answer dead-letters, inside the window or not."""
     config = make_config(not_found_max_retries=2, not_found_window_seconds=10**6)
     job = make_job(not_found_failures=2, not_found_since_at=T0)
-    decision = run(job, Failure(E.NOT_FOUND), config, now=T0 + 200)
+    decision = run(job, Failed(E.NOT_FOUND), config, now=T0 + 200)
     assert decision.action == DeadLetter(R.NOT_FOUND)
 
 
@@ -134,15 +134,15 @@ def test_not_found_never_retries_past_its_window() -> None:
         not_found_max_retries=100,
     )
     job = make_job(not_found_failures=5, not_found_since_at=T0)
-    assert run(job, Failure(E.NOT_FOUND), config, now=T0 + 940).action == RetryAt(T0 + 1000)
-    assert run(job, Failure(E.NOT_FOUND), config, now=T0 + 941).action == DeadLetter(R.NOT_FOUND)
+    assert run(job, Failed(E.NOT_FOUND), config, now=T0 + 940).action == RetryAt(T0 + 1000)
+    assert run(job, Failed(E.NOT_FOUND), config, now=T0 + 941).action == DeadLetter(R.NOT_FOUND)
 
 
 def test_outage_below_threshold_costs_nothing_and_counts_for_the_breaker(
     config: PlexSyncConfig,
 ) -> None:
     """The job retries at once, uncharged; the breaker counts one consecutive failure."""
-    decision = run(make_job(transient_failures=2), Failure(E.OUTAGE), config)
+    decision = run(make_job(transient_failures=2), Failed(E.OUTAGE), config)
     assert decision.action == RetryAt(T0, charged=False)
     assert decision.job.charged_attempts == 2
     assert decision.job.outage_deferrals == 1
@@ -154,7 +154,7 @@ def test_outage_reaching_threshold_opens_and_parks_the_job_until_the_probe(
 ) -> None:
     """The job waits for the breaker: it is due when the first probe is."""
     breaker = Breaker(consecutive_failures=config.breaker_failure_threshold - 1)
-    decision = run(make_job(), Failure(E.OUTAGE), config, breaker=breaker)
+    decision = run(make_job(), Failed(E.OUTAGE), config, breaker=breaker)
     assert decision.breaker.kind is BreakerKind.OPEN
     assert decision.action == RetryAt(T0 + 10, charged=False)
     assert isinstance(decision.events[0], BreakerOpened)
@@ -165,14 +165,14 @@ def test_outage_reaching_threshold_opens_and_parks_the_job_until_the_probe(
 def test_outage_while_already_open_waits_for_the_probe(config: PlexSyncConfig) -> None:
     """Another worker's call failing after the breaker opened just joins the wait."""
     breaker = open_breaker(config, at=T0 - 4)
-    decision = run(make_job(), Failure(E.OUTAGE), config, breaker=breaker)
+    decision = run(make_job(), Failed(E.OUTAGE), config, breaker=breaker)
     assert decision.breaker == breaker
     assert decision.action == RetryAt(T0 + 6, charged=False)
 
 
 def test_auth_opens_at_once_and_dead_letters_nothing(config: PlexSyncConfig) -> None:
     """A rejected token holds all work; the job is not charged."""
-    decision = run(make_job(), Failure(E.AUTH, "(401) unauthorized"), config)
+    decision = run(make_job(), Failed(E.AUTH, "(401) unauthorized"), config)
     assert decision.breaker.kind is BreakerKind.OPEN
     assert decision.action == RetryAt(T0 + 10, charged=False)
     assert decision.job.charged_attempts == 0
@@ -181,7 +181,7 @@ def test_auth_opens_at_once_and_dead_letters_nothing(config: PlexSyncConfig) -> 
 def test_rate_limited_waits_for_retry_after_and_throttles_everyone(config: PlexSyncConfig) -> None:
     """Retry-After is a floor for this job and a hold on all work; no attempt is charged."""
     hint = T0 + 120
-    decision = run(make_job(), Failure(E.RATE_LIMITED, retry_after_at=hint), config, jitter=0.5)
+    decision = run(make_job(), Failed(E.RATE_LIMITED, retry_after_at=hint), config, jitter=0.5)
     assert isinstance(decision.action, RetryAt)
     assert decision.action.charged is False
     assert decision.action.at == pytest.approx(hint + 0.5 * 0.2 * 10)
@@ -194,7 +194,7 @@ def test_rate_limited_waits_for_retry_after_and_throttles_everyone(config: PlexS
 def test_rate_limited_without_a_hint_backs_off_and_grows(config: PlexSyncConfig) -> None:
     """Repeated 429s without Retry-After wait the transient backoff, growing each time."""
     job = make_job(rate_limited_deferrals=3)
-    decision = run(job, Failure(E.RATE_LIMITED), config)
+    decision = run(job, Failed(E.RATE_LIMITED), config)
     assert decision.action == RetryAt(T0 + 80, charged=False)
     assert decision.breaker.throttled_until_at == T0 + 80
 
@@ -210,7 +210,7 @@ def test_rate_limit_hints_are_bounded(
     hint: float, held_until: float, config: PlexSyncConfig
 ) -> None:
     """Retry-After is trusted within reason: never before now, never beyond the configured max."""
-    decision = run(make_job(), Failure(E.RATE_LIMITED, retry_after_at=hint), config)
+    decision = run(make_job(), Failed(E.RATE_LIMITED, retry_after_at=hint), config)
     assert decision.breaker.throttled_until_at == held_until
     assert decision.action == RetryAt(held_until, charged=False)
 
@@ -220,15 +220,15 @@ def test_rate_limited_job_never_runs_before_an_existing_longer_throttle(
 ) -> None:
     """If another job already throttled all work for longer, this one waits for that too."""
     breaker = Breaker(throttled_until_at=T0 + 900)
-    decision = run(make_job(), Failure(E.RATE_LIMITED), config, breaker=breaker)
+    decision = run(make_job(), Failed(E.RATE_LIMITED), config, breaker=breaker)
     assert decision.action == RetryAt(T0 + 900, charged=False)
 
 
 def test_crash_retries_at_once_then_dead_letters() -> None:
     """A job whose worker keeps dying goes to the DLQ after max_crashes + 1 expired leases."""
     config = make_config(max_crashes=2)
-    assert run(make_job(crashes=1), Failure(E.CRASHED), config).action == RetryAt(T0)
-    assert run(make_job(crashes=2), Failure(E.CRASHED), config).action == DeadLetter(
+    assert run(make_job(crashes=1), Failed(E.CRASHED), config).action == RetryAt(T0)
+    assert run(make_job(crashes=2), Failed(E.CRASHED), config).action == DeadLetter(
         R.CRASHED_REPEATEDLY
     )
 
@@ -237,7 +237,7 @@ def test_crash_retries_at_once_then_dead_letters() -> None:
 def test_jitter_outside_its_range_is_refused(jitter: float, config: PlexSyncConfig) -> None:
     """Decide checks its chance input up front, whatever the outcome."""
     with pytest.raises(ValueError, match="jitter"):
-        run(make_job(), Success(), config, jitter=jitter)
+        run(make_job(), Succeeded(), config, jitter=jitter)
 
 
 def test_impossible_jobs_cannot_be_built() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import ErrorClass, Failure, Health, Success, confirm, needs_confirmation
+from core import ErrorClass, Failed, Health, Succeeded, confirm, needs_confirmation
 
 E = ErrorClass
 
@@ -22,10 +22,10 @@ E = ErrorClass
 )
 def test_confirm(blamed: ErrorClass, health: Health, settled: ErrorClass) -> None:
     """Plex down is the breaker's business; Plex up means the job's own call failed."""
-    failure = Failure(blamed, "(502) bad gateway")
+    failure = Failed(blamed, "(502) bad gateway")
     assert needs_confirmation(failure)
     result = confirm(failure, health)
-    assert isinstance(result, Failure)
+    assert isinstance(result, Failed)
     assert result.error_class is settled
     if settled is blamed:
         assert result is failure
@@ -36,16 +36,16 @@ def test_confirm(blamed: ErrorClass, health: Health, settled: ErrorClass) -> Non
 @pytest.mark.parametrize(
     "outcome",
     [
-        Success(),
-        Failure(E.TRANSIENT),
-        Failure(E.NOT_FOUND),
-        Failure(E.PERMANENT),
-        Failure(E.RATE_LIMITED, retry_after_at=5.0),
-        Failure(E.INVALID_PAYLOAD),
-        Failure(E.CRASHED),
+        Succeeded(),
+        Failed(E.TRANSIENT),
+        Failed(E.NOT_FOUND),
+        Failed(E.PERMANENT),
+        Failed(E.RATE_LIMITED, retry_after_at=5.0),
+        Failed(E.INVALID_PAYLOAD),
+        Failed(E.CRASHED),
     ],
 )
-def test_job_level_outcomes_need_no_health_check(outcome: Success | Failure) -> None:
+def test_job_level_outcomes_need_no_health_check(outcome: Succeeded | Failed) -> None:
     """Outcomes that do not blame the server pass through unchanged."""
     assert not needs_confirmation(outcome)
     assert confirm(outcome, Health.DOWN) is outcome
@@ -54,4 +54,4 @@ def test_job_level_outcomes_need_no_health_check(outcome: Success | Failure) -> 
 def test_only_rate_limiting_carries_a_retry_after() -> None:
     """A server hint on any other class is a classifier bug, refused at construction."""
     with pytest.raises(ValueError, match="transient cannot carry one"):
-        Failure(E.TRANSIENT, retry_after_at=5.0)
+        Failed(E.TRANSIENT, retry_after_at=5.0)

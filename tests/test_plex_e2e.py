@@ -18,13 +18,13 @@ from core import (
     BreakerOpened,
     ErrorClass,
     Event,
-    Failure,
+    Failed,
     Health,
     JobSucceeded,
     Outcome,
     PlexSyncConfig,
     RetryScheduled,
-    Success,
+    Succeeded,
 )
 from shell.payload import Metadata
 from shell.plex import PlexServerGateway
@@ -293,7 +293,7 @@ def test_401_pauses_all_work_and_dead_letters_nothing(tmp_path: Path, fake: Fake
     assert report.dead_lettered_total == 0
     [opened] = [e for e in events if isinstance(e, BreakerOpened)]
     assert opened.cause.value == "auth"
-    assert sum(1 for c in plex.calls if c[1] == "apply" and c[2] == "Failure") == 1
+    assert sum(1 for c in plex.calls if c[1] == "apply" and c[2] == "Failed") == 1
 
 
 def test_an_unscanned_file_asks_for_one_scan_and_succeeds_after_it(
@@ -349,12 +349,12 @@ def test_an_item_rematched_under_a_new_rating_key_is_found_again(
     [old_key, _] = add_items(fake, 2)
     gateway = PlexServerGateway(config)
     try:
-        assert isinstance(gateway.apply(Metadata(path="/media/m001.mkv", title="A")), Success)
+        assert isinstance(gateway.apply(Metadata(path="/media/m001.mkv", title="A")), Succeeded)
         new_key = fake.rematch(old_key)
         outcome = gateway.apply(Metadata(path="/media/m000.mkv", title="B"))
     finally:
         gateway.close()
-    assert isinstance(outcome, Success)
+    assert isinstance(outcome, Succeeded)
     assert fake.item(new_key).title == "B"
 
 
@@ -368,7 +368,7 @@ def test_requests_per_job(tmp_path: Path, fake: FakePlex) -> None:
     gateway = PlexServerGateway(config)
     try:
         first = gateway.apply(Metadata(path="/media/big/00000.mkv", title="T"))
-        assert type(first).__name__ == "Success"
+        assert type(first).__name__ == "Succeeded"
         cold = gateway.requests_sent
         listing_pages = len(fake.requests_to(LISTING, method="GET"))
         for n in range(1, 11):
@@ -391,16 +391,16 @@ def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePle
     chosen = PlexServerGateway(e2e_config(tmp_path, fake, library_sections=("movies", "1")))
     unknown = PlexServerGateway(e2e_config(tmp_path, fake, library_sections=("Films",)))
     try:
-        assert isinstance(chosen.apply(Metadata(path="/media/m000.mkv", title="T")), Success)
+        assert isinstance(chosen.apply(Metadata(path="/media/m000.mkv", title="T")), Succeeded)
         outside = chosen.apply(Metadata(path="/extras/x.mkv", title="T"))
         missing = unknown.apply(Metadata(path="/media/m000.mkv", title="T"))
     finally:
         chosen.close()
         unknown.close()
     assert fake.item(key).title == "T"
-    assert isinstance(outside, Failure)
+    assert isinstance(outside, Failed)
     assert outside.error_class is ErrorClass.PERMANENT  # outside the chosen section's folders
-    assert isinstance(missing, Failure)
+    assert isinstance(missing, Failed)
     assert missing.error_class is ErrorClass.PERMANENT
     assert "library section 'Films' is not a movie section" in missing.message
     assert "(movie sections: Extras, Movies)" in missing.message

@@ -16,10 +16,10 @@ from core import (
     BreakerKind,
     Decision,
     ErrorClass,
-    Failure,
+    Failed,
     Health,
     PlexSyncConfig,
-    Success,
+    Succeeded,
 )
 from shell.store import SCHEMA_VERSION, Attempted, Store, StoredJob, StoreError
 from tests.builders import T0, db_config
@@ -42,7 +42,7 @@ def claim_one(store: Store, *, now: float, owner: str, config: PlexSyncConfig) -
 
 
 def record_one(
-    store: Store, job: StoredJob, outcome: Success | Failure, *, now: float, config: PlexSyncConfig
+    store: Store, job: StoredJob, outcome: Succeeded | Failed, *, now: float, config: PlexSyncConfig
 ) -> Decision:
     """Record one attempt on its own."""
     recorded = store.record([Attempted(stored=job, outcome=outcome, at=now)], config=config)
@@ -116,7 +116,7 @@ def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
     store.enqueue("scene:1", payload("A"), now=T0)
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    record_one(store, job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
+    record_one(store, job, Failed(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     row = store.query("SELECT transient_failures, due_at FROM jobs")[0]
     assert tuple(row) == (0, T0 + 1)
@@ -127,7 +127,7 @@ def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConf
     store.enqueue("scene:1", payload("A"), now=T0)
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    record_one(store, job, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
+    record_one(store, job, Failed(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
     before = tuple(store.query("SELECT * FROM jobs")[0])
     store.enqueue("scene:1", payload("A"), now=T0 + 1)
     assert tuple(store.query("SELECT * FROM jobs")[0]) == before
@@ -142,7 +142,7 @@ def test_an_edit_during_flight_waits_behind_it(store: Store, config: PlexSyncCon
     store.enqueue("scene:1", payload("C"), now=T0 + 2)
     assert claim_one(store, now=T0 + 3, owner="w2", config=config) is None
     assert store.next_due_at() is None
-    record_one(store, running, Success(), now=T0 + 4, config=config)
+    record_one(store, running, Succeeded(), now=T0 + 4, config=config)
     nxt = claim_one(store, now=T0 + 5, owner="w2", config=config)
     assert nxt is not None
     assert json.loads(nxt.payload)["title"] == "C"
@@ -156,7 +156,7 @@ def test_a_retry_superseded_by_a_waiting_edit_is_dropped(
     running = claim_one(store, now=T0, owner="w", config=config)
     assert running is not None
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
-    record_one(store, running, Failure(ErrorClass.TRANSIENT, "(500)"), now=T0 + 2, config=config)
+    record_one(store, running, Failed(ErrorClass.TRANSIENT, "(500)"), now=T0 + 2, config=config)
     rows = store.query("SELECT payload, state FROM jobs")
     assert [tuple(r) for r in rows] == [(payload("B"), "waiting")]
 
@@ -192,7 +192,7 @@ def test_success_removes_the_job_and_counts_it(store: Store, config: PlexSyncCon
     store.enqueue("k", payload("A"), now=T0)
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    record_one(store, job, Success(), now=T0 + 1, config=config)
+    record_one(store, job, Succeeded(), now=T0 + 1, config=config)
     assert store.is_empty()
     assert store.query("SELECT value FROM counters WHERE name = 'done'")[0][0] == 1
 
@@ -202,7 +202,7 @@ def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig
     store.enqueue("k", payload("A"), now=T0)
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    record_one(store, job, Failure(ErrorClass.TRANSIENT, "(500) oops"), now=T0 + 1, config=config)
+    record_one(store, job, Failed(ErrorClass.TRANSIENT, "(500) oops"), now=T0 + 1, config=config)
     row = store.query("SELECT * FROM jobs")[0]
     assert row["state"] == "waiting"
     assert row["due_at"] >= T0 + 1 + 10
@@ -221,7 +221,7 @@ def test_a_dead_letter_carries_everything(store: Store, config: PlexSyncConfig) 
     store.enqueue("k", payload("A"), now=T0)
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
-    record_one(store, job, Failure(ErrorClass.PERMANENT, "(400) bad"), now=T0 + 2, config=config)
+    record_one(store, job, Failed(ErrorClass.PERMANENT, "(400) bad"), now=T0 + 2, config=config)
     assert store.is_empty()
     row = store.query("SELECT * FROM dead_letters")[0]
     assert (row["key"], row["payload"], row["reason"], row["error_class"]) == (
@@ -243,7 +243,7 @@ def test_history_keeps_the_most_recent_attempts(store: Store, config: PlexSyncCo
         job = claim_one(store, now=now + 10**5, owner="w", config=config)
         assert job is not None
         now += 10**5
-        record_one(store, job, Failure(ErrorClass.RATE_LIMITED, "(429)"), now=now, config=config)
+        record_one(store, job, Failed(ErrorClass.RATE_LIMITED, "(429)"), now=now, config=config)
     row = store.query("SELECT attempts, history FROM jobs")[0]
     assert row["attempts"] == 60
     assert len(json.loads(row["history"])) == 50
@@ -288,7 +288,7 @@ def test_a_late_result_after_losing_the_lease_changes_nothing(
     store.reap(now=T0 + config.job_lease_seconds, config=config)
     fast = claim_one(store, now=T0 + config.job_lease_seconds, owner="fast", config=config)
     assert fast is not None
-    record_one(store, slow, Failure(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
+    record_one(store, slow, Failed(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
     assert store.query("SELECT lease_owner FROM jobs")[0][0] == "fast"
     assert store.query("SELECT count(*) FROM dead_letters")[0][0] == 0
 
@@ -299,7 +299,7 @@ def test_breaker_and_outage_survive_reopening(store: Store, config: PlexSyncConf
     for n in range(config.breaker_failure_threshold):
         job = claim_one(store, now=T0 + n, owner="w", config=config)
         assert job is not None
-        record_one(store, job, Failure(ErrorClass.OUTAGE, "refused"), now=T0 + n, config=config)
+        record_one(store, job, Failed(ErrorClass.OUTAGE, "refused"), now=T0 + n, config=config)
     store.close()
     reopened = Store.open(config.db_path)
     breaker = reopened.breaker()
@@ -314,7 +314,7 @@ def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyn
     for _ in range(config.breaker_failure_threshold):
         job = claim_one(store, now=T0, owner="w", config=config)
         assert job is not None
-        record_one(store, job, Failure(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
+        record_one(store, job, Failed(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
     now = T0
     for health in (Health.DOWN, Health.DOWN, Health.UP):
         probe_at = store.breaker().probe_at
@@ -335,7 +335,7 @@ def test_retention_sweeps_at_most_once_an_hour(store: Store, config: PlexSyncCon
         job = claim_one(store, now=T0, owner="w", config=config)
         assert job is not None
         record_one(
-            store, job, Failure(ErrorClass.PERMANENT, "x"), now=T0 - age_days * day, config=config
+            store, job, Failed(ErrorClass.PERMANENT, "x"), now=T0 - age_days * day, config=config
         )
     assert store.sweep_dead_letters(now=T0, config=config) == 2
     assert store.query("SELECT key FROM dead_letters")[0][0] == "k2"
@@ -377,7 +377,7 @@ def test_recording_renews_leases_and_claims_more_in_the_same_transaction(
     batch = store.claim(now=T0, owner="w", config=config, limit=2)
     assert [j.job.key for j in batch] == ["k0", "k1"]
     first = store.record(
-        [Attempted(stored=batch[0], outcome=Success(), at=T0 + 1)],
+        [Attempted(stored=batch[0], outcome=Succeeded(), at=T0 + 1)],
         config=config,
         remaining=batch[1:],
     )
@@ -385,7 +385,7 @@ def test_recording_renews_leases_and_claims_more_in_the_same_transaction(
     lease = store.query("SELECT lease_expires_at FROM jobs WHERE key = 'k1'")[0][0]
     assert lease == T0 + 1 + config.job_lease_seconds
     second = store.record(
-        [Attempted(stored=batch[1], outcome=Success(), at=T0 + 2)], config=config, claim_more=5
+        [Attempted(stored=batch[1], outcome=Succeeded(), at=T0 + 2)], config=config, claim_more=5
     )
     assert [j.job.key for j in second.next_jobs] == ["k2", "k3"]
     assert {j.lease_owner for j in second.next_jobs} == {"w"}
@@ -400,7 +400,7 @@ def test_a_group_of_decisions_sees_the_breaker_move_in_order(
     for n in range(5):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
     batch = store.claim(now=T0, owner="w", config=config, limit=5)
-    outage = Failure(ErrorClass.OUTAGE, "refused")
+    outage = Failed(ErrorClass.OUTAGE, "refused")
     recorded = store.record(
         [Attempted(stored=job, outcome=outage, at=T0) for job in batch[:3]],
         config=config,

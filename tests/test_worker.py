@@ -23,12 +23,12 @@ from core import (
     BreakerOpened,
     ErrorClass,
     Event,
-    Failure,
+    Failed,
     Health,
     JobDeadLettered,
     Outcome,
     PlexSyncConfig,
-    Success,
+    Succeeded,
 )
 from shell import FakeClock, Scenario, SimulatedPlex, Window
 from shell.payload import Metadata
@@ -121,7 +121,7 @@ def test_transient_failures_dead_letter_after_one_plus_max_retries_attempts(
 ) -> None:
     """On a healthy Plex, a job failing every time is tried exactly 1 + max_retries times."""
     config = db_config(tmp_path, max_retries=4)
-    plex = AlwaysFails(Failure(ErrorClass.TRANSIENT, "(500) internal error"))
+    plex = AlwaysFails(Failed(ErrorClass.TRANSIENT, "(500) internal error"))
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     report = shell.run_worker(config, clock=clock, plex=plex, stop=Drained(config))
@@ -137,7 +137,7 @@ def test_an_outage_that_is_really_the_jobs_fault_counts_against_it(tmp_path: Pat
     failure: it spends the retry budget and ends in the DLQ.
     """
     config = db_config(tmp_path, max_retries=2)
-    plex = AlwaysFails(Failure(ErrorClass.OUTAGE, "(502) bad gateway"))
+    plex = AlwaysFails(Failed(ErrorClass.OUTAGE, "(502) bad gateway"))
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     report = shell.run_worker(config, clock=clock, plex=plex, stop=Drained(config))
@@ -149,7 +149,7 @@ def test_an_outage_that_is_really_the_jobs_fault_counts_against_it(tmp_path: Pat
 def test_a_permanent_failure_is_dead_lettered_on_the_first_attempt(tmp_path: Path) -> None:
     """Plex refused the request: one attempt, then the DLQ with the reason."""
     config = db_config(tmp_path)
-    plex = AlwaysFails(Failure(ErrorClass.PERMANENT, "(400) bad request"))
+    plex = AlwaysFails(Failed(ErrorClass.PERMANENT, "(400) bad request"))
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     report = shell.run_worker(config, clock=clock, plex=plex, until_idle=True)
@@ -167,9 +167,9 @@ class FailsOnePath:
 
     def apply(self, metadata: Metadata) -> Outcome:
         if metadata.path == self.bad_path:
-            return Failure(ErrorClass.TRANSIENT, "(500)")
+            return Failed(ErrorClass.TRANSIENT, "(500)")
         self.done_at[metadata.path] = self.clock.now()
-        return Success()
+        return Succeeded()
 
     def health(self) -> Health:
         return Health.UP
@@ -311,7 +311,7 @@ def test_a_gateway_that_raises_does_not_kill_the_worker(tmp_path: Path) -> None:
         def apply(self, metadata: Metadata) -> Outcome:
             if metadata.title == "Item 0":
                 raise KeyError("oops")
-            return Success()
+            return Succeeded()
 
         def health(self) -> Health:
             return Health.UP
@@ -397,7 +397,7 @@ def test_events_reach_the_host(tmp_path: Path) -> None:
     shell.run_worker(
         config,
         clock=clock,
-        plex=AlwaysFails(Failure(ErrorClass.PERMANENT, "(400)")),
+        plex=AlwaysFails(Failed(ErrorClass.PERMANENT, "(400)")),
         until_idle=True,
         on_event=events.append,
     )
@@ -432,12 +432,12 @@ def test_retention_runs_from_the_worker_and_logs_what_it_removed(
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     shell.run_worker(
-        config, clock=clock, plex=AlwaysFails(Failure(ErrorClass.PERMANENT)), until_idle=True
+        config, clock=clock, plex=AlwaysFails(Failed(ErrorClass.PERMANENT)), until_idle=True
     )
     assert shell.status(config).dead_lettered == 1
     clock.advance(2 * 86400)
     with caplog.at_level(logging.INFO, logger="plexsync"):
-        shell.run_worker(config, clock=clock, plex=AlwaysFails(Success()), until_idle=True)
+        shell.run_worker(config, clock=clock, plex=AlwaysFails(Succeeded()), until_idle=True)
     assert shell.status(config).dead_lettered == 0
     assert "removed 1 dead letters older than 1 days" in caplog.text
 

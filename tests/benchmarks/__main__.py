@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import shell
-from core import Health, Outcome, PlexSyncConfig, Success
+from core import Health, Outcome, PlexSyncConfig, Succeeded
 from shell.simulate import SimulationSpec, simulate
 from shell.store import Store
 from tests.benchmarks import peers
@@ -38,7 +38,7 @@ class Instant:
 
     def apply(self, metadata: object) -> Outcome:
         del metadata
-        return Success()
+        return Succeeded()
 
     def health(self) -> Health:
         return Health.UP
