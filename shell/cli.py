@@ -32,7 +32,7 @@ from core import (
 )
 from shell import dlq
 from shell.api import Status, enqueue_many, open_store, status
-from shell.payload import LIST_KEYS
+from shell.fields import FIELDS, LIST_KEYS
 from shell.settings import Settings, describe, load_settings
 from shell.store import StoreError
 
@@ -107,18 +107,15 @@ def _add_enqueue(commands: Any) -> None:  # noqa: ANN401 - argparse's subparsers
     add = _command(commands, "enqueue", _enqueue, "queue metadata for an item")
     add.add_argument("--key", help="the host's id for the item, e.g. scene:42")
     add.add_argument("--path", help="the media file's full path (as the host sees it)")
-    add.add_argument("--title")
-    add.add_argument("--summary")
-    add.add_argument("--studio")
-    add.add_argument("--tagline")
-    add.add_argument("--date", dest="originally_available_at", metavar="YYYY-MM-DD")
-    for flag, dest in (
-        ("--performer", "performers"),
-        ("--genre", "genres"),
-        ("--collection", "collections"),
-        ("--label", "labels"),
-    ):
-        add.add_argument(flag, dest=dest, action="append", metavar="NAME", help="repeatable")
+    for field in FIELDS:
+        if field.is_list:
+            add.add_argument(
+                field.flag, dest=field.key, action="append", metavar="NAME", help=field.help
+            )
+        else:
+            add.add_argument(
+                field.flag, dest=field.key, metavar=field.kind.value.upper(), help=field.help
+            )
     add.add_argument(
         "--clear",
         action="append",
@@ -301,10 +298,10 @@ def _job_from_flags(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     if not args.key or not args.path:
         raise CliError("enqueue needs --key and --path (or --from-json FILE)")
     metadata: dict[str, Any] = {"path": args.path}
-    for name in ("title", "summary", "studio", "tagline", "originally_available_at", *LIST_KEYS):
-        value = getattr(args, name)
+    for field in FIELDS:
+        value = getattr(args, field.key)
         if value is not None:
-            metadata[name] = value
+            metadata[field.key] = value
     for name in args.clear:
         metadata[name] = []
     return args.key, metadata

@@ -16,12 +16,10 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from attrs import frozen
+from attrs import field, frozen
 from returns.result import Failure, Result, Success
 
-SCALAR_KEYS: Final = ("title", "summary", "studio", "tagline", "originally_available_at")
-LIST_KEYS: Final = ("performers", "genres", "collections", "labels")
-KNOWN_KEYS: Final = ("path", *SCALAR_KEYS, *LIST_KEYS)
+from shell.fields import BY_KEY, FIELDS, KNOWN_KEYS, PATH_KEY, Kind
 
 MAX_PATH: Final = 4096
 MAX_TEXT: Final = 1024
@@ -38,28 +36,42 @@ _WINDOWS_ABSOLUTE = re.compile(r"([A-Za-z]:[\\/]|\\\\)")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-@frozen(kw_only=True)
+Value = str | tuple[str, ...]
+"""A field's value: text, or a list of names (``Kind.TAGS``)."""
+
+
+@frozen(init=False)
 class Metadata:
-    """What one job sets on one Plex item. ``None`` means "leave this field alone"."""
+    """What one job sets on one Plex item: the file's ``path`` and the ``values`` of the fields
+    it sets (``shell.fields``). A field without a value is left alone in Plex.
+
+    >>> Metadata(path="/media/a.mkv", title="A", genres=("Drama",)).get("genres")
+    ('Drama',)
+    """
 
     path: str
-    title: str | None = None
-    summary: str | None = None
-    studio: str | None = None
-    tagline: str | None = None
-    originally_available_at: str | None = None
-    performers: tuple[str, ...] | None = None
-    genres: tuple[str, ...] | None = None
-    collections: tuple[str, ...] | None = None
-    labels: tuple[str, ...] | None = None
+    values: Mapping[str, Value] = field(hash=False)
+
+    def __init__(self, path: str, **values: Value | None) -> None:
+        unknown = sorted(set(values) - set(BY_KEY))
+        if unknown:
+            raise TypeError(f"unknown metadata field {unknown[0]!r}")
+        ordered: dict[str, Value] = {}
+        for f in FIELDS:
+            value = values.get(f.key)
+            if value is not None:
+                ordered[f.key] = value
+        self.__attrs_init__(path=path, values=ordered)
+
+    def get(self, key: str) -> Value | None:
+        """The value of field *key*, or ``None`` when the job leaves it alone."""
+        return self.values.get(key)
 
     def to_json(self) -> str:
-        """The stored form: only the keys that are set, lists as JSON arrays."""
-        data: dict[str, Any] = {"path": self.path}
-        for key in (*SCALAR_KEYS, *LIST_KEYS):
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = list(value) if isinstance(value, tuple) else value
+        """The stored form: the path and the fields that are set, lists as JSON arrays."""
+        data: dict[str, Any] = {PATH_KEY: self.path}
+        for key, value in self.values.items():
+            data[key] = list(value) if isinstance(value, tuple) else value
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -74,17 +86,20 @@ def parse_metadata(data: object) -> Result[Metadata, str]:
     unknown = sorted(str(key) for key in data if key not in KNOWN_KEYS)
     if unknown:
         return Failure(f"unknown metadata key {unknown[0]!r} (known keys: {', '.join(KNOWN_KEYS)})")
-    if "path" not in data:
-        return Failure("metadata is missing 'path' (the media file's full path)")
-    fields: dict[str, Any] = {}
+    if PATH_KEY not in data:
+        return Failure(f"metadata is missing {PATH_KEY!r} (the media file's full path)")
+    path = _path(data[PATH_KEY])
+    if not isinstance(path, tuple):
+        return Failure(path)
+    values: dict[str, Value] = {}
     for key, value in data.items():
-        if value is None and key != "path":
+        if key == PATH_KEY or value is None:
             continue  # an explicit None leaves the field alone, like an absent key
         checked = _check(key, value)
         if isinstance(checked, str):
             return Failure(checked)
-        fields[key] = checked[0]
-    return Success(Metadata(**fields))
+        values[key] = checked[0]
+    return Success(Metadata(path[0], **values))
 
 
 def decode_payload(stored: object) -> Result[Metadata, str]:
@@ -102,32 +117,46 @@ def decode_payload(stored: object) -> Result[Metadata, str]:
     return parse_metadata(data)
 
 
-def _check(key: str, value: object) -> tuple[object] | str:  # noqa: PLR0911 - one rule per kind
+def _path(value: object) -> tuple[str] | str:
+    """The checked path (in a 1-tuple), or the message naming it."""
+    where = f"metadata[{PATH_KEY!r}]"
+    problem = _text_problem(value, MAX_PATH, _CONTROL)
+    if problem:
+        return f"{where} {problem}"
+    assert isinstance(value, str)  # noqa: S101 - _text_problem checked it
+    if not (value.startswith("/") or _WINDOWS_ABSOLUTE.match(value)):
+        return f"{where} must be an absolute path, got {value!r}"
+    return (value,)
+
+
+def _check(key: str, value: object) -> tuple[Value] | str:
     """The checked value (in a 1-tuple), or the message naming *key*."""
     where = f"metadata[{key!r}]"
-    if key in LIST_KEYS:
-        if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
-            return f"{where} must be a list of strings, got {type(value).__name__}"
-        if len(value) > MAX_TAGS:
-            return f"{where} has {len(value)} entries; at most {MAX_TAGS} are allowed"
-        for index, tag in enumerate(value):
-            problem = _text_problem(tag, MAX_TAG, _CONTROL)
-            if problem:
-                return f"{where}[{index}] {problem}"
-        return (tuple(value),)
-    if key == "path":
-        problem = _text_problem(value, MAX_PATH, _CONTROL)
-        if problem:
-            return f"{where} {problem}"
-        assert isinstance(value, str)  # noqa: S101 - _text_problem checked it
-        if not (value.startswith("/") or _WINDOWS_ABSOLUTE.match(value)):
-            return f"{where} must be an absolute path, got {value!r}"
-        return (value,)
-    if key == "originally_available_at":
+    kind = BY_KEY[key].kind
+    if kind is Kind.TAGS:
+        return _tags(where, value)
+    if kind is Kind.DATE:
         return _date(where, value)
-    limit, control = (MAX_SUMMARY, _CONTROL_IN_PROSE) if key == "summary" else (MAX_TEXT, _CONTROL)
-    problem = _text_problem(value, limit, control)
-    return f"{where} {problem}" if problem else (value,)
+    prose = kind is Kind.PROSE
+    problem = _text_problem(
+        value, MAX_SUMMARY if prose else MAX_TEXT, _CONTROL_IN_PROSE if prose else _CONTROL
+    )
+    if problem:
+        return f"{where} {problem}"
+    assert isinstance(value, str)  # noqa: S101 - _text_problem checked it
+    return (value,)
+
+
+def _tags(where: str, value: object) -> tuple[Value] | str:
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        return f"{where} must be a list of strings, got {type(value).__name__}"
+    if len(value) > MAX_TAGS:
+        return f"{where} has {len(value)} entries; at most {MAX_TAGS} are allowed"
+    for index, tag in enumerate(value):
+        problem = _text_problem(tag, MAX_TAG, _CONTROL)
+        if problem:
+            return f"{where}[{index}] {problem}"
+    return (tuple(value),)
 
 
 def _text_problem(value: object, limit: int, control: re.Pattern[str]) -> str | None:
@@ -145,7 +174,7 @@ def _text_problem(value: object, limit: int, control: re.Pattern[str]) -> str | 
     return None
 
 
-def _date(where: str, value: object) -> tuple[object] | str:
+def _date(where: str, value: object) -> tuple[Value] | str:
     if not isinstance(value, str) or not _DATE.fullmatch(value):
         return f"{where} must be a date written YYYY-MM-DD, got {value!r}"
     try:

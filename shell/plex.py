@@ -46,6 +46,7 @@ from shell.classify import (
     parse_retry_after,
 )
 from shell.clock import Clock, SystemClock
+from shell.fields import FIELDS
 from shell.payload import Metadata
 from shell.redact import get_logger, redact, remember_secret
 
@@ -54,22 +55,6 @@ log = get_logger("plexsync.plex")
 INDEX_PAGE_SIZE: Final = 1000
 SCAN_WINDOW_SECONDS: Final = 3600.0
 """A folder's partial scan is requested at most once in this long."""
-
-SCALAR_FIELDS: Final = (
-    ("title", "title"),
-    ("summary", "summary"),
-    ("studio", "studio"),
-    ("tagline", "tagline"),
-    ("originally_available_at", "originallyAvailableAt"),
-)
-"""Metadata attribute -> Plex field name."""
-TAG_FIELDS: Final = (
-    ("genres", "genre", "Genre"),
-    ("collections", "collection", "Collection"),
-    ("labels", "label", "Label"),
-    ("performers", "actor", "Role"),
-)
-"""Metadata attribute -> Plex tag field name -> XML element of the tag in a full item."""
 
 _T = TypeVar("_T")
 
@@ -185,21 +170,20 @@ def edit_params(metadata: Metadata, current_tags: dict[str, list[str]]) -> dict[
     must be removed by name). Keys absent from the metadata are not touched.
     """
     params: dict[str, str | int] = {}
-    for attribute, name in SCALAR_FIELDS:
-        value = getattr(metadata, attribute)
-        if value is not None:
-            params[f"{name}.value"] = value
-            params[f"{name}.locked"] = 1
-    for attribute, name, _ in TAG_FIELDS:
-        values: tuple[str, ...] | None = getattr(metadata, attribute)
-        if values is None:
+    for field in FIELDS:
+        value = metadata.get(field.key)
+        if value is None:
             continue
-        wanted = list(dict.fromkeys(values))  # Plex keeps one of each; so do we, in order
-        for index, tag in enumerate(wanted):
-            params[f"{name}[{index}].tag.tag"] = tag
-        if not wanted and current_tags.get(name):
-            # Encoded as plexapi's own tag helper does: each tag quoted, then the list as a whole.
-            params[f"{name}[].tag.tag-"] = ",".join(quote(tag) for tag in current_tags[name])
+        name = field.plex
+        if isinstance(value, str):
+            params[f"{name}.value"] = value
+        else:
+            wanted = list(dict.fromkeys(value))  # Plex keeps one of each; so do we, in order
+            for index, tag in enumerate(wanted):
+                params[f"{name}[{index}].tag.tag"] = tag
+            if not wanted and current_tags.get(name):
+                # Encoded as plexapi's own tag helper does: each tag quoted, then the list.
+                params[f"{name}[].tag.tag-"] = ",".join(quote(tag) for tag in current_tags[name])
         params[f"{name}.locked"] = 1
     return params
 
@@ -376,9 +360,7 @@ class PlexServerGateway:
 
     def _edit(self, section: Any, item: Any, metadata: Metadata) -> None:  # noqa: ANN401
         current: dict[str, list[str]] = {}
-        emptied = [
-            (name, element) for key, name, element in TAG_FIELDS if getattr(metadata, key) == ()
-        ]
+        emptied = [(f.plex, f.element) for f in FIELDS if f.element and metadata.get(f.key) == ()]
         if emptied:
             # Removing tags needs their names, from the full item (a listing shows only a few).
             # Read as raw XML: plexapi's item object would reload itself for every empty list.

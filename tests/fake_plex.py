@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.etree import ElementTree as ET
 
+from shell.fields import FIELDS
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
     from email.message import Message
@@ -40,21 +42,10 @@ XML_CONTENT_TYPE = "text/xml;charset=utf-8"
 TOKEN_PLACEHOLDER = "[X-Plex-Token]"
 """What replaces the token if a client ever puts it anywhere else in a request."""
 
-SCALAR_FIELDS: dict[str, str] = {
-    "title": "title",
-    "summary": "summary",
-    "studio": "studio",
-    "tagline": "tagline",
-    "originallyAvailableAt": "originally_available_at",
-}
+SCALAR_FIELDS: dict[str, str] = {f.plex: f.key for f in FIELDS if not f.is_list}
 """Plex's name of each editable text field, and the matching `FakeItem` attribute."""
 
-TAG_ELEMENTS: dict[str, str] = {
-    "genre": "Genre",
-    "collection": "Collection",
-    "label": "Label",
-    "actor": "Role",
-}
+TAG_ELEMENTS: dict[str, str] = {f.plex: f.element for f in FIELDS if f.element is not None}
 """Plex's name of each editable tag field, and the XML element that carries its tags."""
 
 LISTING_TAG_LIMITS: dict[str, int] = {"genre": 2, "collection": 1, "label": 0, "actor": 3}

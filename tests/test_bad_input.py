@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 import shell
 from core import PlexSyncConfig
 from shell import FakeClock, Scenario, SimulatedPlex, dlq
-from shell.payload import KNOWN_KEYS, LIST_KEYS, MAX_PATH, MAX_SUMMARY, MAX_TAG, MAX_TEXT
+from shell.fields import KNOWN_KEYS, LIST_KEYS
+from shell.payload import MAX_PATH, MAX_SUMMARY, MAX_TAG, MAX_TEXT
 from shell.store import Store
 from tests.builders import make_config, metadata
 

@@ -78,7 +78,7 @@ class Refuses:
     """A healthy Plex that refuses every edit (to fill the DLQ)."""
 
     def apply(self, metadata: Metadata) -> Outcome:
-        return Failed(ErrorClass.PERMANENT, f"(400) bad request for {metadata.title}")
+        return Failed(ErrorClass.PERMANENT, f"(400) bad request for {metadata.get('title')}")
 
     def health(self) -> Health:
         return Health.UP

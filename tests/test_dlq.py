@@ -57,7 +57,7 @@ def test_an_entry_written_while_a_newer_edit_waits_is_superseded_at_once(tmp_pat
 
     class EditArrivesMidCall(Refuses):
         def apply(self, md):  # type: ignore[no-untyped-def]
-            if md.title == "Item 0":
+            if md.get("title") == "Item 0":
                 shell.enqueue(
                     config, key="k0", metadata=metadata(0, title="newer"), now=clock.now()
                 )
