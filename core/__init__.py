@@ -47,9 +47,12 @@ from core.breaker import (
     Admission,
     Breaker,
     BreakerKind,
+    BreakerState,
+    Closed,
+    HalfOpen,
     Hold,
-    Outage,
-    PauseCause,
+    Move,
+    Open,
     Permission,
     Probe,
     Proceed,
@@ -77,6 +80,7 @@ from core.events import (
 )
 from core.explain import Schedule, Step, explain
 from core.job import JOB_TRANSITIONS, Job, JobSignal, JobState
+from core.outage import Outage, PauseCause
 from core.outcomes import (
     ErrorClass,
     Failed,
@@ -99,6 +103,8 @@ __all__ = [
     "BreakerEvent",
     "BreakerKind",
     "BreakerOpened",
+    "BreakerState",
+    "Closed",
     "DeadLetter",
     "DeadLetterReason",
     "Decision",
@@ -106,6 +112,7 @@ __all__ = [
     "ErrorClass",
     "Event",
     "Failed",
+    "HalfOpen",
     "Health",
     "Hold",
     "Job",
@@ -114,6 +121,8 @@ __all__ = [
     "JobSignal",
     "JobState",
     "JobSucceeded",
+    "Move",
+    "Open",
     "Outage",
     "Outcome",
     "PathMapping",

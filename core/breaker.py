@@ -15,11 +15,15 @@ Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
 5. A probe that does not report within ``probe_lease_seconds`` (its worker died) lets the next
    caller probe instead.
 6. Reports that no longer apply (a late probe result, another worker's in-flight call finishing
-   after the breaker moved) leave the breaker as it is: they are the pairs missing from
-   ``TRANSITIONS``, and job successes that ended before the outage began.
+   after the breaker moved, a job success that ended before the outage began) leave the breaker
+   as it is: the table says so, pair by pair.
 7. Rate limiting is not an outage: it holds work until the server's time (``throttle``) without
    touching the state machine.
 8. Time is an argument. A clock that steps backwards only makes a wait look "not yet elapsed".
+
+Every move is one row of ``TRANSITIONS``: (state, signal) -> (effect, next state). The table is
+total (a test walks every pair), and each state is a class of its own holding exactly the data
+that state has, so an open breaker without an outage cannot be built.
 
 The breaker is a value; the shell stores it in the same database, in the same transactions, as
 the jobs it guards, so it resumes after a restart exactly where it was.
@@ -28,8 +32,8 @@ the jobs it guards, so it resumes after a restart exactly where it was.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from typing import Final, assert_never
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final, assert_never
 
 import attrs
 from attrs import field, frozen
@@ -44,28 +48,23 @@ from core.events import (
     ProbeStarted,
     Throttled,
 )
+from core.outage import Outage, PauseCause
 from core.outcomes import Health
 
 
 class BreakerKind(enum.Enum):
-    """The breaker's three states."""
+    """The breaker's three states (how they are named in storage and in diagrams)."""
 
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
 
 
-class PauseCause(enum.Enum):
-    """Why work is held: Plex is unreachable, or it rejects our token."""
-
-    OUTAGE = "outage"
-    AUTH = "auth"
-
-
 class Signal(enum.Enum):
     """What the breaker is told."""
 
     SUCCEEDED = "job succeeded"
+    STALE_SUCCESS = "job succeeded before the outage began"
     ANSWERED = "Plex answered"
     FAILED = "outage failure"
     TRIPPED = "threshold reached"
@@ -75,63 +74,68 @@ class Signal(enum.Enum):
     PROBE_FAILED = "probe failed"
 
 
-_CLOSED, _OPEN, _HALF_OPEN = BreakerKind.CLOSED, BreakerKind.OPEN, BreakerKind.HALF_OPEN
+@frozen(kw_only=True)
+class Closed:
+    """Work flows; ``consecutive_failures`` counts confirmed outage failures in a row."""
 
-TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], BreakerKind]] = {
-    (_CLOSED, Signal.SUCCEEDED): _CLOSED,  # resets the failure count
-    (_CLOSED, Signal.ANSWERED): _CLOSED,  # a job-level error from a live Plex: resets the count
-    (_CLOSED, Signal.FAILED): _CLOSED,  # counts one more consecutive outage failure
-    (_CLOSED, Signal.TRIPPED): _OPEN,  # the threshold is reached: a new outage starts
-    (_CLOSED, Signal.REJECTED): _OPEN,  # a bad token needs no threshold
-    (_OPEN, Signal.COOLED_DOWN): _HALF_OPEN,  # admits one probe
-    (_OPEN, Signal.SUCCEEDED): _CLOSED,  # another worker's call got through: Plex is back
-    (_OPEN, Signal.REJECTED): _OPEN,  # Plex is up but refuses the token: the cause becomes auth
-    (_HALF_OPEN, Signal.PROBE_SUCCEEDED): _CLOSED,
-    (_HALF_OPEN, Signal.SUCCEEDED): _CLOSED,
-    (_HALF_OPEN, Signal.PROBE_FAILED): _OPEN,  # the cooldown doubles, up to its maximum
-    (_HALF_OPEN, Signal.REJECTED): _OPEN,  # a failed probe too, and the cause becomes auth
-    (_HALF_OPEN, Signal.COOLED_DOWN): _HALF_OPEN,  # the probe's lease ran out: admit another
-}
-"""Every move the breaker makes. A pair not listed is a report that no longer applies: ignored."""
+    kind: ClassVar = BreakerKind.CLOSED
+    consecutive_failures: int = field(default=0, validator=check.count)
 
 
 @frozen(kw_only=True)
-class Outage:
-    """One outage, from the breaker opening to it closing, however many probes it took."""
+class Open:
+    """Work is held for ``outage``; the one probe is admitted at ``probe_at``."""
 
-    cause: PauseCause
-    started_at: float = field(validator=check.number)
-    probes: int = field(default=0, validator=check.count)
-    ended_at: float | None = field(default=None, validator=check.instant)
+    kind: ClassVar = BreakerKind.OPEN
+    outage: Outage
+    cooldown_seconds: float = field(validator=check.positive)
+    probe_at: float = field(validator=check.number)
+
+
+@frozen(kw_only=True)
+class HalfOpen:
+    """One probe is out; if it has not reported by ``probe_lease_until_at``, another may go."""
+
+    kind: ClassVar = BreakerKind.HALF_OPEN
+    outage: Outage
+    cooldown_seconds: float = field(validator=check.positive)
+    probe_lease_until_at: float = field(validator=check.number)
+
+
+BreakerState = Closed | Open | HalfOpen
 
 
 @frozen(kw_only=True)
 class Breaker:
-    """The breaker's whole state, as stored.
-
-    ``probe_at`` is when an OPEN breaker admits its probe, or when a HALF_OPEN breaker's probe
-    lease runs out. ``outage`` is the outage under way (``None`` while CLOSED).
-    ``throttled_until_at`` is a server's "slow down" and may be set in any state.
+    """The breaker's whole state, as stored: the state machine's ``state``, and a server's
+    "slow down" (``throttled_until_at``), which may be set in any state.
     """
 
-    kind: BreakerKind = BreakerKind.CLOSED
-    consecutive_failures: int = field(default=0, validator=check.count)
-    cooldown_seconds: float = field(default=0.0, validator=check.number)
-    probe_at: float | None = field(default=None, validator=check.instant)
-    outage: Outage | None = None
+    state: BreakerState = field(factory=Closed)
     throttled_until_at: float | None = field(default=None, validator=check.instant)
 
-    def __attrs_post_init__(self) -> None:
-        closed = self.kind is BreakerKind.CLOSED
-        if closed != (self.outage is None) or closed != (self.probe_at is None):
-            raise ValueError(
-                f"a {self.kind.value} breaker must {'not ' if closed else ''}"
-                "have an outage and a probe time"
-            )
-        if closed != (self.cooldown_seconds == 0):
-            raise ValueError("cooldown_seconds is set exactly when the breaker is not closed")
-        if not closed and self.consecutive_failures != 0:
-            raise ValueError("consecutive_failures only counts while the breaker is closed")
+    @property
+    def kind(self) -> BreakerKind:
+        """Which of the three states the breaker is in."""
+        return self.state.kind
+
+    @property
+    def outage(self) -> Outage | None:
+        """The outage under way, or ``None`` while closed."""
+        return None if isinstance(self.state, Closed) else self.state.outage
+
+    @property
+    def next_probe_at(self) -> float | None:
+        """When the next probe may go: the end of an open breaker's cooldown, or of a half-open
+        breaker's probe lease; ``None`` while closed.
+        """
+        match self.state:
+            case Closed():
+                return None
+            case Open(probe_at=at) | HalfOpen(probe_lease_until_at=at):
+                return at
+            case _:
+                assert_never(self.state)
 
 
 @frozen
@@ -163,15 +167,182 @@ class Admission:
     events: tuple[BreakerEvent, ...] = ()
 
 
+# ---------------------------------------------------------------------------- the table
+@frozen(kw_only=True)
+class _Input:
+    """What an effect is told besides the state: the signal, the time and the config."""
+
+    signal: Signal
+    now: float
+    config: PlexSyncConfig
+
+
+_Moved = tuple[BreakerState, tuple[BreakerEvent, ...]]
+
+
+def _stay(state: BreakerState, given: _Input) -> _Moved:
+    """A report that no longer applies: nothing changes."""
+    del given
+    return state, ()
+
+
+def _reset_count(state: Closed, given: _Input) -> _Moved:
+    """A live Plex answered: the run of outage failures is broken."""
+    del given
+    return (state if state.consecutive_failures == 0 else Closed()), ()
+
+
+def _count_failure(state: Closed, given: _Input) -> _Moved:
+    """One more confirmed outage failure, still below the threshold."""
+    del given
+    return Closed(consecutive_failures=state.consecutive_failures + 1), ()
+
+
+def _start_outage(state: Closed, given: _Input) -> _Moved:
+    """Open: a new outage record, and the first probe after ``breaker_cooldown_seconds``."""
+    del state
+    cause = _cause(given.signal)
+    cooldown = given.config.breaker_cooldown_seconds
+    probe_at = given.now + cooldown
+    opened = Open(
+        outage=Outage(cause=cause, started_at=given.now),
+        cooldown_seconds=cooldown,
+        probe_at=probe_at,
+    )
+    return opened, (BreakerOpened(at=given.now, cause=cause, next_probe_at=probe_at),)
+
+
+def _change_cause(state: Open, given: _Input) -> _Moved:
+    """The outage goes on, for a different reason (Plex is up but refuses the token)."""
+    outage = attrs.evolve(state.outage, cause=_cause(given.signal))
+    return attrs.evolve(state, outage=outage), ()
+
+
+def _admit_probe(state: Open | HalfOpen, given: _Input) -> _Moved:
+    """Half-open: one probe may go; if it does not report within its lease, another may."""
+    outage = attrs.evolve(state.outage, probes=state.outage.probes + 1)
+    probing = HalfOpen(
+        outage=outage,
+        cooldown_seconds=state.cooldown_seconds,
+        probe_lease_until_at=given.now + given.config.probe_lease_seconds,
+    )
+    return probing, (ProbeStarted(at=given.now, number=outage.probes),)
+
+
+def _back_off(state: HalfOpen, given: _Input) -> _Moved:
+    """The probe failed: open again, the cooldown doubled up to its maximum."""
+    cause = _cause(given.signal)
+    cooldown = min(2 * state.cooldown_seconds, given.config.breaker_max_cooldown_seconds)
+    probe_at = given.now + cooldown
+    reopened = Open(
+        outage=attrs.evolve(state.outage, cause=cause),
+        cooldown_seconds=cooldown,
+        probe_at=probe_at,
+    )
+    event = ProbeFailed(
+        at=given.now, cause=cause, cooldown_seconds=cooldown, next_probe_at=probe_at
+    )
+    return reopened, (event,)
+
+
+def _end_outage(state: Open | HalfOpen, given: _Input) -> _Moved:
+    """Plex is back: close, and finish the outage record (never before it began)."""
+    ended = attrs.evolve(state.outage, ended_at=max(given.now, state.outage.started_at))
+    return Closed(), (BreakerClosed(at=given.now, outage=ended),)
+
+
+def _cause(signal: Signal) -> PauseCause:
+    return PauseCause.AUTH if signal is Signal.REJECTED else PauseCause.OUTAGE
+
+
+@frozen
+class Move:
+    """One row of the table: what *effect* does, and the state it leads to."""
+
+    effect: Callable[[Any, _Input], _Moved]  # each effect takes the state class it is listed for
+    target: BreakerKind
+
+
+_CLOSED, _OPEN, _HALF_OPEN = BreakerKind.CLOSED, BreakerKind.OPEN, BreakerKind.HALF_OPEN
+_S = Signal
+
+TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
+    (_CLOSED, _S.SUCCEEDED): Move(_reset_count, _CLOSED),
+    (_CLOSED, _S.STALE_SUCCESS): Move(_stay, _CLOSED),  # never sent: closed has no outage
+    (_CLOSED, _S.ANSWERED): Move(_reset_count, _CLOSED),  # a job-level error from a live Plex
+    (_CLOSED, _S.FAILED): Move(_count_failure, _CLOSED),
+    (_CLOSED, _S.TRIPPED): Move(_start_outage, _OPEN),  # the threshold is reached
+    (_CLOSED, _S.REJECTED): Move(_start_outage, _OPEN),  # a bad token needs no threshold
+    (_CLOSED, _S.COOLED_DOWN): Move(_stay, _CLOSED),  # nothing cools down while closed
+    (_CLOSED, _S.PROBE_SUCCEEDED): Move(_stay, _CLOSED),  # a probe reporting after another
+    (_CLOSED, _S.PROBE_FAILED): Move(_stay, _CLOSED),  # worker's success closed the breaker
+    (_OPEN, _S.SUCCEEDED): Move(_end_outage, _CLOSED),  # another worker's call got through
+    (_OPEN, _S.STALE_SUCCESS): Move(_stay, _OPEN),  # it ended before the outage began
+    (_OPEN, _S.ANSWERED): Move(_stay, _OPEN),  # a call from before the breaker opened
+    (_OPEN, _S.FAILED): Move(_stay, _OPEN),  # the outage is already known
+    (_OPEN, _S.TRIPPED): Move(_stay, _OPEN),
+    (_OPEN, _S.REJECTED): Move(_change_cause, _OPEN),  # Plex is up but refuses the token
+    (_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),
+    (_OPEN, _S.PROBE_SUCCEEDED): Move(_stay, _OPEN),  # a late report of an earlier probe
+    (_OPEN, _S.PROBE_FAILED): Move(_stay, _OPEN),
+    (_HALF_OPEN, _S.SUCCEEDED): Move(_end_outage, _CLOSED),
+    (_HALF_OPEN, _S.STALE_SUCCESS): Move(_stay, _HALF_OPEN),
+    (_HALF_OPEN, _S.ANSWERED): Move(_stay, _HALF_OPEN),
+    (_HALF_OPEN, _S.FAILED): Move(_stay, _HALF_OPEN),  # the probe decides, not a job call
+    (_HALF_OPEN, _S.TRIPPED): Move(_stay, _HALF_OPEN),
+    (_HALF_OPEN, _S.REJECTED): Move(_back_off, _OPEN),  # a failed probe, and the cause is auth
+    (_HALF_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),  # the probe's lease ran out
+    (_HALF_OPEN, _S.PROBE_SUCCEEDED): Move(_end_outage, _CLOSED),
+    (_HALF_OPEN, _S.PROBE_FAILED): Move(_back_off, _OPEN),  # the cooldown doubles
+}
+"""Every (state, signal) pair and what it does. ``_stay`` rows are reports that no longer apply."""
+
+
+def moves(breaker_kind: BreakerKind) -> Mapping[Signal, Move]:
+    """The rows of ``TRANSITIONS`` that start in *breaker_kind*."""
+    return {signal: move for (kind, signal), move in TRANSITIONS.items() if kind is breaker_kind}
+
+
+def changes_anything(move: Move) -> bool:
+    """Whether a row is a real move (every row but the ``_stay`` ones)."""
+    return move.effect is not _stay
+
+
+# ---------------------------------------------------------------------------- the calls
+def observe(
+    breaker: Breaker, signal: Signal, *, now: float, config: PlexSyncConfig
+) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
+    """Apply *signal* at *now*: the row of ``TRANSITIONS`` for the breaker's state and *signal*."""
+    move = TRANSITIONS[breaker.kind, signal]
+    state, events = move.effect(breaker.state, _Input(signal=signal, now=now, config=config))
+    if state is breaker.state:
+        return breaker, events
+    return attrs.evolve(breaker, state=state), events
+
+
+def success_signal(breaker: Breaker, *, now: float) -> Signal:
+    """The signal for a job success that ended at *now*: a success that ended no later than the
+    outage under way began is a late report from before it (a worker writes its decisions in
+    groups), and says nothing about Plex now.
+    """
+    outage = breaker.outage
+    return (
+        Signal.STALE_SUCCESS
+        if outage is not None and now <= outage.started_at
+        else (Signal.SUCCEEDED)
+    )
+
+
+def failure_signal(breaker: Breaker, config: PlexSyncConfig) -> Signal:
+    """The signal for one more confirmed outage failure: TRIPPED once it reaches the threshold."""
+    failures = breaker.state.consecutive_failures if isinstance(breaker.state, Closed) else 0
+    reached = failures + 1 >= config.breaker_failure_threshold
+    return Signal.TRIPPED if reached else Signal.FAILED
+
+
 def hold_until(breaker: Breaker, *, now: float) -> float | None:
     """The instant before which no Plex call may be made, or ``None`` if one may be made now."""
-    match breaker.kind:
-        case BreakerKind.CLOSED:
-            until = breaker.throttled_until_at
-        case BreakerKind.OPEN | BreakerKind.HALF_OPEN:
-            until = breaker.probe_at
-        case _:
-            assert_never(breaker.kind)
+    until = breaker.throttled_until_at if breaker.kind is _CLOSED else breaker.next_probe_at
     return until if until is not None and now < until else None
 
 
@@ -185,7 +356,7 @@ def admit(breaker: Breaker, *, now: float, config: PlexSyncConfig) -> Admission:
     until = hold_until(breaker, now=now)
     if until is not None:
         return Admission(Hold(until), breaker)
-    if breaker.kind is BreakerKind.CLOSED:
+    if breaker.kind is _CLOSED:
         return Admission(Proceed(), breaker)
     after, events = observe(breaker, Signal.COOLED_DOWN, now=now, config=config)
     return Admission(Probe(), after, events)
@@ -199,7 +370,7 @@ def wake_at(
     """
     horizon = now + config.poll_interval
     until = hold_until(breaker, now=now)
-    if until is None and breaker.kind is not BreakerKind.CLOSED:
+    if until is None and breaker.kind is not _CLOSED:
         return now  # a probe is due right now
     candidates = [horizon]
     if until is not None:
@@ -207,12 +378,6 @@ def wake_at(
     elif next_due_at is not None:
         candidates.append(next_due_at)
     return max(now, min(candidates))
-
-
-def failure_signal(breaker: Breaker, config: PlexSyncConfig) -> Signal:
-    """The signal for one more confirmed outage failure: TRIPPED once it reaches the threshold."""
-    reached = breaker.consecutive_failures + 1 >= config.breaker_failure_threshold
-    return Signal.TRIPPED if reached else Signal.FAILED
 
 
 _PROBE_SIGNALS: Final = {
@@ -236,93 +401,3 @@ def throttle(breaker: Breaker, *, until_at: float, now: float) -> tuple[Breaker,
     current = breaker.throttled_until_at
     latest = until_at if current is None or now >= current else max(current, until_at)
     return attrs.evolve(breaker, throttled_until_at=latest), Throttled(at=now, until_at=latest)
-
-
-def observe(
-    breaker: Breaker, signal: Signal, *, now: float, config: PlexSyncConfig
-) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-    """Apply *signal* at *now*: the move ``TRANSITIONS`` names, or nothing if it names none.
-
-    A job success that ended no later than the outage began is a late report from before it
-    (a worker writes its decisions in groups): it says nothing about Plex now, and is ignored.
-    """
-    target = TRANSITIONS.get((breaker.kind, signal))
-    stale = (
-        signal is Signal.SUCCEEDED
-        and breaker.outage is not None
-        and now <= breaker.outage.started_at
-    )
-    if target is None or stale:
-        return breaker, ()
-    match target:
-        case BreakerKind.CLOSED:
-            return _close(breaker, signal, now=now)
-        case BreakerKind.OPEN:
-            return _open(breaker, signal, now=now, config=config)
-        case BreakerKind.HALF_OPEN:
-            return _half_open(breaker, now=now, config=config)
-        case _:
-            assert_never(target)
-
-
-def _close(
-    breaker: Breaker, signal: Signal, *, now: float
-) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-    if breaker.outage is None:  # already closed: only the failure count moves
-        failures = breaker.consecutive_failures + 1 if signal is Signal.FAILED else 0
-        if failures == breaker.consecutive_failures:
-            return breaker, ()  # the common case of every success: nothing to build
-        return attrs.evolve(breaker, consecutive_failures=failures), ()
-    ended = attrs.evolve(breaker.outage, ended_at=max(now, breaker.outage.started_at))
-    closed = Breaker(throttled_until_at=breaker.throttled_until_at)
-    return closed, (BreakerClosed(at=now, outage=ended),)
-
-
-def _open(
-    breaker: Breaker, signal: Signal, *, now: float, config: PlexSyncConfig
-) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-    cause = PauseCause.AUTH if signal is Signal.REJECTED else PauseCause.OUTAGE
-    match breaker.kind:
-        case BreakerKind.CLOSED:
-            cooldown = config.breaker_cooldown_seconds
-            opened = Breaker(
-                kind=BreakerKind.OPEN,
-                cooldown_seconds=cooldown,
-                probe_at=now + cooldown,
-                outage=Outage(cause=cause, started_at=now),
-                throttled_until_at=breaker.throttled_until_at,
-            )
-            return opened, (BreakerOpened(at=now, cause=cause, next_probe_at=now + cooldown),)
-        case BreakerKind.OPEN:  # the outage goes on, for a different reason
-            assert breaker.outage is not None  # noqa: S101 - guaranteed by Breaker's invariant
-            return attrs.evolve(breaker, outage=attrs.evolve(breaker.outage, cause=cause)), ()
-        case BreakerKind.HALF_OPEN:  # the probe failed: wait longer before the next one
-            assert breaker.outage is not None  # noqa: S101 - guaranteed by Breaker's invariant
-            cooldown = min(2 * breaker.cooldown_seconds, config.breaker_max_cooldown_seconds)
-            reopened = attrs.evolve(
-                breaker,
-                kind=BreakerKind.OPEN,
-                cooldown_seconds=cooldown,
-                probe_at=now + cooldown,
-                outage=attrs.evolve(breaker.outage, cause=cause),
-            )
-            event = ProbeFailed(
-                at=now, cause=cause, cooldown_seconds=cooldown, next_probe_at=now + cooldown
-            )
-            return reopened, (event,)
-        case _:
-            assert_never(breaker.kind)
-
-
-def _half_open(
-    breaker: Breaker, *, now: float, config: PlexSyncConfig
-) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-    assert breaker.outage is not None  # noqa: S101 - guaranteed by Breaker's invariant
-    outage = attrs.evolve(breaker.outage, probes=breaker.outage.probes + 1)
-    probing = attrs.evolve(
-        breaker,
-        kind=BreakerKind.HALF_OPEN,
-        probe_at=now + config.probe_lease_seconds,
-        outage=outage,
-    )
-    return probing, (ProbeStarted(at=now, number=outage.probes),)

@@ -33,6 +33,7 @@ from core.breaker import (
     failure_signal,
     hold_until,
     observe,
+    success_signal,
     throttle,
 )
 from core.config import PlexSyncConfig
@@ -72,7 +73,8 @@ def decide(
         raise ValueError(f"jitter must lie in [0, 1), got {jitter!r}")
     match outcome:
         case Succeeded():
-            after, events = observe(breaker, Signal.SUCCEEDED, now=now, config=config)
+            signal = success_signal(breaker, now=now)
+            after, events = observe(breaker, signal, now=now, config=config)
             done = JobSucceeded(at=now, job_id=job.id, key=job.key)
             return Decision(action=Done(), job=job, breaker=after, events=(*events, done))
         case Failed():

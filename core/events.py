@@ -5,14 +5,11 @@ Every event is a frozen value named in the past tense. Instants are epoch second
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from attrs import frozen
 
-if TYPE_CHECKING:  # only annotations: the modules that raise these events import this one
-    from core.actions import DeadLetterReason
-    from core.breaker import Outage, PauseCause
-    from core.outcomes import ErrorClass
+from core.actions import DeadLetterReason
+from core.outage import Outage, PauseCause
+from core.outcomes import ErrorClass
 
 
 @frozen(kw_only=True)

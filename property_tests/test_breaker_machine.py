@@ -24,7 +24,7 @@ from core import (
     admit,
     on_probe,
 )
-from core.breaker import failure_signal, observe, throttle
+from core.breaker import failure_signal, observe, success_signal, throttle
 from property_tests.strategies import T0, configs
 
 steps = st.floats(min_value=0, max_value=2_000)
@@ -79,8 +79,8 @@ class BreakerMachine(RuleBasedStateMachine):
                 assert before.throttled_until_at is None or self.now >= before.throttled_until_at
             case Probe():
                 assert before.kind is not BreakerKind.CLOSED
-                assert before.probe_at is not None
-                assert self.now >= before.probe_at, "probe admitted while cooling down"
+                assert before.next_probe_at is not None
+                assert self.now >= before.next_probe_at, "probe admitted while cooling down"
                 if self.probe_lease_end is not None:
                     assert self.now >= self.probe_lease_end, "a second probe while one is live"
                 assert admission.breaker.kind is BreakerKind.HALF_OPEN
@@ -98,7 +98,7 @@ class BreakerMachine(RuleBasedStateMachine):
     @rule(kind=st.sampled_from(["success", "answered", "outage", "rejected"]))
     def report_job(self, kind: str) -> None:
         signal = {
-            "success": Signal.SUCCEEDED,
+            "success": success_signal(self.breaker, now=self.now),
             "answered": Signal.ANSWERED,
             "rejected": Signal.REJECTED,
             "outage": failure_signal(self.breaker, self.config),
@@ -112,7 +112,8 @@ class BreakerMachine(RuleBasedStateMachine):
 
     @invariant()
     def cooldown_never_exceeds_its_maximum(self) -> None:
-        assert self.breaker.cooldown_seconds <= self.config.breaker_max_cooldown_seconds
+        cooldown = getattr(self.breaker.state, "cooldown_seconds", 0.0)
+        assert cooldown <= self.config.breaker_max_cooldown_seconds
 
     @invariant()
     def one_outage_record_open_exactly_while_not_closed(self) -> None:

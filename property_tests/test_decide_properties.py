@@ -140,5 +140,5 @@ def _breaker(kind: str, config: PlexSyncConfig, now: float) -> Breaker:
     opened, _ = observe(Breaker(), Signal.REJECTED, now=now - 1, config=config)
     if kind == "open":
         return opened
-    assert opened.probe_at is not None
-    return admit(opened, now=opened.probe_at, config=config).breaker
+    assert opened.next_probe_at is not None
+    return admit(opened, now=opened.next_probe_at, config=config).breaker

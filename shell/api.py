@@ -149,7 +149,7 @@ def status(config: PlexSyncConfig, *, now: float | None = None) -> Status:
             cause=breaker.outage.cause,
             started_at=breaker.outage.started_at,
             probes=breaker.outage.probes,
-            next_probe_at=breaker.probe_at,
+            next_probe_at=breaker.next_probe_at,
         )
     return Status(
         waiting=waiting,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from core import JOB_TRANSITIONS, TRANSITIONS, BreakerKind, JobState
+from core.breaker import changes_anything
 
 _BLOCK: Final = re.compile(
     r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(.*?)(<!-- end generated -->)", re.DOTALL
@@ -22,8 +23,9 @@ def breaker_diagram() -> str:
     """The breaker's states and moves, as a Mermaid state diagram."""
     lines = ["stateDiagram-v2", f"    [*] --> {BreakerKind.CLOSED.value}"]
     lines += [
-        f"    {source.value} --> {target.value}: {signal.value}"
-        for (source, signal), target in TRANSITIONS.items()
+        f"    {source.value} --> {move.target.value}: {signal.value}"
+        for (source, signal), move in TRANSITIONS.items()
+        if changes_anything(move)
     ]
     return _fenced(lines)
 

@@ -39,14 +39,18 @@ from core import (
     BreakerClosed,
     BreakerEvent,
     BreakerKind,
+    BreakerState,
+    Closed,
     DeadLetter,
     Decision,
     Done,
     ErrorClass,
     Event,
     Failed,
+    HalfOpen,
     Health,
     Job,
+    Open,
     Outage,
     Outcome,
     PauseCause,
@@ -654,19 +658,7 @@ class Store:
         cached = self._breaker_cache
         if cached is not None and cached[0] == tuple(row):
             return cached[1], row["outage_id"]
-        outage = None
-        if row["outage_id"] is not None:
-            outage = Outage(
-                cause=PauseCause(row["cause"]), started_at=row["started_at"], probes=row["probes"]
-            )
-        breaker = Breaker(
-            kind=BreakerKind(row["kind"]),
-            consecutive_failures=row["consecutive_failures"],
-            cooldown_seconds=row["cooldown_seconds"],
-            probe_at=row["probe_at"],
-            outage=outage,
-            throttled_until_at=row["throttled_until_at"],
-        )
+        breaker = Breaker(state=_breaker_state(row), throttled_until_at=row["throttled_until_at"])
         self._breaker_cache = (tuple(row), breaker)
         return breaker, row["outage_id"]
 
@@ -707,16 +699,40 @@ class Store:
         db.execute(
             "UPDATE breaker SET kind = ?, consecutive_failures = ?, cooldown_seconds = ?,"
             " probe_at = ?, throttled_until_at = ?, outage_id = ? WHERE id = 1",
-            (
-                after.kind.value,
-                after.consecutive_failures,
-                after.cooldown_seconds,
-                after.probe_at,
-                after.throttled_until_at,
-                outage_id,
-            ),
+            (after.kind.value, *_state_columns(after.state), after.throttled_until_at, outage_id),
         )
         return outage_id
+
+
+def _breaker_state(row: sqlite3.Row) -> BreakerState:
+    kind = BreakerKind(row["kind"])
+    if kind is BreakerKind.CLOSED:
+        return Closed(consecutive_failures=row["consecutive_failures"])
+    outage = Outage(
+        cause=PauseCause(row["cause"]), started_at=row["started_at"], probes=row["probes"]
+    )
+    if kind is BreakerKind.OPEN:
+        return Open(
+            outage=outage, cooldown_seconds=row["cooldown_seconds"], probe_at=row["probe_at"]
+        )
+    return HalfOpen(
+        outage=outage,
+        cooldown_seconds=row["cooldown_seconds"],
+        probe_lease_until_at=row["probe_at"],
+    )
+
+
+def _state_columns(state: BreakerState) -> tuple[int, float, float | None]:
+    """consecutive_failures, cooldown_seconds and probe_at, as the breaker row stores them."""
+    match state:
+        case Closed(consecutive_failures=failures):
+            return (failures, 0.0, None)
+        case Open(cooldown_seconds=cooldown, probe_at=at):
+            return (0, cooldown, at)
+        case HalfOpen(cooldown_seconds=cooldown, probe_lease_until_at=at):
+            return (0, cooldown, at)
+        case _:
+            assert_never(state)
 
 
 def _stored_job(row: sqlite3.Row) -> StoredJob:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import Breaker, Job, PlexSyncConfig
+from core import Breaker, Closed, Job, PlexSyncConfig
 from core.breaker import Signal, observe
 
 T0 = 1_700_000_000.0
@@ -30,7 +30,7 @@ def make_job(**overrides: Any) -> Job:
 
 def open_breaker(config: PlexSyncConfig, *, at: float = T0) -> Breaker:
     """A breaker that tripped at *at*."""
-    closed = Breaker(consecutive_failures=config.breaker_failure_threshold - 1)
+    closed = Breaker(state=Closed(consecutive_failures=config.breaker_failure_threshold - 1))
     opened, _ = observe(closed, Signal.TRIPPED, now=at, config=config)
     return opened
 

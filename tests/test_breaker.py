@@ -13,8 +13,11 @@ from core import (
     BreakerClosed,
     BreakerKind,
     BreakerOpened,
+    Closed,
+    HalfOpen,
     Health,
     Hold,
+    Open,
     Outage,
     PauseCause,
     PlexSyncConfig,
@@ -28,7 +31,7 @@ from core import (
     on_probe,
     wake_at,
 )
-from core.breaker import failure_signal, observe, throttle
+from core.breaker import changes_anything, failure_signal, observe, success_signal, throttle
 from tests.builders import T0, make_config, open_breaker
 
 K = BreakerKind
@@ -38,7 +41,7 @@ def breaker_in(kind: BreakerKind, config: PlexSyncConfig) -> Breaker:
     """A breaker in *kind*, as the worker would have left it."""
     match kind:
         case K.CLOSED:
-            return Breaker(consecutive_failures=1)
+            return Breaker(state=Closed(consecutive_failures=1))
         case K.OPEN:
             return open_breaker(config)
         case K.HALF_OPEN:
@@ -46,16 +49,32 @@ def breaker_in(kind: BreakerKind, config: PlexSyncConfig) -> Breaker:
     raise AssertionError(kind)
 
 
+def test_the_table_covers_every_state_and_signal() -> None:
+    """No pair is left to a default: every (state, signal) has a row, so an ignored report is a
+    decision written down, not an accident.
+    """
+    assert set(TRANSITIONS) == set(itertools.product(K, Signal))
+
+
 @pytest.mark.parametrize(("kind", "signal"), list(itertools.product(K, Signal)))
 def test_every_state_and_signal(kind: BreakerKind, signal: Signal, config: PlexSyncConfig) -> None:
-    """Each listed pair moves to the state the table names; an unlisted pair changes nothing."""
+    """Each pair moves to the state its row names; a row that changes nothing leaves the breaker
+    exactly as it was, with no event.
+    """
     before = breaker_in(kind, config)
     after, events = observe(before, signal, now=T0 + 100, config=config)
-    if (kind, signal) in TRANSITIONS:
-        assert after.kind is TRANSITIONS[kind, signal]
-    else:
-        assert after == before
-        assert events == ()
+    move = TRANSITIONS[kind, signal]
+    assert after.kind is move.target
+    if not changes_anything(move):
+        assert (after, events) == (before, ())
+
+
+def test_a_move_keeps_a_servers_slow_down(config: PlexSyncConfig) -> None:
+    """Opening and closing the breaker never drops a Retry-After already in force."""
+    throttled = attrs.evolve(open_breaker(config), throttled_until_at=T0 + 500)
+    closed, _ = observe(throttled, Signal.SUCCEEDED, now=T0 + 1, config=config)
+    reopened, _ = observe(closed, Signal.REJECTED, now=T0 + 2, config=config)
+    assert (closed.throttled_until_at, reopened.throttled_until_at) == (T0 + 500, T0 + 500)
 
 
 def test_trips_after_threshold_consecutive_failures() -> None:
@@ -74,7 +93,7 @@ def test_an_answer_from_plex_resets_the_failure_count(
     signal: Signal, config: PlexSyncConfig
 ) -> None:
     """Failures must be consecutive: any answer from a live Plex starts the count again."""
-    breaker = Breaker(consecutive_failures=2)
+    breaker = Breaker(state=Closed(consecutive_failures=2))
     after, events = observe(breaker, signal, now=T0, config=config)
     assert after == Breaker()
     assert events == ()
@@ -82,13 +101,14 @@ def test_an_answer_from_plex_resets_the_failure_count(
 
 def test_opening_starts_one_outage_and_schedules_the_first_probe(config: PlexSyncConfig) -> None:
     """Tripping records the outage's start and cause and the first probe time."""
-    breaker = Breaker(consecutive_failures=config.breaker_failure_threshold - 1)
+    breaker = Breaker(state=Closed(consecutive_failures=config.breaker_failure_threshold - 1))
     opened, events = observe(breaker, Signal.TRIPPED, now=T0, config=config)
     assert opened == Breaker(
-        kind=K.OPEN,
-        cooldown_seconds=10,
-        probe_at=T0 + 10,
-        outage=Outage(cause=PauseCause.OUTAGE, started_at=T0),
+        state=Open(
+            outage=Outage(cause=PauseCause.OUTAGE, started_at=T0),
+            cooldown_seconds=10,
+            probe_at=T0 + 10,
+        )
     )
     assert events == (BreakerOpened(at=T0, cause=PauseCause.OUTAGE, next_probe_at=T0 + 10),)
 
@@ -134,11 +154,11 @@ def test_failed_probes_double_the_cooldown_up_to_its_maximum() -> None:
     breaker, now = open_breaker(config), T0
     cooldowns = []
     for _ in range(5):
-        assert breaker.probe_at is not None
-        now = breaker.probe_at
+        assert breaker.next_probe_at is not None
+        now = breaker.next_probe_at
         breaker = admit(breaker, now=now, config=config).breaker
         breaker, events = on_probe(breaker, Health.DOWN, now=now, config=config)
-        cooldowns.append(breaker.cooldown_seconds)
+        cooldowns.append(breaker.state.cooldown_seconds)
         assert isinstance(events[0], ProbeFailed)
     assert cooldowns == [20, 40, 60, 60, 60]
     assert breaker.outage == Outage(cause=PauseCause.OUTAGE, started_at=T0, probes=5)
@@ -185,9 +205,13 @@ def test_a_success_from_before_the_outage_does_not_end_it(config: PlexSyncConfig
     """
     breaker = open_breaker(config, at=T0)
     for before in (T0 - 0.5, T0):
-        assert observe(breaker, Signal.SUCCEEDED, now=before, config=config) == (breaker, ())
+        assert success_signal(breaker, now=before) is Signal.STALE_SUCCESS
+        signal = success_signal(breaker, now=before)
+        assert observe(breaker, signal, now=before, config=config) == (breaker, ())
+    assert success_signal(breaker, now=T0 + 0.5) is Signal.SUCCEEDED
     closed, _ = observe(breaker, Signal.SUCCEEDED, now=T0 + 0.5, config=config)
     assert closed.kind is K.CLOSED
+    assert success_signal(Breaker(), now=T0) is Signal.SUCCEEDED
 
 
 def test_a_clock_stepping_backwards_only_delays(config: PlexSyncConfig) -> None:
@@ -246,21 +270,23 @@ def test_wake_at(
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("state", "changes"),
     [
-        {"kind": K.OPEN},
-        {"probe_at": T0},
-        {"cooldown_seconds": 5.0},
-        {"outage": Outage(cause=PauseCause.OUTAGE, started_at=T0)},
+        (Closed, {"consecutive_failures": -1}),
+        (Open, {"cooldown_seconds": 0.0}),
+        (HalfOpen, {"probe_lease_until_at": float("nan")}),
     ],
 )
-def test_impossible_closed_breakers_cannot_be_built(changes: dict[str, object]) -> None:
-    """A closed breaker has no outage, probe time or cooldown; an open one has all three."""
-    with pytest.raises(ValueError, match=r"breaker|cooldown"):
-        attrs.evolve(Breaker(), **changes)
-
-
-def test_failures_only_count_while_closed(config: PlexSyncConfig) -> None:
-    """An open breaker carries no failure count: the outage record has taken over."""
-    with pytest.raises(ValueError, match="consecutive_failures"):
-        attrs.evolve(open_breaker(config), consecutive_failures=1)
+def test_impossible_breakers_cannot_be_built(
+    state: type[Closed | Open | HalfOpen], changes: dict[str, object], config: PlexSyncConfig
+) -> None:
+    """Each state holds only its own data, and checks it: a negative failure count, a zero
+    cooldown or an instant that is not a number is refused.
+    """
+    valid = {
+        Closed: Breaker().state,
+        Open: open_breaker(config).state,
+        HalfOpen: admit(open_breaker(config), now=T0 + 60, config=config).breaker.state,
+    }[state]
+    with pytest.raises(ValueError, match=next(iter(changes))):
+        attrs.evolve(valid, **changes)

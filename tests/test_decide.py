@@ -8,6 +8,7 @@ from core import (
     Breaker,
     BreakerKind,
     BreakerOpened,
+    Closed,
     DeadLetter,
     DeadLetterReason,
     Decision,
@@ -45,7 +46,9 @@ def run(
 
 def test_success_is_done(config: PlexSyncConfig) -> None:
     """A success finishes the job and resets the breaker's failure count."""
-    decision = run(make_job(), Succeeded(), config, breaker=Breaker(consecutive_failures=2))
+    decision = run(
+        make_job(), Succeeded(), config, breaker=Breaker(state=Closed(consecutive_failures=2))
+    )
     assert decision.action == Done()
     assert decision.breaker == Breaker()
     assert decision.events == (JobSucceeded(at=T0, job_id=1, key="scene:1"),)
@@ -66,7 +69,7 @@ def test_invalid_payload_is_dead_lettered_and_tells_the_breaker_nothing(
     config: PlexSyncConfig,
 ) -> None:
     """Plex was never called, so the breaker's failure count stays where it was."""
-    breaker = Breaker(consecutive_failures=2)
+    breaker = Breaker(state=Closed(consecutive_failures=2))
     decision = run(make_job(), Failed(E.INVALID_PAYLOAD), config, breaker=breaker)
     assert decision.action == DeadLetter(R.INVALID_PAYLOAD)
     assert decision.breaker == breaker
@@ -146,14 +149,14 @@ def test_outage_below_threshold_costs_nothing_and_counts_for_the_breaker(
     assert decision.action == RetryAt(T0, charged=False)
     assert decision.job.charged_attempts == 2
     assert decision.job.outage_deferrals == 1
-    assert decision.breaker == Breaker(consecutive_failures=1)
+    assert decision.breaker == Breaker(state=Closed(consecutive_failures=1))
 
 
 def test_outage_reaching_threshold_opens_and_parks_the_job_until_the_probe(
     config: PlexSyncConfig,
 ) -> None:
     """The job waits for the breaker: it is due when the first probe is."""
-    breaker = Breaker(consecutive_failures=config.breaker_failure_threshold - 1)
+    breaker = Breaker(state=Closed(consecutive_failures=config.breaker_failure_threshold - 1))
     decision = run(make_job(), Failed(E.OUTAGE), config, breaker=breaker)
     assert decision.breaker.kind is BreakerKind.OPEN
     assert decision.action == RetryAt(T0 + 10, charged=False)

@@ -362,7 +362,8 @@ def test_requests_per_job(tmp_path: Path, fake: FakePlex) -> None:
     """Once the index exists a job costs one request (the PUT); building the index for a section
     of 5,000 items costs five listing pages, not one page walk per job.
     """
-    config = e2e_config(tmp_path, fake)
+    # Pages of 1,000 items take a while on a loaded machine: this test counts requests, not time.
+    config = e2e_config(tmp_path, fake, read_timeout_seconds=30.0, job_lease_seconds=60.0)
     for n in range(5000):
         fake.add_item(1, f"/media/big/{n:05d}.mkv", title=f"raw {n}")
     gateway = PlexServerGateway(config)

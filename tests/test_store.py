@@ -317,7 +317,7 @@ def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyn
         record_one(store, job, Failed(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
     now = T0
     for health in (Health.DOWN, Health.DOWN, Health.UP):
-        probe_at = store.breaker().probe_at
+        probe_at = store.breaker().next_probe_at
         assert probe_at is not None
         now = probe_at
         assert store.admit(now=now, config=config).breaker.kind is BreakerKind.HALF_OPEN

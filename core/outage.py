@@ -1,0 +1,30 @@
+"""What an outage is: why work is held, and the record of one outage from start to end.
+
+Kept apart from the breaker so that the events (``core.events``) can name an outage without the
+breaker and the events importing each other.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from attrs import field, frozen
+
+from core import validation as check
+
+
+class PauseCause(enum.Enum):
+    """Why work is held: Plex is unreachable, or it rejects our token."""
+
+    OUTAGE = "outage"
+    AUTH = "auth"
+
+
+@frozen(kw_only=True)
+class Outage:
+    """One outage, from the breaker opening to it closing, however many probes it took."""
+
+    cause: PauseCause
+    started_at: float = field(validator=check.number)
+    probes: int = field(default=0, validator=check.count)
+    ended_at: float | None = field(default=None, validator=check.instant)
