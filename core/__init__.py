@@ -79,7 +79,7 @@ from core.events import (
     Throttled,
 )
 from core.explain import Schedule, Step, explain
-from core.job import JOB_TRANSITIONS, Job, JobSignal, JobState
+from core.job import COUNTERS, JOB_TRANSITIONS, Job, JobSignal, JobState
 from core.outage import Outage, PauseCause
 from core.outcomes import (
     ErrorClass,
@@ -94,6 +94,7 @@ from core.outcomes import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "COUNTERS",
     "JOB_TRANSITIONS",
     "TRANSITIONS",
     "Action",

@@ -11,6 +11,7 @@ import enum
 from collections.abc import Mapping
 from typing import Final
 
+import attrs
 from attrs import field, frozen
 
 from core import validation as check
@@ -96,3 +97,9 @@ class Job:
     def deliveries(self) -> int:
         """Every failed or deferred attempt so far (seeds the jitter of the next delay)."""
         return self.charged_attempts + self.rate_limited_deferrals + self.outage_deferrals
+
+
+COUNTERS: Final = tuple(
+    f.name for f in attrs.fields(Job) if f.name not in {"id", "key", "first_enqueued_at"}
+)
+"""The names of a job's counters: everything ``decide`` changes about a job, stored with it."""

@@ -58,7 +58,8 @@ def enqueue(
     it. Invalid metadata raises ``ValueError`` naming the key at fault, and nothing is stored.
     """
     payload = _checked(key, metadata)
-    return open_store(config).enqueue(key, payload, now=time.time() if now is None else now)
+    at = time.time() if now is None else now
+    return open_store(config).enqueue(key, payload, now=at)
 
 
 def enqueue_many(
@@ -128,21 +129,11 @@ def status(config: PlexSyncConfig, *, now: float | None = None) -> Status:
     """Counts by state, the oldest job's age, the breaker and the current outage."""
     store = open_store(config)
     now = time.time() if now is None else now
-    # Each count walks one partial index; the oldest job is the lowest id (ids grow with time).
-    waiting, scheduled, running, oldest = store.query(
-        "SELECT"
-        " (SELECT count(*) FROM jobs WHERE state = 'waiting' AND due_at <= :now),"
-        " (SELECT count(*) FROM jobs WHERE state = 'waiting' AND due_at > :now),"
-        " (SELECT count(*) FROM jobs WHERE state = 'running'),"
-        " (SELECT enqueued_at FROM jobs ORDER BY id LIMIT 1)",
-        {"now": now},
-    )[0]
-    by_reason: dict[str, int] = {
-        row[0]: row[1]
-        for row in store.query("SELECT reason, count(*) FROM dead_letters GROUP BY reason")
-    }
-    done = int(store.query("SELECT value FROM counters WHERE name = 'done'")[0][0])
-    breaker = store.breaker()
+    with store.reading():
+        counts = store.jobs.counts(now=now)
+        by_reason = store.dead_letters.count_by_reason()
+        done = store.done_count()
+        breaker = store.breaker.load()
     outage = None
     if breaker.outage is not None:
         outage = OutageStatus(
@@ -152,13 +143,15 @@ def status(config: PlexSyncConfig, *, now: float | None = None) -> Status:
             next_probe_at=breaker.next_probe_at,
         )
     return Status(
-        waiting=waiting,
-        scheduled=scheduled,
-        running=running,
+        waiting=counts.waiting,
+        scheduled=counts.scheduled,
+        running=counts.running,
         done=done,
         dead_lettered=sum(by_reason.values()),
         dead_lettered_by_reason={r.value: by_reason.get(r.value, 0) for r in DeadLetterReason},
-        oldest_waiting_age_seconds=None if oldest is None else max(0.0, now - oldest),
+        oldest_waiting_age_seconds=(
+            None if counts.oldest_enqueued_at is None else max(0.0, now - counts.oldest_enqueued_at)
+        ),
         breaker=breaker.kind,
         throttled_until_at=breaker.throttled_until_at,
         outage=outage,

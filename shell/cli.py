@@ -34,7 +34,7 @@ from shell import dlq
 from shell.api import Status, enqueue_many, open_store, status
 from shell.fields import FIELDS, LIST_KEYS
 from shell.settings import Settings, describe, load_settings
-from shell.store import StoreError
+from shell.store import DeadLetterEntry, StoreError
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
@@ -430,7 +430,7 @@ def _dlq_show(args: argparse.Namespace) -> int:
     entry = dlq.get_entry(open_store(_local_config(args)), args.id)
     if entry is None:
         raise CliError(f"no dead letter with id {args.id} (see plexsync dlq list)")
-    data = entry.as_json()
+    data = dlq.as_json(entry)
     if args.json:
         _print_json(data)
         return EXIT_OK
@@ -513,7 +513,7 @@ def _dlq_purge(args: argparse.Namespace) -> int:
 
 def _dlq_export(args: argparse.Namespace) -> int:
     entries = dlq.list_entries(open_store(_local_config(args)), reason=args.reason)
-    _print_json([e.as_json() for e in entries])
+    _print_json([dlq.as_json(e) for e in entries])
     return EXIT_OK
 
 
@@ -668,8 +668,8 @@ def _schedule_json(schedule: Schedule) -> dict[str, Any]:
     return data
 
 
-def _summary(entry: dlq.DeadLetterEntry) -> dict[str, Any]:
-    data = entry.as_json()
+def _summary(entry: DeadLetterEntry) -> dict[str, Any]:
+    data = dlq.as_json(entry)
     del data["payload"], data["history"]
     return data
 

@@ -16,52 +16,34 @@ Re-drive rules:
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from attrs import frozen
 
-from shell.store import Store, parse_history
+from shell.store import DeadLetterEntry, Filters, Store
 
 
-@frozen(kw_only=True)
-class DeadLetterEntry:
-    """One dead letter, as stored."""
-
-    id: int
-    job_id: int
-    key: str
-    reason: str
-    error_class: str
-    last_error: str
-    attempts: int
-    enqueued_at: float
-    dead_lettered_at: float
-    superseded_at: float | None
-    payload: str
-    history: tuple[dict[str, Any], ...]
-
-    def as_json(self) -> dict[str, Any]:
-        """A JSON-ready view: the payload and history decoded when they can be."""
-        try:
-            payload: Any = json.loads(self.payload)
-        except (json.JSONDecodeError, RecursionError):
-            payload = self.payload
-        return {
-            "id": self.id,
-            "job_id": self.job_id,
-            "key": self.key,
-            "reason": self.reason,
-            "error_class": self.error_class,
-            "last_error": self.last_error,
-            "attempts": self.attempts,
-            "enqueued_at": self.enqueued_at,
-            "dead_lettered_at": self.dead_lettered_at,
-            "superseded_at": self.superseded_at,
-            "payload": payload,
-            "history": list(self.history),
-        }
+def as_json(entry: DeadLetterEntry) -> dict[str, Any]:
+    """A JSON-ready view of *entry*: the payload and history decoded when they can be."""
+    try:
+        payload: Any = json.loads(entry.payload)
+    except (json.JSONDecodeError, RecursionError):
+        payload = entry.payload
+    return {
+        "id": entry.id,
+        "job_id": entry.job_id,
+        "key": entry.key,
+        "reason": entry.reason,
+        "error_class": entry.error_class,
+        "last_error": entry.last_error,
+        "attempts": entry.attempts,
+        "enqueued_at": entry.enqueued_at,
+        "dead_lettered_at": entry.dead_lettered_at,
+        "superseded_at": entry.superseded_at,
+        "payload": payload,
+        "history": list(entry.history),
+    }
 
 
 @frozen(kw_only=True)
@@ -90,18 +72,16 @@ def list_entries(
     limit: int | None = None,
 ) -> list[DeadLetterEntry]:
     """Entries matching every filter given, newest first."""
-    where, parameters = _filters(reason=reason, since_at=since_at, key=key)
-    sql = f"SELECT * FROM dead_letters {where} ORDER BY dead_lettered_at DESC, id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        parameters.append(limit)
-    return [_entry(row) for row in store.query(sql, parameters)]
+    with store.reading():
+        return store.dead_letters.entries(
+            Filters(reason=reason, since_at=since_at, key=key), limit=limit
+        )
 
 
 def get_entry(store: Store, entry_id: int) -> DeadLetterEntry | None:
     """The entry with *entry_id*, if it is (still) in the DLQ."""
-    rows = store.query("SELECT * FROM dead_letters WHERE id = ?", (entry_id,))
-    return _entry(rows[0]) if rows else None
+    with store.reading():
+        return store.dead_letters.get(entry_id)
 
 
 def snapshot(
@@ -116,9 +96,8 @@ def snapshot(
     """
     if ids:
         return list(dict.fromkeys(ids))
-    where, parameters = _filters(reason=reason, since_at=since_at, key=None)
-    rows = store.query(f"SELECT id FROM dead_letters {where} ORDER BY id", parameters)
-    return [int(row[0]) for row in rows]
+    with store.reading():
+        return store.dead_letters.ids(Filters(reason=reason, since_at=since_at))
 
 
 def redrive(
@@ -145,70 +124,27 @@ def redrive(
 
 def purge(store: Store, *, older_than_at: float | None = None, dry_run: bool = False) -> int:
     """Delete entries dead-lettered before *older_than_at* (every entry if ``None``)."""
-    where, parameters = ("", [])
-    if older_than_at is not None:
-        where, parameters = ("WHERE dead_lettered_at < ?", [older_than_at])
+    filters = Filters(before_at=older_than_at)
     if dry_run:
-        return int(store.query(f"SELECT count(*) FROM dead_letters {where}", parameters)[0][0])
-    with store.transaction() as db:
-        return db.execute(f"DELETE FROM dead_letters {where}", parameters).rowcount
+        with store.reading():
+            return store.dead_letters.count(filters)
+    with store.transaction() as tx:
+        return tx.dead_letters.delete(filters)
 
 
 def _redrive_one(store: Store, entry_id: int, *, now: float, dry_run: bool) -> str | None:
     """Re-drive one entry; ``None`` if it was (or would be) queued, else why it was skipped."""
-    with store.transaction() as db:
-        row = db.execute("SELECT * FROM dead_letters WHERE id = ?", (entry_id,)).fetchone()
-        if row is None:
+    with store.transaction() as tx:
+        entry = tx.dead_letters.get(entry_id)
+        if entry is None:
             return "not in the DLQ (already re-driven or purged)"
-        if row["superseded_at"] is not None:
+        if entry.superseded_at is not None:
             return "a newer edit of this key was queued after it"
-        queued = db.execute("SELECT 1 FROM jobs WHERE key = ?", (row["key"],)).fetchone()
-        if queued is not None:
+        if tx.jobs.has_key(entry.key):
             return "a newer edit of this key is queued"
         if dry_run:
             return None
-        history = [
-            *parse_history(row["history"]),
-            {"at": now, "decision": "re-driven", "from": entry_id},
-        ]
-        db.execute(
-            "INSERT INTO jobs (key, payload, state, due_at, enqueued_at, updated_at, history)"
-            " VALUES (?, ?, 'waiting', ?, ?, ?, ?)",
-            (row["key"], row["payload"], now, now, now, json.dumps(history)),
-        )
-        db.execute("DELETE FROM dead_letters WHERE id = ?", (entry_id,))
+        history = [*entry.history, {"at": now, "decision": "re-driven", "from": entry_id}]
+        tx.dead_letters.take(entry_id)
+        tx.jobs.requeue(entry.key, entry.payload, json.dumps(history), now=now)
     return None
-
-
-def _filters(
-    *, reason: str | None, since_at: float | None, key: str | None
-) -> tuple[str, list[object]]:
-    clauses: list[str] = []
-    parameters: list[object] = []
-    for clause, value in (
-        ("reason = ?", reason),
-        ("dead_lettered_at >= ?", since_at),
-        ("key = ?", key),
-    ):
-        if value is not None:
-            clauses.append(clause)
-            parameters.append(value)
-    return ("WHERE " + " AND ".join(clauses) if clauses else "", parameters)
-
-
-def _entry(row: sqlite3.Row) -> DeadLetterEntry:
-    return DeadLetterEntry(
-        id=row["id"],
-        job_id=row["job_id"],
-        key=row["key"],
-        reason=row["reason"],
-        error_class=row["error_class"],
-        last_error=row["last_error"] or "",
-        attempts=row["attempts"],
-        enqueued_at=row["enqueued_at"],
-        dead_lettered_at=row["dead_lettered_at"],
-        superseded_at=row["superseded_at"],
-        # A tampered row may hold anything; show it as text rather than fail on it.
-        payload=row["payload"] if isinstance(row["payload"], str) else repr(row["payload"]),
-        history=parse_history(row["history"]),
-    )

@@ -124,8 +124,8 @@ class _Drained:
     def is_set(self) -> bool:
         self.checks += 1
         if self.progress is not None and self.checks % 500 == 0:
-            self.progress(int(self.store.query("SELECT count(*) FROM jobs")[0][0]))
-        return self.store.is_empty()
+            self.progress(self.store.jobs.count())
+        return self.store.jobs.is_empty()
 
 
 def simulate(

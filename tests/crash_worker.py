@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -121,12 +120,11 @@ class EmptyOrLate:
     """Stop once the queue is empty, or at the deadline."""
 
     def __init__(self, path: str, seconds: float) -> None:
-        self.connection = sqlite3.connect(path, timeout=10)
+        self.store = Store.open(path)
         self.deadline = time.monotonic() + seconds
 
     def is_set(self) -> bool:
-        empty = self.connection.execute("SELECT 1 FROM jobs LIMIT 1").fetchone() is None
-        return empty or time.monotonic() > self.deadline
+        return self.store.jobs.is_empty() or time.monotonic() > self.deadline
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,9 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = EmptyOrLate(config.db_path, args.within)
     try:
         report = run_worker(config, stop=stop)
-        drained = stop.connection.execute("SELECT count(*) FROM jobs").fetchone()[0] == 0
+        drained = stop.store.jobs.is_empty()
     finally:
-        stop.connection.close()
+        stop.store.close()
     print(json.dumps(attrs.asdict(report)))
     return 0 if drained else 1
 

@@ -30,7 +30,8 @@ from typing import Any
 
 import pytest
 
-from shell.store import Store
+from core import Breaker, BreakerKind, PauseCause
+from shell.store import Filters, Store
 from tests import concurrent_enqueuer as plan
 from tests.builders import TOKEN
 from tests.fake_plex import FakePlex
@@ -72,32 +73,19 @@ class Invariants:
         self.store = Store.open(db_path)
         self.looks = 0
 
-    def rows(self, sql: str) -> list[Any]:
-        return self.store.query(sql)
-
-    def value(self, sql: str) -> Any:
-        return self.rows(sql)[0][0]
-
     def check(self) -> None:
         self.looks += 1
-        [snapshot] = self.rows(
-            "SELECT b.kind, b.outage_id,"
-            " (SELECT count(*) FROM outages WHERE ended_at IS NULL) AS open_outages,"
-            " (SELECT max(id) FROM outages WHERE ended_at IS NULL) AS open_outage,"
-            " (SELECT count(*) FROM outages WHERE ended_at < started_at OR probes < 0) AS bad,"
-            " (SELECT count(*) FROM (SELECT key FROM jobs WHERE state = 'running'"
-            "   GROUP BY key HAVING count(*) > 1)) AS doubly_running"
-            " FROM breaker AS b"
-        )
-        state = dict(snapshot)
-        assert state["open_outages"] <= 1, state
-        assert state["bad"] == 0, state
-        assert state["doubly_running"] == 0, state
-        if state["kind"] == "closed":
-            assert (state["outage_id"], state["open_outages"]) == (None, 0), state
-        else:
-            assert state["open_outage"] is not None, state
-            assert state["outage_id"] == state["open_outage"], state
+        assert self.store.problems() == []
+
+    def jobs(self) -> int:
+        return self.store.jobs.count()
+
+    def breaker(self) -> Breaker:
+        return self.store.breaker.load()
+
+    def probes_of_open_outage(self) -> int:
+        outage = self.breaker().outage
+        return 0 if outage is None else outage.probes
 
     def await_condition(
         self, what: str, condition: Callable[[], bool], timeout: float = PATIENCE
@@ -202,32 +190,25 @@ def test_workers_and_writers_race_through_an_outage(tmp_path: Path, fake: FakePl
         db = Invariants(db_path)
         db.await_condition(
             f"{DOWN_AFTER_EDITS} edits with jobs still queued",
-            lambda: (
-                len(fake.edits()) >= DOWN_AFTER_EDITS and db.value("SELECT count(*) FROM jobs") > 0
-            ),
+            lambda: len(fake.edits()) >= DOWN_AFTER_EDITS and db.jobs() > 0,
         )
         down_at = time.time()
         fake.go_down()
         down_done_at = time.time()
         db.await_condition(
-            "the breaker to open", lambda: db.value("SELECT kind FROM breaker") != "closed"
+            "the breaker to open", lambda: db.breaker().kind is not BreakerKind.CLOSED
         )
         db.await_condition(
             f"{PROBES_WHILE_DOWN} probes",
-            lambda: (
-                db.value("SELECT coalesce(max(probes), 0) FROM outages WHERE ended_at IS NULL")
-                >= PROBES_WHILE_DOWN
-            ),
+            lambda: db.probes_of_open_outage() >= PROBES_WHILE_DOWN,
         )
         up_at = time.time()
         fake.come_up()
-        db.await_condition(
-            "the breaker to close", lambda: db.value("SELECT kind FROM breaker") == "closed"
-        )
+        db.await_condition("the breaker to close", lambda: db.breaker().kind is BreakerKind.CLOSED)
         db.await_condition(
             "every writer to finish", lambda: all(p.poll() is not None for p in writers.values())
         )
-        db.await_condition("the queue to drain", lambda: db.value("SELECT count(*) FROM jobs") == 0)
+        db.await_condition("the queue to drain", lambda: db.jobs() == 0)
         stop_workers(workers, tmp_path)
         for process in writers.values():
             process.wait(timeout=PATIENCE)
@@ -252,11 +233,11 @@ def test_workers_and_writers_race_through_an_outage(tmp_path: Path, fake: FakePl
     final = Invariants(db_path)
     try:
         final.check()
-        jobs_left = final.value("SELECT count(*) FROM jobs")
-        dead_letters = final.value("SELECT count(*) FROM dead_letters")
-        done_counted = final.value("SELECT value FROM counters WHERE name = 'done'")
-        breaker = dict(final.rows("SELECT * FROM breaker")[0])
-        outages = [dict(row) for row in final.rows("SELECT * FROM outages")]
+        jobs_left = final.jobs()
+        dead_letters = final.store.dead_letters.count(Filters())
+        done_counted = final.store.done_count()
+        breaker = final.breaker()
+        outages = final.store.breaker.outages()
     finally:
         final.close()
 
@@ -301,33 +282,26 @@ def test_workers_and_writers_race_through_an_outage(tmp_path: Path, fake: FakePl
     # can still arrive (one per worker whose job call was under way; the worker that closed it,
     # by a probe or a job that went through, has none), fewer than the THRESHOLD that opens it.
     assert WORKERS - 1 < THRESHOLD
-    assert breaker == {
-        "id": 1,
-        "kind": "closed",
-        "consecutive_failures": 0,
-        "cooldown_seconds": 0,
-        "probe_at": None,
-        "throttled_until_at": None,
-        "outage_id": None,
-    }
+    assert breaker == Breaker()
     assert len(outages) == 1, outages
     [outage] = outages
-    assert outage["cause"] == "outage"
-    assert down_at <= outage["started_at"] <= up_at <= outage["ended_at"]
-    assert outage["probes"] >= PROBES_WHILE_DOWN
+    assert outage.cause is PauseCause.OUTAGE
+    assert outage.ended_at is not None
+    assert down_at <= outage.started_at <= up_at <= outage.ended_at
+    assert outage.probes >= PROBES_WHILE_DOWN
     # Only the worker that tripped the breaker saw the outage begin; every probe the breaker
     # admitted was sent exactly once, by one worker.
     assert sum(report["outages"] for report in reports) == 1
-    assert sum(report["probes"] for report in reports) == outage["probes"]
+    assert sum(report["probes"] for report in reports) == outage.probes
 
     span = max(r["finished_at"] for r in written) - min(r["started_at"] for r in written)
-    lasted = outage["ended_at"] - outage["started_at"]
+    lasted = outage.ended_at - outage.started_at
     print(
         f"\nenqueued {sum(r['enqueued'] for r in written)} jobs in"
         f" {sum(r['calls'] for r in written)} calls over {span:.1f}s;"
         f" {done} jobs done, {len(edits)} edits ({len(repeated)} repeated),"
         f" in_flight_max {fake.in_flight_max}; outage of {lasted:.2f}s"
-        f" from {outage['started_at'] - down_at:.2f}s after go_down, {outage['probes']} probes"
+        f" from {outage.started_at - down_at:.2f}s after go_down, {outage.probes} probes"
         f" {[r['probes'] for r in reports]}; writers done"
         f" {max(r['finished_at'] for r in written) - up_at:+.1f}s after come_up;"
         f" retried {[r['retried'] for r in reports]}; {looks} invariant looks"

@@ -29,6 +29,7 @@ from typing import Any, Self
 
 import shell
 from core import PlexSyncConfig
+from shell.store import Filters, JobRow, Store
 from tests.builders import TOKEN, make_config
 from tests.fake_plex import FakePlex, Recorded
 
@@ -134,6 +135,23 @@ def reading(db_path: str) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
+def rows_of(config: PlexSyncConfig) -> list[JobRow]:
+    """The jobs as stored now."""
+    store = Store.open(config.db_path)
+    try:
+        return store.jobs.rows()
+    finally:
+        store.close()
+
+
+def running_owner(config: PlexSyncConfig, key: str) -> str | None:
+    """Who holds the running job of *key*, if one runs."""
+    owners = [
+        row.lease_owner for row in rows_of(config) if row.key == key and row.state == "running"
+    ]
+    return owners[0] if owners else None
+
+
 def snapshot(db_path: str) -> list[list[tuple[Any, ...]]]:
     """Every row of every table, read in one transaction."""
     with reading(db_path) as db:
@@ -221,8 +239,7 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
     random_kills = 0
     topped_up = 0
     for kind in plan:
-        with reading(config.db_path) as db:
-            due = db.execute("SELECT count(*) FROM jobs WHERE state = 'waiting'").fetchone()[0]
+        due = sum(row.state == "waiting" for row in rows_of(config))
         # Every kind of kill needs work in hand. A worker writes up to a batch (64) of decisions
         # in one commit, and the kills below wait for up to 4 commits: keep a deep backlog.
         if due < 260:
@@ -261,10 +278,9 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
                 host.send_newer([int(key.partition(":")[2])])  # an edit while its job is held
             else:
                 worker.read_until("commit", rng.randint(1, 4))
-                with reading(config.db_path) as db:
-                    running = db.execute("SELECT key FROM jobs WHERE state = 'running'").fetchall()
+                running = [row.key for row in rows_of(config) if row.state == "running"]
                 if running:  # an edit of the key in hand, while the worker works on it
-                    host.send_newer([int(k.partition(":")[2]) for (k,) in running])
+                    host.send_newer([int(k.partition(":")[2]) for k in running])
                 time.sleep(rng.uniform(0.0, 0.03))  # the random moment of this kill
                 worker.kill()
                 random_kills += 1
@@ -311,10 +327,7 @@ def _proven_put_kill(
     replied = not any(r is put for r in fake.in_flight(method="PUT"))
     applied = any(r is put for r in fake.edits(put.rating_keys[0]))
     waited = killed_at - put.at
-    with reading(config.db_path) as db:
-        owner = db.execute(
-            "SELECT lease_owner FROM jobs WHERE key = ? AND state = 'running'", (key,)
-        ).fetchone()
+    owner = running_owner(config, key)
     proof = (
         f"PUT for {key}, killed {waited:.3f} s after it arrived:"
         f" replied={replied}, applied={applied}, owner={owner}"
@@ -323,7 +336,7 @@ def _proven_put_kill(
     assert applied, proof
     assert waited < config.read_timeout_seconds, proof
     assert owner is not None, proof
-    assert f":{pid}:" in owner[0], proof
+    assert f":{pid}:" in owner, proof
     return key
 
 
@@ -338,14 +351,11 @@ def _proven_claimed_kill(
     job is still claimed by the dead worker, and no edit of its item arrived from that worker.
     """
     sent = [r for r in fake.edits(rating_keys[key]) if r.at >= worker.started_at]
-    with reading(config.db_path) as db:
-        owner = db.execute(
-            "SELECT lease_owner FROM jobs WHERE key = ? AND state = 'running'", (key,)
-        ).fetchone()
+    owner = running_owner(config, key)
     proof = f"held job {key}: edits sent {sent}, owner {owner}"
     assert sent == [], proof
     assert owner is not None, proof
-    assert f":{worker.pid}:" in owner[0], proof
+    assert f":{worker.pid}:" in owner, proof
     return key
 
 
@@ -356,12 +366,16 @@ def _check_final_state(
     rating_keys: dict[str, int],
     summary: str,
 ) -> None:
-    with reading(config.db_path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)], summary
-        left = db.execute("SELECT id, key, state, crashes FROM jobs").fetchall()
-        dead = db.execute(
-            "SELECT key, job_id, reason, superseded_at, payload FROM dead_letters"
-        ).fetchall()
+    store = Store.open(config.db_path)
+    try:
+        assert store.damage() == [], summary
+        left = [(r.id, r.key, r.state, r.crashes) for r in store.jobs.rows()]
+        dead = [
+            (e.key, e.job_id, e.reason, e.superseded_at, e.payload)
+            for e in store.dead_letters.entries(Filters())
+        ]
+    finally:
+        store.close()
     assert left == [], f"jobs lost in the queue: {left}; {summary}"
     live = Counter(key for key, _, _, superseded, _ in dead if superseded is None)
     assert [k for k, n in live.items() if n > 1] == [], f"duplicate dead letters; {summary}"

@@ -43,9 +43,9 @@ def test_a_redriven_job_keeps_its_history_and_gets_a_fresh_budget(tmp_path: Path
     fill(config, clock, 1)
     store = Store.open(config.db_path)
     dlq.redrive(store, [1], now=clock.now())
-    row = store.query("SELECT attempts, transient_failures, history, due_at FROM jobs")[0]
-    assert (row["attempts"], row["transient_failures"], row["due_at"]) == (0, 0, clock.now())
-    history = json.loads(row["history"])
+    [row] = store.jobs.rows()
+    assert (row.attempts, row.transient_failures, row.due_at) == (0, 0, clock.now())
+    history = row.history
     assert [h.get("decision") for h in history] == ["dead-letter", "re-driven"]
     assert history[-1]["from"] == 1
 
@@ -71,7 +71,9 @@ def test_an_entry_written_while_a_newer_edit_waits_is_superseded_at_once(tmp_pat
     assert newer.superseded_at is None
     report = dlq.redrive(store, dlq.snapshot(store), now=clock.now())
     assert report.redriven == (newer.id,)
-    assert json.loads(store.query("SELECT payload FROM jobs")[0][0])["title"] == "newer"
+    [row] = store.jobs.rows()
+    assert isinstance(row.payload, str)
+    assert json.loads(row.payload)["title"] == "newer"
 
 
 def test_purge_by_age(tmp_path: Path) -> None:

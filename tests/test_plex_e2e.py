@@ -28,7 +28,7 @@ from core import (
 )
 from shell.payload import Metadata
 from shell.plex import PlexServerGateway
-from shell.store import Store
+from shell.store import Filters, Store
 from tests.builders import TOKEN, make_config
 from tests.fake_plex import FakePlex
 
@@ -91,7 +91,7 @@ class DrainedOrLate:
         self.deadline = time.monotonic() + seconds
 
     def is_set(self) -> bool:
-        return self.store.is_empty() or time.monotonic() > self.deadline
+        return self.store.jobs.is_empty() or time.monotonic() > self.deadline
 
 
 def work(
@@ -252,9 +252,9 @@ def test_a_permanent_400_is_dead_lettered_at_once(tmp_path: Path, fake: FakePlex
     shell.enqueue(config, key="bad", metadata={"path": "/media/m001.mkv", "title": "T"})
     report, _ = work(config)
     assert report.dead_lettered == {"permanent_error": 1}
-    row = Store.open(config.db_path).query("SELECT attempts, last_error FROM dead_letters")[0]
-    assert row["attempts"] == 1
-    assert row["last_error"].startswith("BadRequest: (400) bad_request")
+    [row] = Store.open(config.db_path).dead_letters.entries(Filters())
+    assert row.attempts == 1
+    assert row.last_error.startswith("BadRequest: (400) bad_request")
 
 
 def test_429_with_retry_after_waits_at_least_that_long_and_costs_nothing(

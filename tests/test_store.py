@@ -7,21 +7,30 @@ import os
 import sqlite3
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from core import (
+    JOB_TRANSITIONS,
     Breaker,
     BreakerKind,
     Decision,
     ErrorClass,
     Failed,
     Health,
+    JobSignal,
+    JobState,
+    Outage,
+    PauseCause,
     PlexSyncConfig,
     Succeeded,
 )
-from shell.store import SCHEMA_VERSION, Attempted, Store, StoredJob, StoreError
+from shell import dlq
+from shell.store import JOB_MOVES, SCHEMA_VERSION, Filters, Store, StoredJob, StoreError
+from shell.worker import decisions
+from shell.worker.decisions import Attempted
 from tests.builders import T0, db_config
 
 
@@ -37,7 +46,7 @@ def store(config: PlexSyncConfig) -> Store:
 
 def claim_one(store: Store, *, now: float, owner: str, config: PlexSyncConfig) -> StoredJob | None:
     """Claim a single job, as a worker whose batch size is one."""
-    claimed = store.claim(now=now, owner=owner, config=config)
+    claimed = decisions.claim(store, now=now, owner=owner, config=config)
     return claimed[0] if claimed else None
 
 
@@ -45,7 +54,9 @@ def record_one(
     store: Store, job: StoredJob, outcome: Succeeded | Failed, *, now: float, config: PlexSyncConfig
 ) -> Decision:
     """Record one attempt on its own."""
-    recorded = store.record([Attempted(stored=job, outcome=outcome, at=now)], config=config)
+    recorded = decisions.record(
+        store, [Attempted(stored=job, outcome=outcome, at=now)], config=config
+    )
     return recorded.decisions[0]
 
 
@@ -67,7 +78,7 @@ def test_reopening_migrates_nothing_twice(config: PlexSyncConfig) -> None:
     store = Store.open(config.db_path)
     store.enqueue("k", payload("A"), now=T0)
     store.close()
-    assert Store.open(config.db_path).query("SELECT count(*) FROM jobs")[0][0] == 1
+    assert Store.open(config.db_path).jobs.count() == 1
 
 
 def test_a_newer_schema_is_refused(config: PlexSyncConfig) -> None:
@@ -105,8 +116,10 @@ def test_enqueue_coalesces_a_waiting_key(store: Store) -> None:
     first = store.enqueue("scene:1", payload("A"), now=T0)
     second = store.enqueue("scene:1", payload("B"), now=T0 + 5)
     assert first == second
-    rows = store.query("SELECT payload, due_at, enqueued_at, updated_at FROM jobs")
-    assert [tuple(r) for r in rows] == [(payload("B"), T0, T0, T0 + 5)]
+    rows = store.jobs.rows()
+    assert [(r.payload, r.due_at, r.enqueued_at, r.updated_at) for r in rows] == [
+        (payload("B"), T0, T0, T0 + 5)
+    ]
 
 
 def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
@@ -118,8 +131,8 @@ def test_a_new_payload_gets_a_fresh_budget_and_is_due_at_once(
     assert job is not None
     record_one(store, job, Failed(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
-    row = store.query("SELECT transient_failures, due_at FROM jobs")[0]
-    assert tuple(row) == (0, T0 + 1)
+    [row] = store.jobs.rows()
+    assert (row.transient_failures, row.due_at) == (0, T0 + 1)
 
 
 def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConfig) -> None:
@@ -128,9 +141,9 @@ def test_an_identical_payload_changes_nothing(store: Store, config: PlexSyncConf
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
     record_one(store, job, Failed(ErrorClass.TRANSIENT, "(500)"), now=T0, config=config)
-    before = tuple(store.query("SELECT * FROM jobs")[0])
+    before = store.jobs.rows()
     store.enqueue("scene:1", payload("A"), now=T0 + 1)
-    assert tuple(store.query("SELECT * FROM jobs")[0]) == before
+    assert store.jobs.rows() == before
 
 
 def test_an_edit_during_flight_waits_behind_it(store: Store, config: PlexSyncConfig) -> None:
@@ -141,7 +154,7 @@ def test_an_edit_during_flight_waits_behind_it(store: Store, config: PlexSyncCon
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     store.enqueue("scene:1", payload("C"), now=T0 + 2)
     assert claim_one(store, now=T0 + 3, owner="w2", config=config) is None
-    assert store.next_due_at() is None
+    assert store.jobs.next_due_at() is None
     record_one(store, running, Succeeded(), now=T0 + 4, config=config)
     nxt = claim_one(store, now=T0 + 5, owner="w2", config=config)
     assert nxt is not None
@@ -157,8 +170,7 @@ def test_a_retry_superseded_by_a_waiting_edit_is_dropped(
     assert running is not None
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     record_one(store, running, Failed(ErrorClass.TRANSIENT, "(500)"), now=T0 + 2, config=config)
-    rows = store.query("SELECT payload, state FROM jobs")
-    assert [tuple(r) for r in rows] == [(payload("B"), "waiting")]
+    assert [(r.payload, r.state) for r in store.jobs.rows()] == [(payload("B"), "waiting")]
 
 
 def test_claims_follow_due_order_and_skip_jobs_not_yet_due(
@@ -171,17 +183,12 @@ def test_claims_follow_due_order_and_skip_jobs_not_yet_due(
     while (job := claim_one(store, now=T0 + 40, owner="w", config=config)) is not None:
         order.append(job.job.key)
     assert order == ["k1", "k2"]
-    assert store.next_due_at() == T0 + 50
+    assert store.jobs.next_due_at() == T0 + 50
 
 
 def test_claiming_uses_the_due_index(store: Store) -> None:
     """The claim query walks the partial due-time index; it never scans the table."""
-    plan = store.query(
-        "EXPLAIN QUERY PLAN SELECT id FROM jobs AS w WHERE w.state = 'waiting'"
-        " AND w.due_at <= 1 AND NOT EXISTS (SELECT 1 FROM jobs AS r"
-        " WHERE r.state = 'running' AND r.key = w.key) ORDER BY w.due_at, w.id LIMIT 1"
-    )
-    details = " | ".join(row["detail"] for row in plan)
+    details = store.jobs.claim_plan()
     assert "USING INDEX jobs_due" in details
     assert "jobs_one_running_per_key" in details
     assert "SCAN w" not in details.replace("USING INDEX", "")
@@ -193,8 +200,8 @@ def test_success_removes_the_job_and_counts_it(store: Store, config: PlexSyncCon
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
     record_one(store, job, Succeeded(), now=T0 + 1, config=config)
-    assert store.is_empty()
-    assert store.query("SELECT value FROM counters WHERE name = 'done'")[0][0] == 1
+    assert store.jobs.is_empty()
+    assert store.done_count() == 1
 
 
 def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig) -> None:
@@ -203,14 +210,14 @@ def test_a_retry_is_one_update_with_history(store: Store, config: PlexSyncConfig
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
     record_one(store, job, Failed(ErrorClass.TRANSIENT, "(500) oops"), now=T0 + 1, config=config)
-    row = store.query("SELECT * FROM jobs")[0]
-    assert row["state"] == "waiting"
-    assert row["due_at"] >= T0 + 1 + 10
-    assert row["transient_failures"] == 1
-    assert row["attempts"] == 1
-    assert (row["last_error_class"], row["last_error"]) == ("transient", "(500) oops")
-    assert row["lease_owner"] is None
-    [entry] = json.loads(row["history"])
+    [row] = store.jobs.rows()
+    assert row.state == "waiting"
+    assert row.due_at >= T0 + 1 + 10
+    assert row.transient_failures == 1
+    assert row.attempts == 1
+    assert (row.last_error_class, row.last_error) == ("transient", "(500) oops")
+    assert row.lease_owner is None
+    [entry] = row.history
     assert entry["outcome"] == "transient"
     assert entry["decision"] == "retry"
     assert entry["charged"] is True
@@ -222,17 +229,17 @@ def test_a_dead_letter_carries_everything(store: Store, config: PlexSyncConfig) 
     job = claim_one(store, now=T0, owner="w", config=config)
     assert job is not None
     record_one(store, job, Failed(ErrorClass.PERMANENT, "(400) bad"), now=T0 + 2, config=config)
-    assert store.is_empty()
-    row = store.query("SELECT * FROM dead_letters")[0]
-    assert (row["key"], row["payload"], row["reason"], row["error_class"]) == (
+    assert store.jobs.is_empty()
+    [row] = store.dead_letters.entries(Filters())
+    assert (row.key, row.payload, row.reason, row.error_class) == (
         "k",
         payload("A"),
         "permanent_error",
         "permanent",
     )
-    assert (row["last_error"], row["attempts"]) == ("(400) bad", 1)
-    assert (row["enqueued_at"], row["dead_lettered_at"]) == (T0, T0 + 2)
-    assert json.loads(row["history"])[0]["reason"] == "permanent_error"
+    assert (row.last_error, row.attempts) == ("(400) bad", 1)
+    assert (row.enqueued_at, row.dead_lettered_at) == (T0, T0 + 2)
+    assert row.history[0]["reason"] == "permanent_error"
 
 
 def test_history_keeps_the_most_recent_attempts(store: Store, config: PlexSyncConfig) -> None:
@@ -244,9 +251,9 @@ def test_history_keeps_the_most_recent_attempts(store: Store, config: PlexSyncCo
         assert job is not None
         now += 10**5
         record_one(store, job, Failed(ErrorClass.RATE_LIMITED, "(429)"), now=now, config=config)
-    row = store.query("SELECT attempts, history FROM jobs")[0]
-    assert row["attempts"] == 60
-    assert len(json.loads(row["history"])) == 50
+    [row] = store.jobs.rows()
+    assert row.attempts == 60
+    assert len(row.history) == 50
 
 
 def test_an_expired_lease_is_taken_back_and_counted_as_a_crash(
@@ -255,9 +262,9 @@ def test_an_expired_lease_is_taken_back_and_counted_as_a_crash(
     """A worker that died leaves a lease; once it expires the next claim takes the job back."""
     store.enqueue("k", payload("A"), now=T0)
     assert claim_one(store, now=T0, owner="dead", config=config) is not None
-    assert store.reap(now=T0 + 10, config=config) == ()
+    assert decisions.reap(store, now=T0 + 10, config=config) == ()
     assert claim_one(store, now=T0 + 10, owner="w", config=config) is None
-    [decision] = store.reap(now=T0 + config.job_lease_seconds, config=config)
+    [decision] = decisions.reap(store, now=T0 + config.job_lease_seconds, config=config)
     assert decision.job.crashes == 1
     job = claim_one(store, now=T0 + config.job_lease_seconds, owner="w", config=config)
     assert job is not None
@@ -273,9 +280,9 @@ def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None
     for _ in range(3):
         assert claim_one(store, now=now, owner="dying", config=config) is not None
         now += config.job_lease_seconds
-        store.reap(now=now, config=config)
-    row = store.query("SELECT reason, error_class, attempts FROM dead_letters")[0]
-    assert tuple(row) == ("crashed_repeatedly", "crashed", 3)
+        decisions.reap(store, now=now, config=config)
+    [row] = store.dead_letters.entries(Filters())
+    assert (row.reason, row.error_class, row.attempts) == ("crashed_repeatedly", "crashed", 3)
 
 
 def test_a_late_result_after_losing_the_lease_changes_nothing(
@@ -285,12 +292,12 @@ def test_a_late_result_after_losing_the_lease_changes_nothing(
     store.enqueue("k", payload("A"), now=T0)
     slow = claim_one(store, now=T0, owner="slow", config=config)
     assert slow is not None
-    store.reap(now=T0 + config.job_lease_seconds, config=config)
+    decisions.reap(store, now=T0 + config.job_lease_seconds, config=config)
     fast = claim_one(store, now=T0 + config.job_lease_seconds, owner="fast", config=config)
     assert fast is not None
     record_one(store, slow, Failed(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
-    assert store.query("SELECT lease_owner FROM jobs")[0][0] == "fast"
-    assert store.query("SELECT count(*) FROM dead_letters")[0][0] == 0
+    assert [row.lease_owner for row in store.jobs.rows()] == ["fast"]
+    assert store.dead_letters.count(Filters()) == 0
 
 
 def test_breaker_and_outage_survive_reopening(store: Store, config: PlexSyncConfig) -> None:
@@ -302,10 +309,10 @@ def test_breaker_and_outage_survive_reopening(store: Store, config: PlexSyncConf
         record_one(store, job, Failed(ErrorClass.OUTAGE, "refused"), now=T0 + n, config=config)
     store.close()
     reopened = Store.open(config.db_path)
-    breaker = reopened.breaker()
+    breaker = reopened.breaker.load()
     assert breaker.kind is BreakerKind.OPEN
     assert breaker.outage is not None
-    assert reopened.query("SELECT count(*) FROM outages")[0][0] == 1
+    assert len(reopened.breaker.outages()) == 1
 
 
 def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyncConfig) -> None:
@@ -317,14 +324,15 @@ def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyn
         record_one(store, job, Failed(ErrorClass.OUTAGE, "refused"), now=T0, config=config)
     now = T0
     for health in (Health.DOWN, Health.DOWN, Health.UP):
-        probe_at = store.breaker().next_probe_at
+        probe_at = store.breaker.load().next_probe_at
         assert probe_at is not None
         now = probe_at
-        assert store.admit(now=now, config=config).breaker.kind is BreakerKind.HALF_OPEN
-        store.report_probe(health, now=now, config=config)
-    assert store.breaker() == Breaker()
-    rows = store.query("SELECT cause, started_at, ended_at, probes FROM outages")
-    assert [tuple(r) for r in rows] == [("outage", T0, now, 3)]
+        assert decisions.ask(store, now=now, config=config).breaker.kind is BreakerKind.HALF_OPEN
+        decisions.report_probe(store, health, now=now, config=config)
+    assert store.breaker.load() == Breaker()
+    assert store.breaker.outages() == [
+        Outage(cause=PauseCause.OUTAGE, started_at=T0, ended_at=now, probes=3)
+    ]
 
 
 def test_retention_sweeps_at_most_once_an_hour(store: Store, config: PlexSyncConfig) -> None:
@@ -337,10 +345,10 @@ def test_retention_sweeps_at_most_once_an_hour(store: Store, config: PlexSyncCon
         record_one(
             store, job, Failed(ErrorClass.PERMANENT, "x"), now=T0 - age_days * day, config=config
         )
-    assert store.sweep_dead_letters(now=T0, config=config) == 2
-    assert store.query("SELECT key FROM dead_letters")[0][0] == "k2"
-    assert store.sweep_dead_letters(now=T0 + 1800, config=config) is None
-    assert store.sweep_dead_letters(now=T0 + 3600, config=config) == 0
+    assert decisions.sweep_dead_letters(store, now=T0, config=config) == 2
+    assert [entry.key for entry in store.dead_letters.entries(Filters())] == ["k2"]
+    assert decisions.sweep_dead_letters(store, now=T0 + 1800, config=config) is None
+    assert decisions.sweep_dead_letters(store, now=T0 + 3600, config=config) == 0
 
 
 def test_expire_lease_frees_a_dead_owners_jobs_at_once(
@@ -349,8 +357,9 @@ def test_expire_lease_frees_a_dead_owners_jobs_at_once(
     """A worker known to be gone need not wait for its lease to run out."""
     store.enqueue("k", payload("A"), now=T0)
     assert claim_one(store, now=T0, owner="gone", config=config) is not None
-    assert store.expire_lease("gone", now=T0 + 1) == 1
-    store.reap(now=T0 + 1, config=config)
+    with store.transaction():
+        assert store.jobs.expire_leases("gone", now=T0 + 1) == 1
+    decisions.reap(store, now=T0 + 1, config=config)
     job = claim_one(store, now=T0 + 1, owner="w", config=config)
     assert job is not None
     assert job.job.crashes == 1
@@ -374,18 +383,22 @@ def test_recording_renews_leases_and_claims_more_in_the_same_transaction(
     """One commit per group: decisions in order, the rest of the batch kept, then more claimed."""
     for n in range(4):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
-    batch = store.claim(now=T0, owner="w", config=config, limit=2)
+    batch = decisions.claim(store, now=T0, owner="w", config=config, limit=2)
     assert [j.job.key for j in batch] == ["k0", "k1"]
-    first = store.record(
+    first = decisions.record(
+        store,
         [Attempted(stored=batch[0], outcome=Succeeded(), at=T0 + 1)],
         config=config,
         remaining=batch[1:],
     )
     assert (first.held, first.next_jobs) == (False, ())
-    lease = store.query("SELECT lease_expires_at FROM jobs WHERE key = 'k1'")[0][0]
+    [lease] = [row.lease_expires_at for row in store.jobs.rows() if row.key == "k1"]
     assert lease == T0 + 1 + config.job_lease_seconds
-    second = store.record(
-        [Attempted(stored=batch[1], outcome=Succeeded(), at=T0 + 2)], config=config, claim_more=5
+    second = decisions.record(
+        store,
+        [Attempted(stored=batch[1], outcome=Succeeded(), at=T0 + 2)],
+        config=config,
+        claim_more=5,
     )
     assert [j.job.key for j in second.next_jobs] == ["k2", "k3"]
     assert {j.lease_owner for j in second.next_jobs} == {"w"}
@@ -399,9 +412,10 @@ def test_a_group_of_decisions_sees_the_breaker_move_in_order(
     """
     for n in range(5):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
-    batch = store.claim(now=T0, owner="w", config=config, limit=5)
+    batch = decisions.claim(store, now=T0, owner="w", config=config, limit=5)
     outage = Failed(ErrorClass.OUTAGE, "refused")
-    recorded = store.record(
+    recorded = decisions.record(
+        store,
         [Attempted(stored=job, outcome=outage, at=T0) for job in batch[:3]],
         config=config,
         remaining=batch[3:],
@@ -411,9 +425,9 @@ def test_a_group_of_decisions_sees_the_breaker_move_in_order(
     assert kinds == [BreakerKind.CLOSED, BreakerKind.CLOSED, BreakerKind.OPEN]
     assert recorded.held
     assert recorded.next_jobs == ()
-    rows = store.query("SELECT key, state, outage_deferrals FROM jobs ORDER BY key")
-    assert [tuple(r) for r in rows][3:] == [("k3", "waiting", 0), ("k4", "waiting", 0)]
-    assert store.query("SELECT count(*) FROM outages")[0][0] == 1
+    rows = sorted((r.key, r.state, r.outage_deferrals) for r in store.jobs.rows())
+    assert rows[3:] == [("k3", "waiting", 0), ("k4", "waiting", 0)]
+    assert len(store.breaker.outages()) == 1
 
 
 def test_a_worker_that_dies_holding_several_jobs_charges_none(
@@ -424,14 +438,13 @@ def test_a_worker_that_dies_holding_several_jobs_charges_none(
     """
     for n in range(3):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
-    assert len(store.claim(now=T0, owner="dead", config=config, limit=3)) == 3
-    assert store.reap(now=T0 + config.job_lease_seconds, config=config) == ()
-    rows = store.query("SELECT state, crashes, suspect FROM jobs")
-    assert {tuple(r) for r in rows} == {("waiting", 0, 1)}
+    assert len(decisions.claim(store, now=T0, owner="dead", config=config, limit=3)) == 3
+    assert decisions.reap(store, now=T0 + config.job_lease_seconds, config=config) == ()
+    assert {(r.state, r.crashes, r.suspect) for r in store.jobs.rows()} == {("waiting", 0, 1)}
     later = T0 + config.job_lease_seconds
-    alone = store.claim(now=later, owner="w", config=config, limit=3)
+    alone = decisions.claim(store, now=later, owner="w", config=config, limit=3)
     assert [j.job.key for j in alone] == ["k0"]
-    [decision] = store.reap(now=later + config.job_lease_seconds, config=config)
+    [decision] = decisions.reap(store, now=later + config.job_lease_seconds, config=config)
     assert decision.job.crashes == 1
 
 
@@ -440,9 +453,9 @@ def test_a_released_job_waits_again_uncharged(store: Store, config: PlexSyncConf
     store.enqueue("k", payload("A"), now=T0)
     job = claim_one(store, now=T0 + 5, owner="w", config=config)
     assert job is not None
-    store.release([job])
-    row = store.query("SELECT state, due_at, crashes, lease_owner FROM jobs")[0]
-    assert tuple(row) == ("waiting", T0, 0, None)
+    decisions.release(store, [job])
+    [row] = store.jobs.rows()
+    assert (row.state, row.due_at, row.crashes, row.lease_owner) == ("waiting", T0, 0, None)
 
 
 def test_enqueue_many_is_one_transaction_with_newest_edit_wins(store: Store) -> None:
@@ -451,8 +464,8 @@ def test_enqueue_many_is_one_transaction_with_newest_edit_wins(store: Store) -> 
         [("a", payload("1")), ("b", payload("2")), ("a", payload("3"))], now=T0
     )
     assert ids == [1, 2, 1]
-    rows = store.query("SELECT key, payload FROM jobs ORDER BY id")
-    assert [tuple(r) for r in rows] == [("a", payload("3")), ("b", payload("2"))]
+    rows = [(r.key, r.payload) for r in store.jobs.rows()]
+    assert rows == [("a", payload("3")), ("b", payload("2"))]
 
 
 def test_many_connections_opening_a_new_database_at_once(tmp_path: Path) -> None:
@@ -475,3 +488,61 @@ def test_many_connections_opening_a_new_database_at_once(tmp_path: Path) -> None
         for thread in threads:
             thread.join()
     assert errors == []
+
+
+def test_every_move_of_a_jobs_life_has_the_store_method_that_makes_it() -> None:
+    """``core.JOB_TRANSITIONS`` and the store agree: each move a job can make is made by one
+    named method of the store, and the store makes no move the table does not list.
+    """
+    assert set(JOB_MOVES) == set(JOB_TRANSITIONS)
+    assert JOB_MOVES[JobState.RUNNING, JobSignal.SUCCEEDED] == "Jobs.finish"
+    assert JOB_MOVES[JobState.RUNNING, JobSignal.DEAD_LETTERED] == "Store.bury"
+
+
+def test_each_move_leaves_the_job_in_the_state_the_table_names(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """Walk one job through every move of ``JOB_TRANSITIONS`` with the methods that make them,
+    and read where it is before and after each: in ``jobs`` (waiting, running), in
+    ``dead_letters`` (dead), or nowhere (done, purged).
+    """
+    held: list[StoredJob] = []
+    made: set[tuple[JobState | None, JobSignal]] = set()
+
+    def state() -> JobState | None:
+        states = {JobState(row.state) for row in store.jobs.rows()}
+        if store.dead_letters.count(Filters()):
+            states.add(JobState.DEAD)
+        assert len(states) <= 1
+        return next(iter(states), None)
+
+    def move(source: JobState | None, signal: JobSignal, make: Callable[[], object]) -> None:
+        assert state() is source
+        make()
+        target = JOB_TRANSITIONS[source, signal]
+        assert state() is (None if target is JobState.DONE else target), (source, signal)
+        made.add((source, signal))
+
+    def claim() -> None:
+        held[:] = decisions.claim(store, now=T0 + 3600, owner="w", config=config)
+
+    def attempt(outcome: Succeeded | Failed) -> Callable[[], object]:
+        return lambda: record_one(store, held[0], outcome, now=T0, config=config)
+
+    waiting, running, dead = JobState.WAITING, JobState.RUNNING, JobState.DEAD
+    move(None, JobSignal.ENQUEUED, lambda: store.enqueue("k", payload("A"), now=T0))
+    move(waiting, JobSignal.COALESCED, lambda: store.enqueue("k", payload("B"), now=T0))
+    move(waiting, JobSignal.CLAIMED, claim)
+    move(running, JobSignal.RELEASED, lambda: decisions.release(store, held))
+    move(waiting, JobSignal.CLAIMED, claim)
+    move(running, JobSignal.RETRY_SCHEDULED, attempt(Failed(ErrorClass.TRANSIENT, "(500)")))
+    move(waiting, JobSignal.CLAIMED, claim)
+    move(running, JobSignal.DEAD_LETTERED, attempt(Failed(ErrorClass.PERMANENT, "(400)")))
+    move(dead, JobSignal.REDRIVEN, lambda: dlq.redrive(store, dlq.snapshot(store), now=T0))
+    move(waiting, JobSignal.CLAIMED, claim)
+    move(running, JobSignal.SUCCEEDED, attempt(Succeeded()))
+    store.enqueue("k", payload("C"), now=T0)
+    claim()
+    attempt(Failed(ErrorClass.PERMANENT, "(400)"))()
+    move(dead, JobSignal.PURGED, lambda: dlq.purge(store))
+    assert made == set(JOB_TRANSITIONS)

@@ -5,7 +5,6 @@ Each scenario is a few hours of Plex behaviour run in simulated time.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -32,7 +31,8 @@ from core import (
 )
 from shell import FakeClock, Scenario, SimulatedPlex, Window
 from shell.payload import Metadata
-from shell.store import Store
+from shell.store import Filters, Store
+from shell.worker import decisions
 from tests.builders import db_config, metadata
 
 HOUR = 3600.0
@@ -45,7 +45,7 @@ class Drained:
         self.store = Store.open(config.db_path)
 
     def is_set(self) -> bool:
-        return self.store.is_empty()
+        return self.store.jobs.is_empty()
 
 
 def simulate(
@@ -84,9 +84,9 @@ def test_six_hour_outage_with_a_thousand_jobs(tmp_path: Path) -> None:
     status = shell.status(config, now=clock.now())
     assert status.breaker is BreakerKind.CLOSED
     assert status.done == 1000
-    rows = Store.open(config.db_path).query("SELECT probes, ended_at - started_at FROM outages")
-    assert len(rows) == 1
-    assert rows[0][1] >= 6 * HOUR
+    [outage] = Store.open(config.db_path).breaker.outages()
+    assert outage.ended_at is not None
+    assert outage.ended_at - outage.started_at >= 6 * HOUR
 
 
 def test_items_not_scanned_for_three_hours_all_succeed_after_the_scan(tmp_path: Path) -> None:
@@ -127,9 +127,9 @@ def test_transient_failures_dead_letter_after_one_plus_max_retries_attempts(
     report = shell.run_worker(config, clock=clock, plex=plex, stop=Drained(config))
     assert plex.applied == 5
     assert report.dead_lettered == {"retries_exhausted": 1}
-    row = Store.open(config.db_path).query("SELECT attempts, history FROM dead_letters")[0]
-    assert row["attempts"] == 5
-    assert [e["decision"] for e in json.loads(row["history"])] == ["retry"] * 4 + ["dead-letter"]
+    [row] = Store.open(config.db_path).dead_letters.entries(Filters())
+    assert row.attempts == 5
+    assert [e["decision"] for e in row.history] == ["retry"] * 4 + ["dead-letter"]
 
 
 def test_an_outage_that_is_really_the_jobs_fault_counts_against_it(tmp_path: Path) -> None:
@@ -237,8 +237,7 @@ def test_a_restart_during_an_outage_resumes_the_open_breaker(tmp_path: Path) -> 
     assert later_job_calls == []
     assert second.outages == 0  # the same outage, not a new one
     assert second.done == 20
-    outages = Store.open(config.db_path).query("SELECT count(*), max(probes) FROM outages")[0]
-    assert outages[0] == 1
+    assert len(Store.open(config.db_path).breaker.outages()) == 1
 
 
 def test_a_lease_left_by_a_dead_worker_is_reclaimed(tmp_path: Path) -> None:
@@ -247,7 +246,7 @@ def test_a_lease_left_by_a_dead_worker_is_reclaimed(tmp_path: Path) -> None:
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     dead = Store.open(config.db_path)
-    assert dead.claim(now=clock.now(), owner="elsewhere:1:dead", config=config)
+    assert decisions.claim(dead, now=clock.now(), owner="elsewhere:1:dead", config=config)
     plex = SimulatedPlex(Scenario(), clock)
     report = shell.run_worker(config, clock=clock, plex=plex, until_idle=True)
     assert report.done == 0  # still leased
@@ -263,7 +262,7 @@ def test_a_lease_of_a_dead_local_process_is_freed_at_start(tmp_path: Path) -> No
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     owner = f"{socket.gethostname()}:{2**22 + 12345}:gone"  # above any real pid
-    Store.open(config.db_path).claim(now=clock.now(), owner=owner, config=config)
+    decisions.claim(Store.open(config.db_path), now=clock.now(), owner=owner, config=config)
     report = shell.run_worker(
         config, clock=clock, plex=SimulatedPlex(Scenario(), clock), until_idle=True
     )
@@ -276,7 +275,7 @@ def test_a_lease_of_an_earlier_process_with_this_pid_is_freed_at_start(tmp_path:
     clock = FakeClock()
     shell.enqueue(config, key="k", metadata=metadata(1), now=clock.now())
     owner = f"{socket.gethostname()}:{os.getpid()}:earlier0:gone"  # a container restarted
-    Store.open(config.db_path).claim(now=clock.now(), owner=owner, config=config)
+    decisions.claim(Store.open(config.db_path), now=clock.now(), owner=owner, config=config)
     report = shell.run_worker(
         config, clock=clock, plex=SimulatedPlex(Scenario(), clock), until_idle=True
     )
@@ -298,9 +297,9 @@ def test_a_payload_that_no_longer_decodes_is_dead_lettered_and_the_worker_goes_o
     report = shell.run_worker(config, clock=clock, plex=plex, until_idle=True)
     assert report.dead_lettered == {"invalid_payload": 2}
     assert report.done == 1
-    reasons = Store.open(config.db_path).query("SELECT key, last_error FROM dead_letters")
-    assert {r[0] for r in reasons} == {"scene:0", "scene:1"}
-    assert any("unknown metadata key 'bogus'" in r[1] for r in reasons)
+    reasons = Store.open(config.db_path).dead_letters.entries(Filters())
+    assert {r.key for r in reasons} == {"scene:0", "scene:1"}
+    assert any("unknown metadata key 'bogus'" in r.last_error for r in reasons)
 
 
 def test_a_gateway_that_raises_does_not_kill_the_worker(tmp_path: Path) -> None:
@@ -321,8 +320,8 @@ def test_a_gateway_that_raises_does_not_kill_the_worker(tmp_path: Path) -> None:
     report = shell.run_worker(config, clock=clock, plex=Buggy(), stop=Drained(config))
     assert report.done == 1
     assert report.dead_lettered == {"retries_exhausted": 1}
-    row = Store.open(config.db_path).query("SELECT last_error FROM dead_letters")[0]
-    assert row[0] == "unexpected KeyError"
+    [row] = Store.open(config.db_path).dead_letters.entries(Filters())
+    assert row.last_error == "unexpected KeyError"
 
 
 def test_auth_failure_pauses_everything_and_dead_letters_nothing(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ import shell
 from core import Health, Outcome, PlexSyncConfig, Succeeded
 from shell.simulate import SimulationSpec, simulate
 from shell.store import Store
+from shell.worker import decisions
 from tests.benchmarks import peers
 
 PAYLOAD = {"path": "/media/films/{n:07d}.mkv", "title": "Title {n}", "genres": ["Drama"]}
@@ -175,10 +176,10 @@ def claim_latency(sizes: Sequence[int], finished: int, samples: int) -> list[dic
             now = time.time()
             for _ in range(samples):
                 started = time.perf_counter()
-                stored = store.claim(now=now, owner="bench", config=config)
+                stored = decisions.claim(store, now=now, owner="bench", config=config)
                 timings.append(time.perf_counter() - started)
                 assert stored is not None
-                store.release(stored)
+                decisions.release(store, stored)
             store.close()
             size = os.path.getsize(path)
         timings.sort()

@@ -4,11 +4,11 @@ Jobs are worked one at a time, in due order. The worker claims about a second's 
 jobs at once (judged by how long recent calls took, at most ``MAX_BATCH``) and writes decisions
 in groups: after any failure (so the breaker and the retry are stored before the next Plex call),
 when the batch is used up, or after ``FLUSH_SECONDS``. A crash therefore redoes at most a
-second of successful edits, which is harmless (NOTES, principle 10), and costs far fewer commits.
+second of successful edits, which is harmless (edits are idempotent), and costs far fewer commits.
 
-Before any Plex call the breaker is asked (``store.admit``): while it holds, no job call is made;
+Before any Plex call the breaker is asked (``decisions.ask``): while it holds, no job call is made;
 when it asks for a probe, one health call is made and reported. An outage- or auth-looking
-failure is checked against a health call before ``decide`` sees it (NOTES, principle 2). When
+failure is checked against a health call before ``decide`` sees it. When
 nothing is due the worker sleeps until the earliest of the next due job, the end of a hold, and
 ``poll_interval``.
 
@@ -19,16 +19,10 @@ a bug ends in the DLQ with a reason after the retry budget instead of killing th
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
-import socket
 import threading
-import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
-from types import FrameType
+from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
 from attrs import field, frozen
@@ -37,7 +31,6 @@ from returns.result import Failure, Success
 from core import (
     BreakerClosed,
     BreakerOpened,
-    DeadLetterReason,
     ErrorClass,
     Event,
     Failed,
@@ -47,11 +40,8 @@ from core import (
     Outcome,
     PlexSyncConfig,
     Probe,
-    ProbeFailed,
-    ProbeStarted,
     Proceed,
     RetryScheduled,
-    Throttled,
     confirm,
     format_duration,
     needs_confirmation,
@@ -61,7 +51,12 @@ from shell.clock import Clock, SystemClock
 from shell.gateway import PlexGateway
 from shell.payload import decode_payload
 from shell.redact import get_logger
-from shell.store import Attempted, Store, StoredJob
+from shell.store import Store, StoredJob
+from shell.worker import decisions
+from shell.worker.decisions import Attempted
+from shell.worker.log import log_event
+from shell.worker.owner import expire_leases_of_dead_local_workers, new_owner
+from shell.worker.signals import stop_on_signals
 
 log = get_logger("plexsync.worker")
 
@@ -75,9 +70,6 @@ REAP_INTERVAL: Final = 1.0
 """Seconds between looks for expired leases (a dead worker's jobs)."""
 SWEEP_INTERVAL: Final = 3600.0
 """Seconds between DLQ retention sweeps."""
-INCARNATION: Final = uuid.uuid4().hex[:8]
-"""Tells this process from earlier ones that had its pid on this host: pids are reused, and a
-restarted container often gives its worker the very pid the crashed one had."""
 
 
 class StopSignal(Protocol):
@@ -136,7 +128,7 @@ def run_worker(
 
         plex = own_gateway = PlexServerGateway(config, clock=clock)
     try:
-        with _stop_on_signals(stop_event, enabled=stop is None):
+        with stop_on_signals(stop_event, enabled=stop is None):
             worker = _Worker(config, store, clock, plex, on_event)
             return worker.run(stop if stop is not None else stop_event, until_idle=until_idle)
     finally:
@@ -159,7 +151,7 @@ class _Worker:
         self.clock = clock
         self.plex = plex
         self.on_event = on_event
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{INCARNATION}:{uuid.uuid4().hex[:8]}"
+        self.owner = new_owner()
         self.done = self.retried = self.plex_calls = self.probes = self.outages = 0
         self.dead_lettered: Counter[str] = Counter()
         self.last_outage_log_at: float | None = None
@@ -171,7 +163,7 @@ class _Worker:
 
     def run(self, stop: StopSignal, *, until_idle: bool) -> WorkerReport:
         started_at = self.clock.now()
-        self._expire_leases_of_dead_local_workers(started_at)
+        expire_leases_of_dead_local_workers(self.store, now=started_at)
         log.info("worker %s started on %s", self.owner, self.store.path)
         self.stop = stop
         while not stop.is_set():
@@ -201,7 +193,7 @@ class _Worker:
         """One turn of the loop; ``False`` when an idle-draining worker has nothing left now."""
         now = self.clock.now()
         self._housekeeping(now)
-        admission = self.store.admit(now=now, config=self.config)
+        admission = decisions.ask(self.store, now=now, config=self.config)
         self._emit(admission.events)
         match admission.permission:
             case Probe():
@@ -211,8 +203,12 @@ class _Worker:
                 self._log_outage_status(now, until)
                 return self._idle(now, until_idle=until_idle)
             case Proceed():
-                batch = self.store.claim(
-                    now=now, owner=self.owner, config=self.config, limit=self._batch_size()
+                batch = decisions.claim(
+                    self.store,
+                    now=now,
+                    owner=self.owner,
+                    config=self.config,
+                    limit=self._batch_size(),
                 )
                 if not batch:
                     return self._idle(now, until_idle=until_idle)
@@ -222,8 +218,9 @@ class _Worker:
     def _idle(self, now: float, *, until_idle: bool) -> bool:
         if until_idle:
             return False
-        breaker = self.store.breaker()
-        wake = wake_at(breaker, now=now, next_due_at=self.store.next_due_at(), config=self.config)
+        breaker = self.store.breaker.load()
+        next_due_at = self.store.jobs.next_due_at()
+        wake = wake_at(breaker, now=now, next_due_at=next_due_at, config=self.config)
         self.clock.sleep(wake - now)
         return True
 
@@ -231,7 +228,9 @@ class _Worker:
         health = self.plex.health()
         self.plex_calls += 1
         self.probes += 1
-        events = self.store.report_probe(health, now=self.clock.now(), config=self.config)
+        events = decisions.report_probe(
+            self.store, health, now=self.clock.now(), config=self.config
+        )
         self._emit(events)
 
     def _work(self, batch: list[StoredJob]) -> None:
@@ -249,7 +248,7 @@ class _Worker:
         while queue:
             if self.stop is not None and self.stop.is_set():
                 self._flush(pending, queue, claim_more=0)
-                self.store.release(list(queue))
+                decisions.release(self.store, list(queue))
                 return
             stored = queue.popleft()
             started = self.clock.now()
@@ -274,8 +273,8 @@ class _Worker:
         """Write *pending*; ``False`` if the breaker now holds work (*queue* was given back)."""
         if not pending:
             return True
-        recorded = self.store.record(
-            pending, config=self.config, remaining=list(queue), claim_more=claim_more
+        recorded = decisions.record(
+            self.store, pending, config=self.config, remaining=list(queue), claim_more=claim_more
         )
         for decision in recorded.decisions:
             self._emit(decision.events)
@@ -316,7 +315,7 @@ class _Worker:
     def _emit(self, events: tuple[Event, ...]) -> None:
         for event in events:
             self._count(event)
-            _log_event(event)
+            log_event(event)
             if self.on_event is not None:
                 self.on_event(event)
 
@@ -337,14 +336,14 @@ class _Worker:
                 pass
 
     def _log_outage_status(self, now: float, until: float) -> None:
-        breaker = self.store.breaker()
+        breaker = self.store.breaker.load()
         if breaker.outage is None:
             return  # a rate-limit hold: not an outage
         last = self.last_outage_log_at
         if last is not None and 0 <= now - last < OUTAGE_LOG_INTERVAL:
             return
         self.last_outage_log_at = now
-        waiting = self.store.query("SELECT count(*) FROM jobs")[0][0]
+        waiting = self.store.jobs.count()
         log.info(
             "Plex unavailable for %s (%s); %d jobs waiting; next probe in %s",
             format_duration(now - breaker.outage.started_at),
@@ -357,7 +356,7 @@ class _Worker:
         """Take back dead workers' jobs (every second) and sweep old dead letters (hourly)."""
         if _due(self.last_reap_at, now, REAP_INTERVAL):
             self.last_reap_at = now
-            for decision in self.store.reap(now=now, config=self.config):
+            for decision in decisions.reap(self.store, now=now, config=self.config):
                 self._emit(decision.events)
         if _due(self.last_sweep_at, now, SWEEP_INTERVAL):
             self.last_sweep_at = now
@@ -366,7 +365,7 @@ class _Worker:
     def _sweep_dead_letters(self, now: float) -> None:
         # The store keeps all workers together to one sweep an hour; this one asks hourly too,
         # since asking costs a write transaction.
-        removed = self.store.sweep_dead_letters(now=now, config=self.config)
+        removed = decisions.sweep_dead_letters(self.store, now=now, config=self.config)
         if removed is not None:
             log.log(
                 logging.INFO if removed else logging.DEBUG,
@@ -375,119 +374,7 @@ class _Worker:
                 f"{self.config.dlq_retention_days:g}",
             )
 
-    def _expire_leases_of_dead_local_workers(self, now: float) -> None:
-        """A worker on this host whose process is gone will never finish its job: let it be
-        taken back now rather than when its lease runs out. A lease with this process's pid
-        but from another incarnation is a dead predecessor's, although the pid is alive.
-        """
-        host = socket.gethostname()
-        me = f"{os.getpid()}:{INCARNATION}:"
-        owners = self.store.query("SELECT DISTINCT lease_owner FROM jobs WHERE state = 'running'")
-        for (owner,) in owners:
-            owner_host, _, rest = str(owner).partition(":")
-            pid_text = rest.partition(":")[0]
-            if owner_host != host or not pid_text.isdigit():
-                continue
-            earlier_self = int(pid_text) == os.getpid() and not rest.startswith(me)
-            if earlier_self or not _alive(int(pid_text)):
-                self.store.expire_lease(owner, now=now)
-
 
 def _due(last: float | None, now: float, interval: float) -> bool:
     """Whether *interval* has passed since *last* (a clock that stepped back counts as due)."""
     return last is None or not 0 <= now - last < interval
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
-_REASON_TEXT: Final = {
-    DeadLetterReason.PERMANENT_ERROR: "Plex refused it",
-    DeadLetterReason.RETRIES_EXHAUSTED: "retries exhausted",
-    DeadLetterReason.NOT_FOUND: "not found in Plex",
-    DeadLetterReason.INVALID_PAYLOAD: "invalid payload",
-    DeadLetterReason.CRASHED_REPEATEDLY: "workers crashed on it repeatedly",
-}
-
-
-def _log_event(event: Event) -> None:
-    match event:
-        case BreakerOpened(cause=cause, at=at, next_probe_at=probe_at):
-            log.info(
-                "Plex unavailable (%s): holding all work; first probe in %s",
-                cause.value,
-                format_duration(probe_at - at),
-            )
-        case BreakerClosed(outage=outage, at=at):
-            log.info(
-                "Plex is back after %s (%d probes): resuming work",
-                format_duration(at - outage.started_at),
-                outage.probes,
-            )
-        case ProbeFailed(next_probe_at=probe_at, at=at, cause=cause):
-            log.debug("probe failed (%s); next in %s", cause.value, format_duration(probe_at - at))
-        case ProbeStarted(number=number):
-            log.debug("probing Plex (probe %d of this outage)", number)
-        case Throttled(until_at=until, at=at):
-            log.info("Plex asked us to slow down: no job calls for %s", format_duration(until - at))
-        case JobDeadLettered(job_id=job_id, key=key, reason=reason, error_class=error_class):
-            log.warning(
-                "job %d (%s) dead-lettered: %s (last error: %s)",
-                job_id,
-                key,
-                _REASON_TEXT[reason],
-                error_class.value,
-            )
-        case RetryScheduled(job_id=job_id, key=key, error_class=error_class, retry_at=at):
-            log.debug("job %d (%s) %s: retry at %.0f", job_id, key, error_class.value, at)
-        case JobSucceeded(job_id=job_id, key=key):
-            log.debug("job %d (%s) done", job_id, key)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
-    """SIGINT/SIGTERM finish the job in hand, then stop; a second signal acts as usual.
-
-    The handler takes no lock. It runs in the main thread between two bytecodes, possibly while
-    that thread holds the lock inside ``stop`` (sleeping in ``Event.wait``), where ``stop.set()``
-    would wait for itself for ever. It only writes the signal's number to a pipe; a relay thread
-    logs and sets ``stop`` outside the handler.
-    """
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    read_end, write_end = os.pipe()
-
-    def relay() -> None:
-        received = os.read(read_end, 1)  # b"" once the pipe is closed: no signal came
-        if received:
-            name = signal.Signals(received[0]).name
-            log.info("received %s: stopping after the job in hand", name)
-            stop.set()
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del frame
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        os.write(write_end, bytes([signum]))
-
-    relaying = threading.Thread(target=relay, name="plexsync-signals", daemon=True)
-    relaying.start()
-    for sig in previous:
-        signal.signal(sig, handle)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        os.close(write_end)
-        relaying.join()
-        os.close(read_end)

@@ -1,0 +1,128 @@
+"""Opening the queue's SQLite file, and the one way to change it: a transaction.
+
+The file is created private (mode 0600: the dead letters hold payloads), in WAL mode with a busy
+timeout. A locked database is waited for, never reported to the caller. A failure of the database
+itself (not SQLite, read-only, disk full, corrupt) becomes a ``StoreError`` that names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from typing import Final, TypeVar
+
+BUSY_TIMEOUT_MS: Final = 10_000
+LOCKED_RETRIES: Final = 30
+
+_T = TypeVar("_T")
+
+
+class StoreError(Exception):
+    """The database cannot be used: not SQLite, not writable, or from a newer plexsync."""
+
+
+def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
+    """A configured connection to the file at *path*, created (private) if it is missing."""
+    try:
+        _create_private(path)
+        connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the queue database {path}: {exc}") from None
+    try:
+        _configure(connection, path, synchronous)
+    except sqlite3.DatabaseError as exc:
+        connection.close()
+        raise StoreError(f"cannot use the queue database {path}: {explain(exc)}") from None
+    except StoreError:
+        connection.close()
+        raise
+    return connection
+
+
+@contextlib.contextmanager
+def transaction(connection: sqlite3.Connection, path: str) -> Iterator[sqlite3.Connection]:
+    """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), rolled back on any error.
+
+    Other writers are waited out; a failure of the database itself is a ``StoreError``.
+    """
+    with named_failures(path):
+        when_not_busy(lambda: connection.execute("BEGIN IMMEDIATE"))
+        try:
+            yield connection
+        except BaseException:
+            if connection.in_transaction:  # SQLite may have rolled back already (disk full)
+                connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def named_failures(path: str) -> Iterator[None]:
+    """Turn a failure of the database into a ``StoreError`` naming the file at *path*."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: {explain(exc)}") from None
+
+
+def when_not_busy(operation: Callable[[], _T]) -> _T:
+    """Run *operation*, trying again while another connection holds the lock SQLite wanted.
+
+    SQLite waits out most locks itself (the busy timeout), but not the ones taken to begin an
+    immediate transaction or to switch a new file to WAL: those are retried here, in real time,
+    since it is another process's I/O that is being waited for.
+    """
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return operation()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or attempt == LOCKED_RETRIES - 1:
+                raise
+            time.sleep(min(0.05 * (attempt + 1), 1.0))
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+
+def explain(exc: sqlite3.DatabaseError) -> str:
+    """What a database failure means, in words an operator can act on."""
+    match _primary_code(exc):
+        case sqlite3.SQLITE_NOTADB:
+            return "the file is not a SQLite database"
+        case sqlite3.SQLITE_READONLY | sqlite3.SQLITE_CANTOPEN:
+            return "the file (or its folder) is not writable"
+        case _:
+            return str(exc)
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (the DLQ holds payloads)."""
+    if path == ":memory:" or os.path.exists(path):
+        return
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+
+
+def _configure(connection: sqlite3.Connection, path: str, synchronous: str) -> None:
+    connection.row_factory = sqlite3.Row
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    # Switching a new file to WAL needs it to itself, and SQLite does not wait for that with the
+    # busy timeout: two processes opening a new queue at once must take turns here.
+    mode = when_not_busy(lambda: connection.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+    if path != ":memory:" and str(mode).lower() != "wal":
+        raise StoreError(f"cannot switch {path} to WAL mode (got {mode})")
+    level = synchronous.upper()
+    if level not in {"NORMAL", "FULL"}:
+        raise StoreError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
+    connection.execute(f"PRAGMA synchronous = {level}")
+    connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _primary_code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code (extended codes carry it in their low byte)."""
+    return int(getattr(exc, "sqlite_errorcode", -1)) & 0xFF
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return _primary_code(exc) in {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}

@@ -1,0 +1,113 @@
+"""The schema, and the migrations that bring any older queue file up to it.
+
+Each migration is the text of one schema step and is never edited once released: a file at
+version N gets migrations N+1 ... in order, each in one transaction, and ``PRAGMA user_version``
+records where it stands. A file from a newer plexsync is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Final
+
+from shell.store.database import StoreError, transaction
+
+MIGRATIONS: Final[Sequence[str]] = (
+    # 1: jobs, dead letters, the breaker and its outages, counters.
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'running')),
+        due_at REAL NOT NULL,
+        enqueued_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        lease_owner TEXT,
+        lease_expires_at REAL,
+        suspect INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        transient_failures INTEGER NOT NULL DEFAULT 0,
+        not_found_failures INTEGER NOT NULL DEFAULT 0,
+        not_found_since_at REAL,
+        crashes INTEGER NOT NULL DEFAULT 0,
+        rate_limited_deferrals INTEGER NOT NULL DEFAULT 0,
+        outage_deferrals INTEGER NOT NULL DEFAULT 0,
+        last_error_class TEXT,
+        last_error TEXT,
+        history TEXT NOT NULL DEFAULT '[]'
+    );
+    CREATE INDEX jobs_due ON jobs (due_at, id) WHERE state = 'waiting';
+    CREATE UNIQUE INDEX jobs_one_waiting_per_key ON jobs (key) WHERE state = 'waiting';
+    CREATE UNIQUE INDEX jobs_one_running_per_key ON jobs (key) WHERE state = 'running';
+
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        error_class TEXT NOT NULL,
+        last_error TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        history TEXT NOT NULL,
+        enqueued_at REAL NOT NULL,
+        dead_lettered_at REAL NOT NULL,
+        superseded_at REAL
+    );
+    CREATE INDEX dead_letters_by_time ON dead_letters (dead_lettered_at);
+    CREATE INDEX dead_letters_by_reason ON dead_letters (reason, dead_lettered_at);
+    CREATE INDEX dead_letters_by_key ON dead_letters (key);
+
+    CREATE TABLE outages (
+        id INTEGER PRIMARY KEY,
+        cause TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        probes INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE breaker (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        kind TEXT NOT NULL,
+        consecutive_failures INTEGER NOT NULL,
+        cooldown_seconds REAL NOT NULL,
+        probe_at REAL,
+        throttled_until_at REAL,
+        outage_id INTEGER REFERENCES outages (id)
+    );
+    INSERT INTO breaker (id, kind, consecutive_failures, cooldown_seconds)
+        VALUES (1, 'closed', 0, 0);
+
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value REAL NOT NULL);
+    INSERT INTO counters (name, value) VALUES ('done', 0), ('retention_swept_at', 0);
+    """,
+)
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def migrate(connection: sqlite3.Connection, path: str) -> None:
+    """Bring the file up to ``SCHEMA_VERSION``; refuse one written by a newer plexsync."""
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this plexsync "
+            f"understands ({SCHEMA_VERSION}); upgrade plexsync"
+        )
+    while version < SCHEMA_VERSION:
+        with transaction(connection, path) as db:
+            # Read again under the write lock: another process may have migrated meanwhile.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                break
+            # executescript would commit on its own; run the statements one by one instead.
+            for statement in _statements(MIGRATIONS[version]):
+                db.execute(statement)
+            version += 1
+            db.execute(f"PRAGMA user_version = {version}")
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

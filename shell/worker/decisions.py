@@ -1,0 +1,227 @@
+"""Where the worker takes its decisions: it asks ``core`` and writes the answer to the store.
+
+Each function here is one unit of work: it reads what the decision needs (the breaker, the jobs
+in hand) inside a transaction, calls the pure core (``admit``, ``on_probe``, ``decide``), and
+writes the result through the store's typed statements before the transaction commits, so a
+decision and the breaker change it causes are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, assert_never
+
+from attrs import frozen
+
+from core import (
+    Admission,
+    BreakerEvent,
+    DeadLetter,
+    Decision,
+    Done,
+    ErrorClass,
+    Failed,
+    Health,
+    Outcome,
+    PlexSyncConfig,
+    Proceed,
+    RetryAt,
+    Succeeded,
+    admit,
+    decide,
+    jitter_sample,
+    on_probe,
+)
+from shell.store import Filters, Store, StoredJob
+from shell.store.records import counter_values, extended_history
+
+REAP_BATCH: Final = 20
+"""Expired leases taken back per transaction, so it stays short however many workers died."""
+
+
+@frozen(kw_only=True)
+class Attempted:
+    """One attempt to record: the job, what came of it, and when it ended."""
+
+    stored: StoredJob
+    outcome: Outcome
+    at: float
+
+
+@frozen(kw_only=True)
+class Recorded:
+    """What ``record`` did: the decisions written, the jobs claimed in the same breath, and
+    whether the breaker now holds work (the worker's remaining jobs were then given back).
+    """
+
+    decisions: tuple[Decision, ...]
+    next_jobs: tuple[StoredJob, ...] = ()
+    held: bool = False
+
+
+def ask(store: Store, *, now: float, config: PlexSyncConfig) -> Admission:
+    """Ask the breaker whether work may proceed; store its move if it makes one."""
+    breaker = store.breaker.load()
+    admission = admit(breaker, now=now, config=config)
+    if admission.breaker == breaker:
+        return admission
+    with store.transaction() as tx:  # the breaker moves (a probe is due): decide again, locked
+        breaker = tx.breaker.load()
+        admission = admit(breaker, now=now, config=config)
+        tx.breaker.save(breaker, admission.breaker, admission.events)
+    return admission
+
+
+def report_probe(
+    store: Store, health: Health, *, now: float, config: PlexSyncConfig
+) -> tuple[BreakerEvent, ...]:
+    """Record the result of the breaker's probe."""
+    with store.transaction() as tx:
+        breaker = tx.breaker.load()
+        after, events = on_probe(breaker, health, now=now, config=config)
+        tx.breaker.save(breaker, after, events)
+    return events
+
+
+def claim(
+    store: Store, *, now: float, owner: str, config: PlexSyncConfig, limit: int = 1
+) -> list[StoredJob]:
+    """Take up to *limit* due jobs, in due order, under a lease for *owner*."""
+    with store.transaction() as tx:
+        return tx.jobs.claim(
+            now=now, owner=owner, lease_until_at=now + config.job_lease_seconds, limit=limit
+        )
+
+
+def record(
+    store: Store,
+    attempts: Sequence[Attempted],
+    *,
+    config: PlexSyncConfig,
+    remaining: Sequence[StoredJob] = (),
+    claim_more: int = 0,
+) -> Recorded:
+    """Decide each attempt, in order, and write the decisions in one transaction.
+
+    Each decision sees the breaker as the previous one left it. Then, if the breaker still lets
+    work through, the worker's *remaining* claimed jobs get their leases renewed and, if
+    *claim_more*, up to that many more due jobs are claimed; if it does not, the remaining jobs
+    are given back untouched.
+    """
+    with store.transaction() as tx:
+        breaker = tx.breaker.load()
+        decisions = []
+        for attempt in attempts:
+            stored = attempt.stored
+            decision = decide(
+                stored.job,
+                attempt.outcome,
+                now=attempt.at,
+                jitter=jitter_sample(stored.job.id, stored.job.deliveries),
+                config=config,
+                breaker=breaker,
+            )
+            _write(tx, stored, attempt.outcome, decision, now=attempt.at)
+            tx.breaker.save(breaker, decision.breaker, decision.events)
+            breaker = decision.breaker
+            decisions.append(decision)
+        now, owner = attempts[-1].at, attempts[-1].stored.lease_owner
+        if not isinstance(admit(breaker, now=now, config=config).permission, Proceed):
+            tx.jobs.release(remaining)
+            return Recorded(decisions=tuple(decisions), held=True)
+        lease_until_at = now + config.job_lease_seconds
+        tx.jobs.renew(remaining, lease_until_at=lease_until_at)
+        more = tx.jobs.claim(now=now, owner=owner, lease_until_at=lease_until_at, limit=claim_more)
+    return Recorded(decisions=tuple(decisions), next_jobs=tuple(more))
+
+
+def release(store: Store, jobs: Sequence[StoredJob]) -> None:
+    """Give back claimed jobs that were not attempted (the worker is stopping): they wait
+    again, due as before, with no attempt or crash counted.
+    """
+    if jobs:
+        with store.transaction() as tx:
+            tx.jobs.release(jobs)
+
+
+def reap(store: Store, *, now: float, config: PlexSyncConfig) -> tuple[Decision, ...]:
+    """Take back jobs whose lease expired (their worker died).
+
+    A worker that died holding one job died on it: ``core.decide`` counts the crash and retries
+    it at once or, past ``max_crashes``, dead-letters it. A worker that died holding several
+    cannot say which one it was working on: they all wait again uncharged, marked suspect, and
+    each is then claimed alone until it is decided.
+    """
+    if not store.jobs.any_expired(now=now):  # the usual case: one indexed read, no transaction
+        return ()
+    decisions = []
+    with store.transaction() as tx:
+        breaker = tx.breaker.load()  # a crash is the worker's, not Plex's: read only
+        for owner in tx.jobs.expired_owners(now=now, limit=REAP_BATCH):
+            held = tx.jobs.held_by(owner)
+            if len(held) > 1:
+                tx.jobs.mark_suspect(owner)
+                tx.jobs.release(held)
+                continue
+            [stored] = held
+            crash = Failed(ErrorClass.CRASHED, f"worker {owner} died holding the job")
+            decision = decide(
+                stored.job,
+                crash,
+                now=now,
+                jitter=jitter_sample(stored.job.id, stored.job.deliveries),
+                config=config,
+                breaker=breaker,
+            )
+            _write(tx, stored, crash, decision, now=now)
+            decisions.append(decision)
+    return tuple(decisions)
+
+
+def sweep_dead_letters(store: Store, *, now: float, config: PlexSyncConfig) -> int | None:
+    """Delete dead letters older than ``dlq_retention_days``, at most once an hour across all
+    workers. Returns how many went, or ``None`` if a sweep ran less than an hour ago.
+    """
+    with store.transaction() as tx:
+        if not tx.claim_retention_sweep(now=now):
+            return None
+        cutoff = now - config.dlq_retention_days * 86400
+        return tx.dead_letters.delete(Filters(before_at=cutoff))
+
+
+def _write(
+    tx: Store, stored: StoredJob, outcome: Outcome, decision: Decision, *, now: float
+) -> None:
+    """Carry out *decision* on the claimed job *stored*."""
+    error_class, message = (
+        ("", "")
+        if isinstance(outcome, Succeeded)
+        else (
+            outcome.error_class.value,
+            outcome.message,
+        )
+    )
+    match decision.action:
+        case Done():
+            tx.finish(stored)
+        case RetryAt(at=at):
+            tx.jobs.reschedule(
+                stored,
+                due_at=at,
+                counters=counter_values(decision.job),
+                error_class=error_class,
+                message=message,
+                history=extended_history(stored, outcome, decision.action, now=now),
+            )
+        case DeadLetter(reason=reason):
+            tx.bury(
+                stored,
+                decision.job,
+                reason=reason.value,
+                error_class=error_class,
+                message=message,
+                history=extended_history(stored, outcome, decision.action, now=now),
+                now=now,
+            )
+        case _:
+            assert_never(decision.action)
