@@ -81,7 +81,7 @@ CONFIRMATIONS: Final = {
     (ErrorClass.AUTH, Health.DOWN): ErrorClass.OUTAGE,
     (ErrorClass.AUTH, Health.UNAUTHORIZED): ErrorClass.AUTH,
 }
-"""How a health check settles a failure that blames the whole server (NOTES, principle 2)."""
+"""How a health check settles a failure that blames the whole server (docs/design.md, rule 2)."""
 
 
 def needs_confirmation(outcome: Outcome) -> bool:

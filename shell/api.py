@@ -11,10 +11,10 @@ import time
 from collections.abc import Iterable, Mapping
 
 from attrs import frozen
-from returns.result import Failure
+from returns.result import Failure, Success
 
 from core import BreakerKind, DeadLetterReason, PauseCause, PlexSyncConfig
-from shell.payload import parse_metadata
+from shell.payload import Metadata, parse_metadata
 from shell.store import Store
 
 _local = threading.local()
@@ -89,10 +89,12 @@ def _checked(key: object, metadata: Mapping[str, object]) -> str:
         raise ValueError("key must be a non-empty string (the host's id for the item)")
     if len(key) > 1024:
         raise ValueError(f"key is {len(key)} characters long; at most 1024 are allowed")
-    parsed = parse_metadata(metadata)
-    if isinstance(parsed, Failure):
-        raise ValueError(parsed.failure())
-    return parsed.unwrap().to_json()
+    match parse_metadata(metadata):
+        case Success(Metadata() as parsed):
+            return parsed.to_json()
+        case Failure(problem):
+            raise ValueError(problem)
+    raise AssertionError("unreachable")  # pragma: no cover - a Result is one of the two
 
 
 @frozen(kw_only=True)

@@ -1,4 +1,4 @@
-"""The one place where exceptions become error classes (NOTES, principle 3).
+"""The one place where exceptions become error classes (docs/design.md, rule 3).
 
 Classification is by exception type and HTTP status, never by the prose of a message: plexapi
 raises one ``BadRequest`` for every status it has no class of its own for, and its message starts

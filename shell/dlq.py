@@ -1,4 +1,4 @@
-"""Reviewing and re-driving the dead letter queue (NOTES, principle 7).
+"""Reviewing and re-driving the dead letter queue (docs/design.md, rule 7).
 
 Re-drive rules:
 

@@ -15,7 +15,7 @@ from shell.payload import Metadata
 
 class PlexGateway(Protocol):
     """Plex, as the worker sees it. Neither method may raise for a Plex failure: failures are
-    outcomes (``core.Failure`` with an error class), classified where they happen.
+    outcomes (``core.Failed`` with an error class), classified where they happen.
     """
 
     def apply(self, metadata: Metadata) -> Outcome:

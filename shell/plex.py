@@ -1,6 +1,6 @@
 """The real Plex gateway: find the item for a file path and apply a job's metadata via plexapi.
 
-How it spends requests (NOTES, section 4):
+How it spends requests (what plexapi does with each call is pinned by tests/test_fake_plex.py):
 
 * One ``PlexServer`` per gateway, reused across jobs and rebuilt after a connection failure,
   talking through our own ``requests.Session``: it carries a stable client identity (so Plex does

@@ -4,7 +4,7 @@ restarted each time, while the host keeps sending newer edits. Some kills land w
 an edit (its reply held back by the fake), some inside a COMMIT (the driver stops the worker
 there), some between a job's claim and its first request to Plex (the driver stops the gateway),
 the rest at random. Afterwards nothing is lost, stuck, duplicated or corrupt, and every Plex item
-holds its key's newest edit (NOTES, principles 1, 6 and 10).
+holds its key's newest edit (docs/design.md, rules 1, 6 and 10).
 
 The plan (which kill comes when, which keys get newer edits) comes from a seeded random; set
 ``CRASH_TEST_SEED`` to replay one. The seed is printed, and attached to any failure.
@@ -312,7 +312,7 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
     )
     print(summary)
     assert drained.returncode == 0, f"{summary}\n{drained.stderr[-4000:]}"
-    assert repeated > 0, f"no edit was repeated: principle 10 went untested; {summary}"
+    assert repeated > 0, f"no edit was repeated: rule 10 (at least once, idempotent) went untested; {summary}"
     _check_final_state(fake, config, host, rating_keys, summary)
 
 

@@ -352,7 +352,7 @@ def test_unknown_status_520_makes_plexapi_raise_type_error(
     """A status requests has no name for (520) crashes plexapi's message building."""
     plex = connect(fake, session)
     fake.fail_next(520)
-    # plexapi does `codes.get(520)[0]` on None (as NOTES section 4 says): a TypeError.
+    # plexapi does `codes.get(520)[0]` on None: a TypeError.
     with pytest.raises(TypeError):
         plex.query("/library/sections")
 
