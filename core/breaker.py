@@ -3,11 +3,13 @@
 Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
 ``property_tests/test_breaker_machine.py``):
 
-1. CLOSED -> OPEN after ``breaker_failure_threshold`` consecutive outage failures (confirmed by a
-   health check), or at once when Plex rejects the token. Any answer from a live Plex (success or
-   a job-level error) resets the count.
+1. CLOSED -> OPEN after ``breaker_failure_threshold`` consecutive outage failures (each confirmed
+   by a health check; one, by default), or at once when Plex rejects the token or the settings
+   cannot work (``plex_url`` is not Plex, a library section is wrong). Any answer from a live Plex
+   (success or a job-level error) resets the count.
 2. OPEN holds all work until its cooldown runs out, then admits exactly one probe (HALF_OPEN). The
-   probe is a cheap health call, not a job.
+   probe is a cheap health call; when the settings were at fault it is one real job instead, since
+   only a job shows whether the library sections work now.
 3. A failed probe reopens the breaker with a cooldown twice as long, up to
    ``breaker_max_cooldown_seconds``; a successful probe (or any job success) closes it.
 4. One outage is one record: its cause, start, probe count and end. Failed probes extend it,
@@ -15,8 +17,9 @@ Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
 5. A probe that does not report within ``probe_lease_seconds`` (its worker died) lets the next
    caller probe instead.
 6. Reports that no longer apply (a late probe result, another worker's in-flight call finishing
-   after the breaker moved, a job success that ended before the outage began) leave the breaker
-   as it is: the table says so, pair by pair.
+   after the breaker moved, a job success that ended before the outage began, an outage failure
+   of a call that began before the breaker last closed) leave the breaker as it is: the table
+   says so, pair by pair.
 7. Rate limiting is not an outage: it holds work until the server's time (``throttle``) without
    touching the state machine.
 8. Time is an argument. A clock that steps backwards only makes a wait look "not yet elapsed".
@@ -49,7 +52,7 @@ from core.events import (
     Throttled,
 )
 from core.outage import Outage, PauseCause
-from core.outcomes import Health
+from core.outcomes import ErrorClass, Failed, Health, Outcome
 
 
 class BreakerKind(enum.Enum):
@@ -67,8 +70,10 @@ class Signal(enum.Enum):
     STALE_SUCCESS = "job succeeded before the outage began"
     ANSWERED = "Plex answered"
     FAILED = "outage failure"
+    STALE_FAILURE = "outage failure from before Plex came back"
     TRIPPED = "threshold reached"
     REJECTED = "token rejected"
+    MISCONFIGURED = "settings cannot work"
     COOLED_DOWN = "cooldown over"
     PROBE_SUCCEEDED = "probe succeeded"
     PROBE_FAILED = "probe failed"
@@ -76,10 +81,14 @@ class Signal(enum.Enum):
 
 @frozen(kw_only=True)
 class Closed:
-    """Work flows; ``consecutive_failures`` counts confirmed outage failures in a row."""
+    """Work flows; ``consecutive_failures`` counts confirmed outage failures in a row.
+    ``closed_at`` is when the last outage ended (``None`` if there never was one): a call that
+    began before it cannot reopen the breaker.
+    """
 
     kind: ClassVar = BreakerKind.CLOSED
     consecutive_failures: int = field(default=0, validator=check.count)
+    closed_at: float | None = field(default=None, validator=check.instant)
 
 
 @frozen(kw_only=True)
@@ -143,9 +152,28 @@ class Proceed:
     """Work may go ahead."""
 
 
+class ProbeKind(enum.Enum):
+    """How to probe: a cheap health call, or one real job (when only a job can tell)."""
+
+    HEALTH = "health"
+    JOB = "job"
+
+
+PROBE_KINDS: Final = {
+    PauseCause.OUTAGE: ProbeKind.HEALTH,
+    PauseCause.AUTH: ProbeKind.HEALTH,
+    PauseCause.MISCONFIGURED: ProbeKind.JOB,
+}
+"""How each cause is probed."""
+
+
 @frozen
 class Probe:
-    """Send the one probe (a health call) and report it with ``on_probe``; no job calls."""
+    """Send the one probe and report it: a health call (``on_probe``), or one job
+    (``on_job_probe``, then ``decide`` as usual); no other Plex call meanwhile.
+    """
+
+    kind: ProbeKind = ProbeKind.HEALTH
 
 
 @frozen
@@ -175,6 +203,7 @@ class _Input:
     signal: Signal
     now: float
     config: PlexSyncConfig
+    detail: str = ""
 
 
 _Moved = tuple[BreakerState, tuple[BreakerEvent, ...]]
@@ -189,33 +218,36 @@ def _stay(state: BreakerState, given: _Input) -> _Moved:
 def _reset_count(state: Closed, given: _Input) -> _Moved:
     """A live Plex answered: the run of outage failures is broken."""
     del given
-    return (state if state.consecutive_failures == 0 else Closed()), ()
+    if state.consecutive_failures == 0:
+        return state, ()
+    return attrs.evolve(state, consecutive_failures=0), ()
 
 
 def _count_failure(state: Closed, given: _Input) -> _Moved:
     """One more confirmed outage failure, still below the threshold."""
     del given
-    return Closed(consecutive_failures=state.consecutive_failures + 1), ()
+    return attrs.evolve(state, consecutive_failures=state.consecutive_failures + 1), ()
 
 
 def _start_outage(state: Closed, given: _Input) -> _Moved:
     """Open: a new outage record, and the first probe after ``breaker_cooldown_seconds``."""
     del state
     cause = _cause(given.signal)
+    detail = given.detail or DEFAULT_DETAIL[cause]
     cooldown = given.config.breaker_cooldown_seconds
     probe_at = given.now + cooldown
     opened = Open(
-        outage=Outage(cause=cause, started_at=given.now),
+        outage=Outage(cause=cause, started_at=given.now, detail=detail),
         cooldown_seconds=cooldown,
         probe_at=probe_at,
     )
-    return opened, (BreakerOpened(at=given.now, cause=cause, next_probe_at=probe_at),)
+    event = BreakerOpened(at=given.now, cause=cause, next_probe_at=probe_at, detail=detail)
+    return opened, (event,)
 
 
 def _change_cause(state: Open, given: _Input) -> _Moved:
     """The outage goes on, for a different reason (Plex is up but refuses the token)."""
-    outage = attrs.evolve(state.outage, cause=_cause(given.signal))
-    return attrs.evolve(state, outage=outage), ()
+    return attrs.evolve(state, outage=_blamed(state.outage, given)), ()
 
 
 def _admit_probe(state: Open | HalfOpen, given: _Input) -> _Moved:
@@ -231,28 +263,54 @@ def _admit_probe(state: Open | HalfOpen, given: _Input) -> _Moved:
 
 def _back_off(state: HalfOpen, given: _Input) -> _Moved:
     """The probe failed: open again, the cooldown doubled up to its maximum."""
-    cause = _cause(given.signal)
+    outage = _blamed(state.outage, given)
     cooldown = min(2 * state.cooldown_seconds, given.config.breaker_max_cooldown_seconds)
     probe_at = given.now + cooldown
-    reopened = Open(
-        outage=attrs.evolve(state.outage, cause=cause),
+    reopened = Open(outage=outage, cooldown_seconds=cooldown, probe_at=probe_at)
+    failed = ProbeFailed(
+        at=given.now,
+        cause=outage.cause,
         cooldown_seconds=cooldown,
-        probe_at=probe_at,
+        next_probe_at=probe_at,
+        detail=outage.detail,
     )
-    event = ProbeFailed(
-        at=given.now, cause=cause, cooldown_seconds=cooldown, next_probe_at=probe_at
-    )
-    return reopened, (event,)
+    return reopened, (failed,)
 
 
 def _end_outage(state: Open | HalfOpen, given: _Input) -> _Moved:
     """Plex is back: close, and finish the outage record (never before it began)."""
-    ended = attrs.evolve(state.outage, ended_at=max(given.now, state.outage.started_at))
-    return Closed(), (BreakerClosed(at=given.now, outage=ended),)
+    ended_at = max(given.now, state.outage.started_at)
+    ended = attrs.evolve(state.outage, ended_at=ended_at)
+    return Closed(closed_at=ended_at), (BreakerClosed(at=given.now, outage=ended),)
+
+
+DEFAULT_DETAIL: Final = {
+    PauseCause.OUTAGE: "Plex does not answer",
+    PauseCause.AUTH: "token rejected",
+    PauseCause.MISCONFIGURED: (
+        "the settings do not fit this server; check plex_url and library_sections"
+    ),
+}
+"""What a cause is called when the report that made it said nothing more precise."""
 
 
 def _cause(signal: Signal) -> PauseCause:
-    return PauseCause.AUTH if signal is Signal.REJECTED else PauseCause.OUTAGE
+    match signal:
+        case Signal.REJECTED:
+            return PauseCause.AUTH
+        case Signal.MISCONFIGURED:
+            return PauseCause.MISCONFIGURED
+        case _:
+            return PauseCause.OUTAGE
+
+
+def _blamed(outage: Outage, given: _Input) -> Outage:
+    """*outage* with the cause *given* reports: its words, or the old ones if it is the same
+    cause and brought none, or the cause's usual words.
+    """
+    cause = _cause(given.signal)
+    kept = outage.detail if cause is outage.cause else DEFAULT_DETAIL[cause]
+    return attrs.evolve(outage, cause=cause, detail=given.detail or kept)
 
 
 @frozen
@@ -271,8 +329,10 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_CLOSED, _S.STALE_SUCCESS): Move(_stay, _CLOSED),  # never sent: closed has no outage
     (_CLOSED, _S.ANSWERED): Move(_reset_count, _CLOSED),  # a job-level error from a live Plex
     (_CLOSED, _S.FAILED): Move(_count_failure, _CLOSED),
+    (_CLOSED, _S.STALE_FAILURE): Move(_stay, _CLOSED),  # the call began before Plex came back
     (_CLOSED, _S.TRIPPED): Move(_start_outage, _OPEN),  # the threshold is reached
     (_CLOSED, _S.REJECTED): Move(_start_outage, _OPEN),  # a bad token needs no threshold
+    (_CLOSED, _S.MISCONFIGURED): Move(_start_outage, _OPEN),  # nor do settings that cannot work
     (_CLOSED, _S.COOLED_DOWN): Move(_stay, _CLOSED),  # nothing cools down while closed
     (_CLOSED, _S.PROBE_SUCCEEDED): Move(_stay, _CLOSED),  # a probe reporting after another
     (_CLOSED, _S.PROBE_FAILED): Move(_stay, _CLOSED),  # worker's success closed the breaker
@@ -280,8 +340,10 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_OPEN, _S.STALE_SUCCESS): Move(_stay, _OPEN),  # it ended before the outage began
     (_OPEN, _S.ANSWERED): Move(_stay, _OPEN),  # a call from before the breaker opened
     (_OPEN, _S.FAILED): Move(_stay, _OPEN),  # the outage is already known
+    (_OPEN, _S.STALE_FAILURE): Move(_stay, _OPEN),  # never sent: only a closed breaker has one
     (_OPEN, _S.TRIPPED): Move(_stay, _OPEN),
     (_OPEN, _S.REJECTED): Move(_change_cause, _OPEN),  # Plex is up but refuses the token
+    (_OPEN, _S.MISCONFIGURED): Move(_change_cause, _OPEN),  # or is not Plex, or lacks a section
     (_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),
     (_OPEN, _S.PROBE_SUCCEEDED): Move(_stay, _OPEN),  # a late report of an earlier probe
     (_OPEN, _S.PROBE_FAILED): Move(_stay, _OPEN),
@@ -289,8 +351,10 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_HALF_OPEN, _S.STALE_SUCCESS): Move(_stay, _HALF_OPEN),
     (_HALF_OPEN, _S.ANSWERED): Move(_stay, _HALF_OPEN),
     (_HALF_OPEN, _S.FAILED): Move(_stay, _HALF_OPEN),  # the probe decides, not a job call
+    (_HALF_OPEN, _S.STALE_FAILURE): Move(_stay, _HALF_OPEN),  # never sent (closed only)
     (_HALF_OPEN, _S.TRIPPED): Move(_stay, _HALF_OPEN),
     (_HALF_OPEN, _S.REJECTED): Move(_back_off, _OPEN),  # a failed probe, and the cause is auth
+    (_HALF_OPEN, _S.MISCONFIGURED): Move(_back_off, _OPEN),  # ... or the settings
     (_HALF_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),  # the probe's lease ran out
     (_HALF_OPEN, _S.PROBE_SUCCEEDED): Move(_end_outage, _CLOSED),
     (_HALF_OPEN, _S.PROBE_FAILED): Move(_back_off, _OPEN),  # the cooldown doubles
@@ -310,11 +374,16 @@ def changes_anything(move: Move) -> bool:
 
 # ---------------------------------------------------------------------------- the calls
 def observe(
-    breaker: Breaker, signal: Signal, *, now: float, config: PlexSyncConfig
+    breaker: Breaker, signal: Signal, *, now: float, config: PlexSyncConfig, detail: str = ""
 ) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-    """Apply *signal* at *now*: the row of ``TRANSITIONS`` for the breaker's state and *signal*."""
+    """Apply *signal* at *now*: the row of ``TRANSITIONS`` for the breaker's state and *signal*.
+
+    *detail* says in plain words what the report found ("connection refused"); it is kept with
+    the outage when the signal opens the breaker or changes its cause.
+    """
     move = TRANSITIONS[breaker.kind, signal]
-    state, events = move.effect(breaker.state, _Input(signal=signal, now=now, config=config))
+    given = _Input(signal=signal, now=now, config=config, detail=detail)
+    state, events = move.effect(breaker.state, given)
     if state is breaker.state:
         return breaker, events
     return attrs.evolve(breaker, state=state), events
@@ -333,11 +402,23 @@ def success_signal(breaker: Breaker, *, now: float) -> Signal:
     )
 
 
-def failure_signal(breaker: Breaker, config: PlexSyncConfig) -> Signal:
-    """The signal for one more confirmed outage failure: TRIPPED once it reaches the threshold."""
-    failures = breaker.state.consecutive_failures if isinstance(breaker.state, Closed) else 0
-    reached = failures + 1 >= config.breaker_failure_threshold
-    return Signal.TRIPPED if reached else Signal.FAILED
+def failure_signal(
+    breaker: Breaker, config: PlexSyncConfig, *, started_at: float | None = None
+) -> Signal:
+    """The signal for one more confirmed outage failure of a call that began at *started_at*:
+    TRIPPED once it reaches the threshold; STALE_FAILURE if the call began before the breaker
+    last closed (its health check may have seen the outage that has just ended).
+    """
+    match breaker.state:
+        case Closed(closed_at=closed_at) if (
+            closed_at is not None and started_at is not None and started_at < closed_at
+        ):
+            return Signal.STALE_FAILURE
+        case Closed(consecutive_failures=failures):
+            reached = failures + 1 >= config.breaker_failure_threshold
+            return Signal.TRIPPED if reached else Signal.FAILED
+        case _:
+            return Signal.FAILED
 
 
 def hold_until(breaker: Breaker, *, now: float) -> float | None:
@@ -356,10 +437,11 @@ def admit(breaker: Breaker, *, now: float, config: PlexSyncConfig) -> Admission:
     until = hold_until(breaker, now=now)
     if until is not None:
         return Admission(Hold(until), breaker)
-    if breaker.kind is _CLOSED:
+    if breaker.outage is None:
         return Admission(Proceed(), breaker)
+    kind = PROBE_KINDS[breaker.outage.cause]
     after, events = observe(breaker, Signal.COOLED_DOWN, now=now, config=config)
-    return Admission(Probe(), after, events)
+    return Admission(Probe(kind), after, events)
 
 
 def wake_at(
@@ -384,14 +466,45 @@ _PROBE_SIGNALS: Final = {
     Health.UP: Signal.PROBE_SUCCEEDED,
     Health.DOWN: Signal.PROBE_FAILED,
     Health.UNAUTHORIZED: Signal.REJECTED,
+    Health.NOT_PLEX: Signal.MISCONFIGURED,
 }
+
+HEALTH_DETAIL: Final = {
+    Health.UNAUTHORIZED: "token rejected (401)",
+    Health.NOT_PLEX: "answered, but not as a Plex server; check plex_url",
+}
+"""What a health answer says when the gateway gives no more precise words (a failed probe of a
+server that is still down keeps the words the outage began with)."""
 
 
 def on_probe(
-    breaker: Breaker, health: Health, *, now: float, config: PlexSyncConfig
+    breaker: Breaker, health: Health, *, now: float, config: PlexSyncConfig, detail: str = ""
 ) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
-    """Report the probe's result. A result that arrives after the breaker moved is ignored."""
-    return observe(breaker, _PROBE_SIGNALS[health], now=now, config=config)
+    """Report a health probe's result (*detail*: what it found, in plain words). A result that
+    arrives after the breaker moved is ignored.
+    """
+    signal = _PROBE_SIGNALS[health]
+    words = detail or HEALTH_DETAIL.get(health, "")
+    return observe(breaker, signal, now=now, config=config, detail=words)
+
+
+def on_job_probe(
+    breaker: Breaker, outcome: Outcome, *, now: float, config: PlexSyncConfig
+) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
+    """Report a job sent as the probe (``ProbeKind.JOB``), before ``decide`` hears of the job.
+
+    A job that Plex answered about (done, or failed for reasons of its own) shows the settings
+    work again; one that failed as a whole server fails is a failed probe.
+    """
+    match outcome:
+        case Failed(error_class=ErrorClass.OUTAGE, message=message):
+            return observe(breaker, Signal.PROBE_FAILED, now=now, config=config, detail=message)
+        case Failed(error_class=ErrorClass.AUTH, message=message):
+            return observe(breaker, Signal.REJECTED, now=now, config=config, detail=message)
+        case Failed(error_class=ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX, message=message):
+            return observe(breaker, Signal.MISCONFIGURED, now=now, config=config, detail=message)
+        case _:
+            return observe(breaker, Signal.PROBE_SUCCEEDED, now=now, config=config)
 
 
 def throttle(breaker: Breaker, *, until_at: float, now: float) -> tuple[Breaker, Throttled]:

@@ -74,7 +74,9 @@ class PlexSyncConfig:
 
     retry_after_max_seconds: float = field(default=3600.0, validator=check.positive)
 
-    breaker_failure_threshold: int = field(default=3, validator=check.at_least_one)
+    breaker_failure_threshold: int = field(default=1, validator=check.at_least_one)
+    """Outage failures in a row, each confirmed by a failed health call, before work is held.
+    One is proof enough: a job call and a health call that both fail."""
     breaker_cooldown_seconds: float = field(default=10.0, validator=check.positive)
     breaker_max_cooldown_seconds: float = field(default=300.0, validator=check.positive)
 

@@ -9,8 +9,9 @@ Rules (each tested in ``tests/test_decide.py``; the budgets also as properties):
 4. Not found -> retry on the longer not-found backoff; dead-letter ("not_found") on the
    ``not_found_max_retries + 1``-th not-found answer, or when the next retry would fall after
    ``not_found_window_seconds`` from the first not-found answer.
-5. Outage and auth cost no attempt: the breaker counts the failure (or opens at once for auth) and
-   the job waits until the breaker lets work through again.
+5. Outage, auth and settings that cannot work (``misconfigured``, or an answer that is not
+   Plex's) cost no attempt: the breaker counts the outage failure (or opens at once for the
+   others) and the job waits until the breaker lets work through again.
 6. Rate limited costs no attempt: all work is throttled until the server's Retry-After (bounded to
    ``retry_after_max_seconds``; a past instant counts as now) or, without one, the transient
    backoff; the job retries after that, plus jitter that only adds.
@@ -62,12 +63,15 @@ def decide(
     jitter: float,
     config: PlexSyncConfig,
     breaker: Breaker,
+    started_at: float | None = None,
 ) -> Decision:
-    """Decide what follows *outcome*, the result of attempting *job* at *now*.
+    """Decide what follows *outcome*, the result of attempting *job*, which ended at *now*.
 
     *jitter* is a sample in [0, 1) (``jitter_sample(job.id, job.deliveries)`` makes it
     reproducible). *breaker* is the breaker as stored when the attempt ended; the decision holds
-    the breaker to store in its place, in the same transaction as the job.
+    the breaker to store in its place, in the same transaction as the job. *started_at*, when
+    the attempt began, lets an outage failure from before the breaker last closed be told from
+    a new one.
     """
     if not 0 <= jitter < 1:
         raise ValueError(f"jitter must lie in [0, 1), got {jitter!r}")
@@ -78,7 +82,9 @@ def decide(
             done = JobSucceeded(at=now, job_id=job.id, key=job.key)
             return Decision(action=Done(), job=job, breaker=after, events=(*events, done))
         case Failed():
-            context = _Context(now=now, jitter=jitter, config=config, breaker=breaker)
+            context = _Context(
+                now=now, jitter=jitter, config=config, breaker=breaker, started_at=started_at
+            )
             return _decide_failure(job, outcome, context)
         case _:
             assert_never(outcome)
@@ -92,6 +98,7 @@ class _Context:
     jitter: float
     config: PlexSyncConfig
     breaker: Breaker
+    started_at: float | None = None
 
     def answered(self) -> tuple[Breaker, tuple[Event, ...]]:
         """Tell the breaker that Plex answered (a live server, whatever it said)."""
@@ -110,7 +117,7 @@ def _decide_failure(job: Job, failure: Failed, context: _Context) -> Decision:  
             return _not_found(job, failure, context)
         case ErrorClass.CRASHED:
             return _crashed(job, failure, context)
-        case ErrorClass.OUTAGE | ErrorClass.AUTH:
+        case ErrorClass.OUTAGE | ErrorClass.AUTH | ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX:
             return _held_by_breaker(job, failure, context)
         case ErrorClass.RATE_LIMITED:
             return _rate_limited(job, failure, context)
@@ -175,12 +182,14 @@ def _crashed(job: Job, failure: Failed, context: _Context) -> Decision:
 def _held_by_breaker(job: Job, failure: Failed, context: _Context) -> Decision:
     """Rule 5: no attempt charged; the job is due again when the breaker lets work through."""
     breaker, now = context.breaker, context.now
-    signal = (
-        Signal.REJECTED
-        if failure.error_class is ErrorClass.AUTH
-        else failure_signal(breaker, context.config)
-    )
-    after, events = observe(breaker, signal, now=now, config=context.config)
+    match failure.error_class:
+        case ErrorClass.AUTH:
+            signal = Signal.REJECTED
+        case ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX:
+            signal = Signal.MISCONFIGURED
+        case _:
+            signal = failure_signal(breaker, context.config, started_at=context.started_at)
+    after, events = observe(breaker, signal, now=now, config=context.config, detail=failure.message)
     deferred = attrs.evolve(job, outage_deferrals=job.outage_deferrals + 1)
     resume_at = hold_until(after, now=now)
     action = RetryAt(now if resume_at is None else resume_at, charged=False)
@@ -228,6 +237,7 @@ def _conclude(  # noqa: PLR0917 - private; every rule passes the same six things
                 key=job.key,
                 reason=reason,
                 error_class=failure.error_class,
+                message=failure.message,
             )
         case _:
             assert_never(action)

@@ -19,6 +19,8 @@ class BreakerOpened:
     at: float
     cause: PauseCause
     next_probe_at: float
+    detail: str = ""
+    """The cause in plain words."""
 
 
 @frozen(kw_only=True)
@@ -37,6 +39,8 @@ class ProbeFailed:
     cause: PauseCause
     cooldown_seconds: float
     next_probe_at: float
+    detail: str = ""
+    """The cause in plain words."""
 
 
 @frozen(kw_only=True)
@@ -85,6 +89,8 @@ class JobDeadLettered:
     key: str
     reason: DeadLetterReason
     error_class: ErrorClass
+    message: str = ""
+    """The last error, in the words it was recorded with."""
 
 
 BreakerEvent = BreakerOpened | ProbeStarted | ProbeFailed | BreakerClosed | Throttled

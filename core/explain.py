@@ -127,17 +127,13 @@ def _schedule(error_class: ErrorClass, config: PlexSyncConfig) -> Schedule:
                 then=None,
                 repeat_delay=config.retry_wait_max_seconds,
             )
-        case ErrorClass.OUTAGE | ErrorClass.AUTH:
-            opens = (
-                "at once"
-                if error_class is ErrorClass.AUTH
-                else f"after {config.breaker_failure_threshold} consecutive outage failures"
-            )
+        case ErrorClass.OUTAGE | ErrorClass.AUTH | ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX:
             return Schedule(
                 error_class=error_class,
                 summary=(
-                    f"the breaker opens {opens} and holds all work; the steps are its probes "
-                    "(one health call each); costs no attempt, never dead-letters"
+                    f"the breaker opens {_opens(error_class, config)} and holds all work; the "
+                    f"steps are its probes ({_probe(error_class)} each); costs no attempt, "
+                    "never dead-letters"
                 ),
                 costs_attempt=False,
                 steps=_probe_steps(config),
@@ -175,6 +171,28 @@ def _schedule(error_class: ErrorClass, config: PlexSyncConfig) -> Schedule:
             )
         case _:
             assert_never(error_class)
+
+
+def _opens(error_class: ErrorClass, config: PlexSyncConfig) -> str:
+    """When the breaker opens for a failure of *error_class*."""
+    match error_class:
+        case ErrorClass.OUTAGE if config.breaker_failure_threshold > 1:
+            return (
+                f"after {config.breaker_failure_threshold} outage failures in a row, each "
+                "confirmed by a failed health call"
+            )
+        case ErrorClass.OUTAGE:
+            return "once a failed call is confirmed by a failed health call"
+        case ErrorClass.NOT_PLEX:
+            return "once a health call confirms that plex_url is not a Plex server"
+        case _:
+            return "at once"
+
+
+def _probe(error_class: ErrorClass) -> str:
+    """What the breaker's probe is for a failure of *error_class*."""
+    is_settings = error_class in {ErrorClass.MISCONFIGURED, ErrorClass.NOT_PLEX}
+    return "one real job" if is_settings else "one health call"
 
 
 def _steps(policy: RetryPolicy, retries: int) -> tuple[Step, ...]:

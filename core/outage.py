@@ -14,10 +14,14 @@ from core import validation as check
 
 
 class PauseCause(enum.Enum):
-    """Why work is held: Plex is unreachable, or it rejects our token."""
+    """Why work is held."""
 
     OUTAGE = "outage"
+    """Plex does not answer, or answers as a server that is down (502, 503, 504)."""
     AUTH = "auth"
+    """Plex answers, but rejects the token."""
+    MISCONFIGURED = "misconfigured"
+    """The settings cannot work: plex_url is not a Plex server, or a library section is wrong."""
 
 
 @frozen(kw_only=True)
@@ -28,3 +32,5 @@ class Outage:
     started_at: float = field(validator=check.number)
     probes: int = field(default=0, validator=check.count)
     ended_at: float | None = field(default=None, validator=check.instant)
+    detail: str = ""
+    """The latest cause in plain words ("connection refused", "token rejected (401)")."""

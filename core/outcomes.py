@@ -30,6 +30,12 @@ class ErrorClass(enum.Enum):
     """Plex asked us to slow down (429, 503 with Retry-After): wait, no attempt is charged."""
     AUTH = "auth"
     """Plex rejected the token: all work pauses until a probe with the token succeeds."""
+    NOT_PLEX = "not_plex"
+    """Something answered, but not as Plex does (a web page, a 404 from another service):
+    settled by a health check, like an outage."""
+    MISCONFIGURED = "misconfigured"
+    """The settings cannot work against this Plex (no such library section, or not a movie
+    section): all work is held until they are fixed; no attempt is charged."""
     INVALID_PAYLOAD = "invalid_payload"
     """The stored job no longer decodes into valid metadata: dead-letter, never retried."""
     CRASHED = "crashed"
@@ -69,6 +75,8 @@ class Health(enum.Enum):
     UP = "up"
     DOWN = "down"
     UNAUTHORIZED = "unauthorized"
+    NOT_PLEX = "not_plex"
+    """Something answers at the URL, but it is not a Plex server (a web page, another service)."""
 
 
 CONFIRMATIONS: Final = {
@@ -76,12 +84,29 @@ CONFIRMATIONS: Final = {
     (ErrorClass.OUTAGE, Health.UP): ErrorClass.TRANSIENT,  # ... but Plex answers: the job's fault
     (ErrorClass.OUTAGE, Health.DOWN): ErrorClass.OUTAGE,
     (ErrorClass.OUTAGE, Health.UNAUTHORIZED): ErrorClass.AUTH,
+    (ErrorClass.OUTAGE, Health.NOT_PLEX): ErrorClass.MISCONFIGURED,
     # A call was refused as if the token were bad ...
     (ErrorClass.AUTH, Health.UP): ErrorClass.PERMANENT,  # ... but the token works: this item only
     (ErrorClass.AUTH, Health.DOWN): ErrorClass.OUTAGE,
     (ErrorClass.AUTH, Health.UNAUTHORIZED): ErrorClass.AUTH,
+    (ErrorClass.AUTH, Health.NOT_PLEX): ErrorClass.MISCONFIGURED,
+    # A call got an answer that is not Plex's ...
+    (ErrorClass.NOT_PLEX, Health.UP): ErrorClass.TRANSIENT,  # ... but Plex is there: one odd answer
+    (ErrorClass.NOT_PLEX, Health.DOWN): ErrorClass.OUTAGE,
+    (ErrorClass.NOT_PLEX, Health.UNAUTHORIZED): ErrorClass.AUTH,
+    (ErrorClass.NOT_PLEX, Health.NOT_PLEX): ErrorClass.MISCONFIGURED,  # plex_url is not Plex
 }
-"""How a health check settles a failure that blames the whole server (docs/design.md, rule 2)."""
+"""How a health check settles a failure that blames the whole server (docs/design.md, rule 2).
+
+Every pair of a server-blaming class and a health answer is listed (a test checks it)."""
+
+
+_HEALTH_NOTES: Final = {
+    Health.UP: "Plex up",
+    Health.DOWN: "Plex down",
+    Health.UNAUTHORIZED: "Plex unauthorized",
+    Health.NOT_PLEX: "not a Plex server; check plex_url",
+}
 
 
 def needs_confirmation(outcome: Outcome) -> bool:
@@ -102,7 +127,7 @@ def confirm(outcome: Outcome, health: Health) -> Outcome:
             settled = CONFIRMATIONS[error_class, health]
             if settled is error_class:
                 return outcome
-            note = f"{outcome.message} (health check: Plex {health.value})".strip()
+            note = f"{outcome.message} (health check: {_HEALTH_NOTES[health]})".strip()
             return Failed(settled, note)
         case _:
             return outcome

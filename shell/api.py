@@ -102,6 +102,8 @@ class OutageStatus:
     """The outage under way."""
 
     cause: PauseCause
+    detail: str
+    """The cause in plain words."""
     started_at: float
     probes: int
     next_probe_at: float | None
@@ -140,6 +142,7 @@ def status(config: PlexSyncConfig, *, now: float | None = None) -> Status:
     if breaker.outage is not None:
         outage = OutageStatus(
             cause=breaker.outage.cause,
+            detail=breaker.outage.detail,
             started_at=breaker.outage.started_at,
             probes=breaker.outage.probes,
             next_probe_at=breaker.next_probe_at,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import re
+import socket
 import xml.etree.ElementTree as ET
 from typing import Final, Literal
 
@@ -30,7 +31,8 @@ class NotPlexXml(Exception):  # noqa: N818 - named for what the answer was
     """A 200 whose body is a web page, not Plex XML (a proxy's login or error page).
 
     plexapi would read such a page as an empty listing, which looks exactly like "not found";
-    the gateway's session raises this instead, so it is classified as transient.
+    the gateway's session raises this instead, so it is classified as an answer that is not
+    Plex's (settled by a health check: a one-off page from a healthy Plex is transient).
     """
 
 
@@ -56,7 +58,7 @@ def status_of(exc: BaseException) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def classify_exception(  # noqa: PLR0911 - one branch per row of the table
+def classify_exception(
     exc: BaseException,
     *,
     stage: Stage,
@@ -68,7 +70,24 @@ def classify_exception(  # noqa: PLR0911 - one branch per row of the table
     see ``parse_retry_after``). Outage and auth results are only believed after a health check
     (``core.confirm``); the worker makes it.
     """
-    message = _message(exc)
+    failure = _by_type(exc, stage=stage, retry_after_at=retry_after_at)
+    # Plex answers every call made while connecting (/ and /library/sections): a refusal or an
+    # unreadable answer there means that whatever answered is not Plex.
+    refused = failure.error_class in {ErrorClass.PERMANENT, ErrorClass.NOT_FOUND}
+    if stage == "connect" and (refused or isinstance(exc, _UNREADABLE)):
+        return Failed(ErrorClass.NOT_PLEX, failure.message)
+    return failure
+
+
+_UNREADABLE: Final = (ET.ParseError, TypeError, AttributeError)
+"""How plexapi fails on answers it cannot read: malformed XML, an empty or HTML 200, or a status
+requests does not know (a proxy's 520)."""
+
+
+def _by_type(  # noqa: PLR0911 - one branch per row of the table
+    exc: BaseException, *, stage: Stage, retry_after_at: float | None
+) -> Failed:
+    message = plain_words(exc)
     match exc:
         case requests.exceptions.Timeout() | requests.exceptions.ConnectionError():
             # Refused, unreachable, no first byte in time, or a stall in the middle of a body.
@@ -87,8 +106,10 @@ def classify_exception(  # noqa: PLR0911 - one branch per row of the table
             return Failed(ErrorClass.PERMANENT, message)
         case BadRequest():
             return _by_status(status_of(exc), message, retry_after_at)
-        case NotPlexXml() | ET.ParseError() | TypeError() | AttributeError():
-            return Failed(ErrorClass.TRANSIENT, f"unreadable answer from Plex ({message})")
+        case NotPlexXml():
+            return Failed(ErrorClass.NOT_PLEX, message)
+        case ET.ParseError() | TypeError() | AttributeError():
+            return Failed(ErrorClass.TRANSIENT, f"unreadable answer ({message})")
         case _:
             raise TypeError(f"not a Plex failure: {type(exc).__name__}") from exc
 
@@ -131,8 +152,57 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     return parsed.timestamp()
 
 
-def _message(exc: BaseException) -> str:
-    """A short, secret-free line: the exception's type and the first line of its text."""
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-    return redact(text)
+_TIMEOUT: Final = re.compile(r"\((connect|read) timeout=([0-9.]+)\)")
+
+
+def plain_words(exc: BaseException) -> str:
+    """What went wrong, in words an operator reads at a glance, and the exception's type in
+    brackets for whoever digs further: "connection refused (ConnectionError)". Failures without
+    plainer words keep their type and the first line of their text. Never holds a secret.
+    """
+    kind = type(exc).__name__
+    causes = _chain(exc)
+    match exc:
+        case requests.exceptions.ConnectTimeout():
+            words = f"no connection within {_timeout(exc, 'connect')}"
+        case requests.exceptions.ReadTimeout():
+            words = f"timed out after {_timeout(exc, 'read')} waiting for an answer"
+        case requests.exceptions.ConnectionError() if _has(causes, ConnectionRefusedError):
+            words = "connection refused"
+        case requests.exceptions.ConnectionError() if _has(causes, socket.gaierror):
+            words = "host name not found"
+        case requests.exceptions.ConnectionError() if _has(causes, ConnectionResetError):
+            words = "connection reset by the server"
+        case requests.exceptions.ConnectionError() | requests.exceptions.ChunkedEncodingError():
+            words = "connection broken before the answer was complete"
+        case Unauthorized():
+            words = "token rejected (401)"
+        case NotPlexXml():
+            words = "answered with a web page, not Plex's XML"
+        case _:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            return redact(f"{kind}: {first_line}" if first_line else kind)
+    return redact(f"{words} ({kind})")
+
+
+def _timeout(exc: BaseException, which: str) -> str:
+    for found in _TIMEOUT.finditer(str(exc)):
+        if found.group(1) == which:
+            return f"{float(found.group(2)):g}s"
+    return "the timeout"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """*exc* and every exception behind it (requests wraps urllib3, which wraps the socket's)."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        current = current.__cause__ or current.__context__
+        if current is None and found[-1].args and isinstance(found[-1].args[0], BaseException):
+            current = found[-1].args[0]  # urllib3's MaxRetryError keeps its reason in args
+    return found
+
+
+def _has(causes: list[BaseException], kind: type[BaseException]) -> bool:
+    return any(isinstance(cause, kind) for cause in causes)

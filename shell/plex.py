@@ -28,6 +28,7 @@ import os
 import posixpath
 import socket
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -232,20 +233,20 @@ class PlexServerGateway:
         return Succeeded()
 
     def health(self) -> Health:
-        """``GET /`` with the token and a short timeout: up, down, or refusing the token."""
+        """``GET /`` with the token and a short timeout: up, down, refusing the token, or not a
+        Plex server at all (a web page, another service's answer, XML that is not Plex's).
+        """
         try:
             response = self.session.get(
                 f"{self.config.plex_url.rstrip('/')}/",
                 headers={"X-Plex-Token": self.config.plex_token, "Accept": "text/xml"},
                 timeout=self.config.health_timeout_seconds,
             )
-        except (requests.exceptions.RequestException, NotPlexXml):
-            return Health.DOWN  # unreachable, or something other than Plex answers at its URL
-        if response.status_code in {401, 403}:
-            return Health.UNAUTHORIZED
-        if response.status_code in {200, 429}:  # a server that asks us to slow down is up
-            return Health.UP
-        return Health.DOWN
+        except NotPlexXml:
+            return Health.NOT_PLEX
+        except requests.exceptions.RequestException:
+            return Health.DOWN
+        return _health_of(response.status_code, response.content)
 
     # ------------------------------------------------------------------ steps
     def _call(self, stage: Stage, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
@@ -288,22 +289,22 @@ class PlexServerGateway:
         movies = [s for s in available if s.type == "movie"]
         wanted = self.config.library_sections
         if not wanted:
-            chosen = movies
-        else:
-            by_name = {s.title.lower(): s for s in movies} | {str(s.key): s for s in movies}
-            missing = [name for name in wanted if name.lower() not in by_name]
-            if missing:
-                names = ", ".join(sorted(s.title for s in movies)) or "none"
-                raise _Abort(
-                    Failed(
-                        ErrorClass.PERMANENT,
-                        f"library section {missing[0]!r} is not a movie section of this Plex "
-                        f"(movie sections: {names}); check library_sections",
-                    )
-                )
-            chosen = list({id(by_name[n.lower()]): by_name[n.lower()] for n in wanted}.values())
-        self._sections = chosen
-        return chosen
+            if not movies:
+                raise _Abort(_misconfigured("this Plex has no movie library section", available))
+            self._sections = movies
+            return movies
+        chosen: dict[int, Any] = {}
+        for name in wanted:
+            found = [s for s in available if name.lower() in {s.title.lower(), str(s.key)}]
+            if not found:
+                raise _Abort(_misconfigured(f"Plex has no library section {name!r}", available))
+            section = found[0]
+            if section.type != "movie":
+                problem = f"library section {name!r} is a {section.type} section, not a movie one"
+                raise _Abort(_misconfigured(problem, available))
+            chosen[id(section)] = section
+        self._sections = list(chosen.values())
+        return self._sections
 
     def _rebuild_index(self) -> None:
         index: dict[str, list[tuple[Any, Any]]] = {}
@@ -373,6 +374,39 @@ class PlexServerGateway:
         params = edit_params(metadata, current)
         if params:
             self._call("edit", section.multiEdit, [item], **params)
+
+
+def _misconfigured(problem: str, available: Sequence[Any]) -> Failed:
+    """A failure of the settings: *problem*, the sections Plex has, and the setting to fix."""
+    listed = ", ".join(f"{s.title!r} ({s.type})" for s in available) or "none"
+    return Failed(
+        ErrorClass.MISCONFIGURED,
+        redact(f"{problem} (sections: {listed}); check library_sections"),
+    )
+
+
+def _health_of(status: int, body: bytes) -> Health:
+    """What the answer to the health call says about the server."""
+    match status:
+        case 401 | 403:
+            return Health.UNAUTHORIZED
+        case 200:
+            return Health.UP if _is_plex_root(body) else Health.NOT_PLEX
+        case 429:  # a server that asks us to slow down is up
+            return Health.UP
+        case _ if status >= 500:
+            return Health.DOWN  # Plex failing, or a proxy in front of a dead Plex
+        case _:
+            return Health.NOT_PLEX  # Plex answers / with 200: this is something else
+
+
+def _is_plex_root(body: bytes) -> bool:
+    """Whether *body* is Plex's answer to ``/``: a ``MediaContainer`` naming its server."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - the body of our own configured server
+    except ET.ParseError:
+        return False
+    return root.tag == "MediaContainer" and bool(root.get("machineIdentifier"))
 
 
 def _all_sections(server: PlexServer) -> list[Any]:

@@ -12,6 +12,7 @@ import logging
 import re
 import threading
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
 MASK: Final = "***"
 MAX_MESSAGE: Final = 300
@@ -40,6 +41,16 @@ def redact(text: str, *, limit: int | None = MAX_MESSAGE) -> str:
     if limit is not None and len(cleaned) > limit:
         cleaned = cleaned[: limit - 1] + "…"
     return cleaned
+
+
+def url_for_people(url: str) -> str:
+    """*url* fit to show: without a user name, password, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 class RedactingFilter(logging.Filter):

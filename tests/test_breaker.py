@@ -14,6 +14,8 @@ from core import (
     BreakerKind,
     BreakerOpened,
     Closed,
+    ErrorClass,
+    Failed,
     HalfOpen,
     Health,
     Hold,
@@ -23,15 +25,26 @@ from core import (
     PlexSyncConfig,
     Probe,
     ProbeFailed,
+    ProbeKind,
     ProbeStarted,
     Proceed,
     Signal,
+    Succeeded,
     admit,
     hold_until,
     on_probe,
     wake_at,
 )
-from core.breaker import changes_anything, failure_signal, observe, success_signal, throttle
+from core.breaker import (
+    DEFAULT_DETAIL,
+    HEALTH_DETAIL,
+    changes_anything,
+    failure_signal,
+    observe,
+    on_job_probe,
+    success_signal,
+    throttle,
+)
 from tests.builders import T0, make_config, open_breaker
 
 K = BreakerKind
@@ -100,24 +113,48 @@ def test_an_answer_from_plex_resets_the_failure_count(
 
 
 def test_opening_starts_one_outage_and_schedules_the_first_probe(config: PlexSyncConfig) -> None:
-    """Tripping records the outage's start and cause and the first probe time."""
+    """Tripping records the outage's start, cause and words, and the first probe time."""
     breaker = Breaker(state=Closed(consecutive_failures=config.breaker_failure_threshold - 1))
-    opened, events = observe(breaker, Signal.TRIPPED, now=T0, config=config)
-    assert opened == Breaker(
-        state=Open(
-            outage=Outage(cause=PauseCause.OUTAGE, started_at=T0),
-            cooldown_seconds=10,
-            probe_at=T0 + 10,
-        )
+    words = "connection refused (ConnectionError)"
+    opened, events = observe(breaker, Signal.TRIPPED, now=T0, config=config, detail=words)
+    outage = Outage(cause=PauseCause.OUTAGE, started_at=T0, detail=words)
+    assert opened == Breaker(state=Open(outage=outage, cooldown_seconds=10, probe_at=T0 + 10))
+    assert events == (
+        BreakerOpened(at=T0, cause=PauseCause.OUTAGE, next_probe_at=T0 + 10, detail=words),
     )
-    assert events == (BreakerOpened(at=T0, cause=PauseCause.OUTAGE, next_probe_at=T0 + 10),)
+
+
+def test_an_outage_without_words_gets_its_causes_usual_ones(config: PlexSyncConfig) -> None:
+    """A report that says nothing more precise still leaves the operator a cause to read."""
+    for signal, cause in (
+        (Signal.TRIPPED, PauseCause.OUTAGE),
+        (Signal.REJECTED, PauseCause.AUTH),
+        (Signal.MISCONFIGURED, PauseCause.MISCONFIGURED),
+    ):
+        opened, _ = observe(Breaker(), signal, now=T0, config=config)
+        assert opened.outage == Outage(cause=cause, started_at=T0, detail=DEFAULT_DETAIL[cause])
 
 
 def test_a_rejected_token_opens_at_once(config: PlexSyncConfig) -> None:
     """Auth needs no threshold: the first 401 confirmed by the health check holds all work."""
-    opened, _ = observe(Breaker(), Signal.REJECTED, now=T0, config=config)
+    opened, _ = observe(Breaker(), Signal.REJECTED, now=T0, config=config, detail="401")
     assert opened.kind is K.OPEN
-    assert opened.outage == Outage(cause=PauseCause.AUTH, started_at=T0)
+    assert opened.outage == Outage(cause=PauseCause.AUTH, started_at=T0, detail="401")
+
+
+def test_settings_that_cannot_work_open_at_once_and_are_probed_with_a_job(
+    config: PlexSyncConfig,
+) -> None:
+    """A wrong library section needs no threshold either, and only a real job shows it fixed:
+    the probe it admits is a job, while an outage's is a health call.
+    """
+    words = "Plex has no library section 'Films'"
+    opened, _ = observe(Breaker(), Signal.MISCONFIGURED, now=T0, config=config, detail=words)
+    assert opened.outage == Outage(cause=PauseCause.MISCONFIGURED, started_at=T0, detail=words)
+    assert admit(opened, now=T0 + 10, config=config).permission == Probe(ProbeKind.JOB)
+    assert admit(open_breaker(config), now=T0 + 10, config=config).permission == Probe(
+        ProbeKind.HEALTH
+    )
 
 
 def test_open_holds_work_until_the_cooldown_ends(config: PlexSyncConfig) -> None:
@@ -161,19 +198,19 @@ def test_failed_probes_double_the_cooldown_up_to_its_maximum() -> None:
         cooldowns.append(breaker.state.cooldown_seconds)
         assert isinstance(events[0], ProbeFailed)
     assert cooldowns == [20, 40, 60, 60, 60]
-    assert breaker.outage == Outage(cause=PauseCause.OUTAGE, started_at=T0, probes=5)
+    assert breaker.outage == Outage(
+        cause=PauseCause.OUTAGE, started_at=T0, probes=5, detail=DEFAULT_DETAIL[PauseCause.OUTAGE]
+    )
 
 
 def test_a_successful_probe_closes_and_ends_the_outage(config: PlexSyncConfig) -> None:
     """The closing event carries the whole outage record: cause, start, end, probes."""
     probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
     closed, events = on_probe(probing, Health.UP, now=T0 + 12, config=config)
-    assert closed == Breaker()
+    assert closed == Breaker(state=Closed(closed_at=T0 + 12))
+    assert probing.outage is not None
     assert events == (
-        BreakerClosed(
-            at=T0 + 12,
-            outage=Outage(cause=PauseCause.OUTAGE, started_at=T0, probes=1, ended_at=T0 + 12),
-        ),
+        BreakerClosed(at=T0 + 12, outage=attrs.evolve(probing.outage, ended_at=T0 + 12)),
     )
 
 
@@ -184,7 +221,50 @@ def test_a_probe_rejecting_the_token_turns_the_outage_into_an_auth_pause(
     probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
     after, _ = on_probe(probing, Health.UNAUTHORIZED, now=T0 + 11, config=config)
     assert after.kind is K.OPEN
-    assert after.outage == Outage(cause=PauseCause.AUTH, started_at=T0, probes=1)
+    assert after.outage == Outage(
+        cause=PauseCause.AUTH,
+        started_at=T0,
+        probes=1,
+        detail=HEALTH_DETAIL[Health.UNAUTHORIZED],
+    )
+
+
+def test_a_probe_that_finds_plex_still_down_keeps_the_outages_words(
+    config: PlexSyncConfig,
+) -> None:
+    """The words "connection refused" stay while the probes find the same: a health call that
+    fails says nothing more precise than the failure that opened the breaker.
+    """
+    words = "connection refused (ConnectionError)"
+    opened, _ = observe(Breaker(), Signal.TRIPPED, now=T0, config=config, detail=words)
+    probing = admit(opened, now=T0 + 10, config=config).breaker
+    after, events = on_probe(probing, Health.DOWN, now=T0 + 11, config=config)
+    assert after.outage is not None
+    assert after.outage.detail == words
+    assert events[0] == ProbeFailed(
+        at=T0 + 11,
+        cause=PauseCause.OUTAGE,
+        cooldown_seconds=20,
+        next_probe_at=T0 + 31,
+        detail=words,
+    )
+
+
+def test_a_probe_finding_something_that_is_not_plex_blames_the_settings(
+    config: PlexSyncConfig,
+) -> None:
+    """A proxy's page or another service at plex_url: the outage becomes a misconfiguration,
+    named as such, and is probed with a job from then on.
+    """
+    probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    after, _ = on_probe(probing, Health.NOT_PLEX, now=T0 + 11, config=config)
+    assert after.outage is not None
+    assert (after.outage.cause, after.outage.detail) == (
+        PauseCause.MISCONFIGURED,
+        HEALTH_DETAIL[Health.NOT_PLEX],
+    )
+    assert "plex_url" in after.outage.detail
+    assert admit(after, now=T0 + 60, config=config).permission == Probe(ProbeKind.JOB)
 
 
 def test_a_late_probe_result_is_ignored(config: PlexSyncConfig) -> None:
@@ -290,3 +370,54 @@ def test_impossible_breakers_cannot_be_built(
     }[state]
     with pytest.raises(ValueError, match=next(iter(changes))):
         attrs.evolve(valid, **changes)
+
+
+def test_an_outage_failure_of_a_call_from_before_plex_came_back_is_stale(
+    config: PlexSyncConfig,
+) -> None:
+    """A call that began before the breaker last closed may have seen the outage that just
+    ended: it cannot reopen the breaker. One that began after it can.
+    """
+    probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    closed, _ = on_probe(probing, Health.UP, now=T0 + 11, config=config)
+    assert failure_signal(closed, config, started_at=T0 + 10.5) is Signal.STALE_FAILURE
+    after, events = observe(closed, Signal.STALE_FAILURE, now=T0 + 12, config=config)
+    assert (after, events) == (closed, ())
+    assert failure_signal(closed, config, started_at=T0 + 11) is Signal.TRIPPED
+    assert failure_signal(Breaker(), config, started_at=T0) is Signal.TRIPPED  # never closed
+
+
+def test_by_default_one_confirmed_outage_failure_holds_work(config: PlexSyncConfig) -> None:
+    """A job call and a health call that both fail are proof enough: work is held after one
+    read timeout and one health timeout, not after three of each.
+    """
+    assert config.breaker_failure_threshold == 1
+    assert failure_signal(Breaker(), config) is Signal.TRIPPED
+
+
+@pytest.mark.parametrize(
+    ("outcome", "signal"),
+    [
+        (Succeeded(), Signal.PROBE_SUCCEEDED),
+        (Failed(ErrorClass.NOT_FOUND, "no item"), Signal.PROBE_SUCCEEDED),
+        (Failed(ErrorClass.PERMANENT, "(400)"), Signal.PROBE_SUCCEEDED),
+        (Failed(ErrorClass.OUTAGE, "connection refused"), Signal.PROBE_FAILED),
+        (Failed(ErrorClass.AUTH, "(401)"), Signal.REJECTED),
+        (Failed(ErrorClass.MISCONFIGURED, "no section 'Films'"), Signal.MISCONFIGURED),
+        (Failed(ErrorClass.NOT_PLEX, "a web page"), Signal.MISCONFIGURED),
+    ],
+)
+def test_a_job_sent_as_the_probe_reports_what_it_shows(
+    outcome: Succeeded | Failed, signal: Signal, config: PlexSyncConfig
+) -> None:
+    """Plex answering about the item (done, or failed for its own reasons) shows the settings
+    work again; a failure of the whole server is a failed probe, with its words.
+    """
+    opened, _ = observe(Breaker(), Signal.MISCONFIGURED, now=T0, config=config, detail="old")
+    probing = admit(opened, now=T0 + 10, config=config).breaker
+    detail = outcome.message if isinstance(outcome, Failed) else ""
+    expected = observe(probing, signal, now=T0 + 11, config=config, detail=detail)
+    if signal is Signal.PROBE_SUCCEEDED:
+        expected = observe(probing, signal, now=T0 + 11, config=config)
+    assert on_job_probe(probing, outcome, now=T0 + 11, config=config) == expected
+    assert expected[0].kind is TRANSITIONS[K.HALF_OPEN, signal].target

@@ -177,13 +177,27 @@ def test_500_on_a_healthy_server_is_transient(fake: FakePlex) -> None:
     assert classified(gateway, action, "lookup").error_class is E.TRANSIENT
 
 
-@pytest.mark.parametrize("fault", ["malformed_xml", "empty_body", "html_body"])
+@pytest.mark.parametrize("fault", ["malformed_xml", "empty_body"])
 def test_unreadable_answers_are_transient(fake: FakePlex, fault: str) -> None:
-    """Broken XML, an empty 200 or a web page where XML should be: transient, never not-found."""
+    """Broken XML or an empty 200 where XML should be: transient, never not-found."""
     gateway = gateway_for(fake)
     action = listing(gateway, fake)
     getattr(fake, fault)(path_prefix=LISTING)
     assert classified(gateway, action, "lookup").error_class is E.TRANSIENT
+
+
+def test_a_web_page_from_a_healthy_plex_is_transient(fake: FakePlex) -> None:
+    """A web page where XML should be is not Plex's answer, never not-found; the health check
+    settles it: Plex answers its health call, so this one page is the job's transient failure.
+    """
+    gateway = gateway_for(fake)
+    action = listing(gateway, fake)
+    fake.html_body(path_prefix=LISTING)
+    failure = classified(gateway, action, "lookup")
+    assert failure.error_class is E.NOT_PLEX
+    assert failure.message == "answered with a web page, not Plex's XML (NotPlexXml)"
+    assert gateway.health() is Health.UP
+    assert confirm(failure, Health.UP).error_class is E.TRANSIENT
 
 
 def test_an_unknown_status_is_transient(fake: FakePlex) -> None:

@@ -11,6 +11,7 @@ import sched
 
 from core import (
     Breaker,
+    BreakerKind,
     DeadLetter,
     Done,
     ErrorClass,
@@ -104,5 +105,6 @@ def test_sched_runs_jobs_through_an_hour_long_outage() -> None:
     assert calls_while_down["job"] == config.breaker_failure_threshold
     # the threshold's confirmations, then one probe per cooldown (10 s doubling to 300 s)
     assert calls_while_down["health"] <= config.breaker_failure_threshold + 3600 / 10
-    assert state["breaker"] == Breaker()
+    assert state["breaker"].kind is BreakerKind.CLOSED
+    assert state["breaker"].outage is None
     assert clock[0] >= DOWN_UNTIL

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from core import (
@@ -60,7 +61,12 @@ def test_permanent_is_dead_lettered_at_once(config: PlexSyncConfig) -> None:
     assert decision.action == DeadLetter(R.PERMANENT_ERROR)
     assert decision.events == (
         JobDeadLettered(
-            at=T0, job_id=1, key="scene:1", reason=R.PERMANENT_ERROR, error_class=E.PERMANENT
+            at=T0,
+            job_id=1,
+            key="scene:1",
+            reason=R.PERMANENT_ERROR,
+            error_class=E.PERMANENT,
+            message="(400) bad request",
         ),
     )
 
@@ -145,6 +151,7 @@ def test_outage_below_threshold_costs_nothing_and_counts_for_the_breaker(
     config: PlexSyncConfig,
 ) -> None:
     """The job retries at once, uncharged; the breaker counts one consecutive failure."""
+    config = attrs.evolve(config, breaker_failure_threshold=3)
     decision = run(make_job(transient_failures=2), Failed(E.OUTAGE), config)
     assert decision.action == RetryAt(T0, charged=False)
     assert decision.job.charged_attempts == 2

@@ -402,6 +402,8 @@ def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePle
     assert isinstance(outside, Failed)
     assert outside.error_class is ErrorClass.PERMANENT  # outside the chosen section's folders
     assert isinstance(missing, Failed)
-    assert missing.error_class is ErrorClass.PERMANENT
-    assert "library section 'Films' is not a movie section" in missing.message
-    assert "(movie sections: Extras, Movies)" in missing.message
+    assert missing.error_class is ErrorClass.MISCONFIGURED  # the settings, not this job
+    assert missing.message == (
+        "Plex has no library section 'Films' (sections: 'Movies' (movie), 'Extras' (movie));"
+        " check library_sections"
+    )

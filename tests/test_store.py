@@ -10,12 +10,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 
 from core import (
     JOB_TRANSITIONS,
     Breaker,
     BreakerKind,
+    Closed,
     Decision,
     ErrorClass,
     Failed,
@@ -329,9 +331,9 @@ def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyn
         now = probe_at
         assert decisions.ask(store, now=now, config=config).breaker.kind is BreakerKind.HALF_OPEN
         decisions.report_probe(store, health, now=now, config=config)
-    assert store.breaker.load() == Breaker()
+    assert store.breaker.load() == Breaker(state=Closed(closed_at=now))
     assert store.breaker.outages() == [
-        Outage(cause=PauseCause.OUTAGE, started_at=T0, ended_at=now, probes=3)
+        Outage(cause=PauseCause.OUTAGE, started_at=T0, ended_at=now, probes=3, detail="refused")
     ]
 
 
@@ -410,6 +412,7 @@ def test_a_group_of_decisions_sees_the_breaker_move_in_order(
     """Each decision meets the breaker the previous one left; once it holds work, the rest of
     the batch is given back untouched and nothing more is claimed.
     """
+    config = attrs.evolve(config, breaker_failure_threshold=3)
     for n in range(5):
         store.enqueue(f"k{n}", payload(str(n)), now=T0)
     batch = decisions.claim(store, now=T0, owner="w", config=config, limit=5)

@@ -416,11 +416,14 @@ def test_outage_status_is_logged_every_few_minutes_not_every_poll(
     with caplog.at_level(logging.INFO, logger="plexsync"):
         simulate(config, plex, clock)
     messages = [r.getMessage() for r in caplog.records]
+    plex_at = f"Plex at {config.plex_url}"
     assert sum("holding all work" in m for m in messages) == 1
-    assert sum("Plex is back after" in m for m in messages) == 1
-    status_lines = [m for m in messages if m.startswith("Plex unavailable for")]
+    assert sum(m.startswith(f"{plex_at} is back after") for m in messages) == 1
+    status_lines = [m for m in messages if m.startswith(f"{plex_at} is unavailable for")]
     assert 2 * HOUR / 300 - 2 <= len(status_lines) <= 2 * HOUR / 300 + 2
-    assert "jobs waiting; next probe in" in status_lines[0]
+    assert "connection refused (simulated outage); 5 jobs waiting; next probe in" in (
+        status_lines[0]
+    )
 
 
 def test_retention_runs_from_the_worker_and_logs_what_it_removed(

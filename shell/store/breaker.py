@@ -36,7 +36,7 @@ class BreakerRow:
     def load(self) -> Breaker:
         """The breaker as stored."""
         row = self._db.execute(
-            "SELECT b.*, o.cause, o.started_at, o.probes FROM breaker AS b"
+            "SELECT b.*, o.cause, o.started_at, o.probes, o.detail FROM breaker AS b"
             " LEFT JOIN outages AS o ON o.id = b.outage_id WHERE b.id = 1"
         ).fetchone()
         cached = self._cache
@@ -58,11 +58,13 @@ class BreakerRow:
         for event in events:
             if isinstance(event, BreakerClosed) and outage_id is not None:
                 self._db.execute(
-                    "UPDATE outages SET ended_at = ?, probes = ?, cause = ? WHERE id = ?",
+                    "UPDATE outages SET ended_at = ?, probes = ?, cause = ?, detail = ?"
+                    " WHERE id = ?",
                     (
                         event.outage.ended_at,
                         event.outage.probes,
                         event.outage.cause.value,
+                        event.outage.detail,
                         outage_id,
                     ),
                 )
@@ -70,24 +72,30 @@ class BreakerRow:
             outage_id = None
         elif before.outage is not None and before.outage.started_at == after.outage.started_at:
             self._db.execute(
-                "UPDATE outages SET probes = ?, cause = ? WHERE id = ?",
-                (after.outage.probes, after.outage.cause.value, outage_id),
+                "UPDATE outages SET probes = ?, cause = ?, detail = ? WHERE id = ?",
+                (after.outage.probes, after.outage.cause.value, after.outage.detail, outage_id),
             )
         else:
             outage_id = self._db.execute(
-                "INSERT INTO outages (cause, started_at, probes) VALUES (?, ?, ?)",
-                (after.outage.cause.value, after.outage.started_at, after.outage.probes),
+                "INSERT INTO outages (cause, started_at, probes, detail) VALUES (?, ?, ?, ?)",
+                (
+                    after.outage.cause.value,
+                    after.outage.started_at,
+                    after.outage.probes,
+                    after.outage.detail,
+                ),
             ).lastrowid
         self._db.execute(
-            "UPDATE breaker SET kind = ?, consecutive_failures = ?, cooldown_seconds = ?,"
-            " probe_at = ?, throttled_until_at = ?, outage_id = ? WHERE id = 1",
+            "UPDATE breaker SET kind = ?, consecutive_failures = ?, closed_at = ?,"
+            " cooldown_seconds = ?, probe_at = ?, throttled_until_at = ?, outage_id = ?"
+            " WHERE id = 1",
             (after.kind.value, *_columns(after.state), after.throttled_until_at, outage_id),
         )
 
     def outages(self) -> list[Outage]:
         """Every outage recorded, oldest first (the one under way has no end)."""
         rows = self._db.execute(
-            "SELECT cause, started_at, probes, ended_at FROM outages ORDER BY id"
+            "SELECT cause, started_at, probes, ended_at, detail FROM outages ORDER BY id"
         ).fetchall()
         return [
             Outage(
@@ -95,6 +103,7 @@ class BreakerRow:
                 started_at=row["started_at"],
                 probes=row["probes"],
                 ended_at=row["ended_at"],
+                detail=row["detail"],
             )
             for row in rows
         ]
@@ -103,9 +112,12 @@ class BreakerRow:
 def _state(row: sqlite3.Row) -> BreakerState:
     kind = BreakerKind(row["kind"])
     if kind is BreakerKind.CLOSED:
-        return Closed(consecutive_failures=row["consecutive_failures"])
+        return Closed(consecutive_failures=row["consecutive_failures"], closed_at=row["closed_at"])
     outage = Outage(
-        cause=PauseCause(row["cause"]), started_at=row["started_at"], probes=row["probes"]
+        cause=PauseCause(row["cause"]),
+        started_at=row["started_at"],
+        probes=row["probes"],
+        detail=row["detail"],
     )
     if kind is BreakerKind.OPEN:
         return Open(
@@ -118,14 +130,16 @@ def _state(row: sqlite3.Row) -> BreakerState:
     )
 
 
-def _columns(state: BreakerState) -> tuple[int, float, float | None]:
-    """``consecutive_failures``, ``cooldown_seconds`` and ``probe_at``, as the row keeps them."""
+def _columns(state: BreakerState) -> tuple[int, float | None, float, float | None]:
+    """``consecutive_failures``, ``closed_at``, ``cooldown_seconds`` and ``probe_at``, as the
+    row keeps them.
+    """
     match state:
-        case Closed(consecutive_failures=failures):
-            return (failures, 0.0, None)
+        case Closed(consecutive_failures=failures, closed_at=closed_at):
+            return (failures, closed_at, 0.0, None)
         case Open(cooldown_seconds=cooldown, probe_at=at):
-            return (0, cooldown, at)
+            return (0, None, cooldown, at)
         case HalfOpen(cooldown_seconds=cooldown, probe_lease_until_at=at):
-            return (0, cooldown, at)
+            return (0, None, cooldown, at)
         case _:
             assert_never(state)

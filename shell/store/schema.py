@@ -83,6 +83,11 @@ MIGRATIONS: Final[Sequence[str]] = (
     CREATE TABLE counters (name TEXT PRIMARY KEY, value REAL NOT NULL);
     INSERT INTO counters (name, value) VALUES ('done', 0), ('retention_swept_at', 0);
     """,
+    # 2: an outage's cause in plain words; when the breaker last closed.
+    """
+    ALTER TABLE outages ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+    ALTER TABLE breaker ADD COLUMN closed_at REAL;
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

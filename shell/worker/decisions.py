@@ -30,6 +30,7 @@ from core import (
     admit,
     decide,
     jitter_sample,
+    on_job_probe,
     on_probe,
 )
 from shell.store import Filters, Store, StoredJob
@@ -46,6 +47,9 @@ class Attempted:
     stored: StoredJob
     outcome: Outcome
     at: float
+    """When the attempt ended."""
+    started_at: float | None = None
+    """When it began (an outage failure of a call that began before Plex came back is stale)."""
 
 
 @frozen(kw_only=True)
@@ -57,6 +61,8 @@ class Recorded:
     decisions: tuple[Decision, ...]
     next_jobs: tuple[StoredJob, ...] = ()
     held: bool = False
+    probed: tuple[BreakerEvent, ...] = ()
+    """What the breaker made of a job sent as its probe (before any decision's events)."""
 
 
 def ask(store: Store, *, now: float, config: PlexSyncConfig) -> Admission:
@@ -75,7 +81,7 @@ def ask(store: Store, *, now: float, config: PlexSyncConfig) -> Admission:
 def report_probe(
     store: Store, health: Health, *, now: float, config: PlexSyncConfig
 ) -> tuple[BreakerEvent, ...]:
-    """Record the result of the breaker's probe."""
+    """Record the result of the breaker's health probe."""
     with store.transaction() as tx:
         breaker = tx.breaker.load()
         after, events = on_probe(breaker, health, now=now, config=config)
@@ -100,16 +106,24 @@ def record(
     config: PlexSyncConfig,
     remaining: Sequence[StoredJob] = (),
     claim_more: int = 0,
+    probe: bool = False,
 ) -> Recorded:
     """Decide each attempt, in order, and write the decisions in one transaction.
 
-    Each decision sees the breaker as the previous one left it. Then, if the breaker still lets
+    Each decision sees the breaker as the previous one left it. With *probe*, the (one) attempt
+    was the breaker's probe: the breaker hears its result first. Then, if the breaker still lets
     work through, the worker's *remaining* claimed jobs get their leases renewed and, if
     *claim_more*, up to that many more due jobs are claimed; if it does not, the remaining jobs
     are given back untouched.
     """
     with store.transaction() as tx:
         breaker = tx.breaker.load()
+        probed: tuple[BreakerEvent, ...] = ()
+        if probe:
+            first = attempts[0]
+            after, probed = on_job_probe(breaker, first.outcome, now=first.at, config=config)
+            tx.breaker.save(breaker, after, probed)
+            breaker = after
         decisions = []
         for attempt in attempts:
             stored = attempt.stored
@@ -120,6 +134,7 @@ def record(
                 jitter=jitter_sample(stored.job.id, stored.job.deliveries),
                 config=config,
                 breaker=breaker,
+                started_at=attempt.started_at,
             )
             _write(tx, stored, attempt.outcome, decision, now=attempt.at)
             tx.breaker.save(breaker, decision.breaker, decision.events)
@@ -128,11 +143,11 @@ def record(
         now, owner = attempts[-1].at, attempts[-1].stored.lease_owner
         if not isinstance(admit(breaker, now=now, config=config).permission, Proceed):
             tx.jobs.release(remaining)
-            return Recorded(decisions=tuple(decisions), held=True)
+            return Recorded(decisions=tuple(decisions), held=True, probed=probed)
         lease_until_at = now + config.job_lease_seconds
         tx.jobs.renew(remaining, lease_until_at=lease_until_at)
         more = tx.jobs.claim(now=now, owner=owner, lease_until_at=lease_until_at, limit=claim_more)
-    return Recorded(decisions=tuple(decisions), next_jobs=tuple(more))
+    return Recorded(decisions=tuple(decisions), next_jobs=tuple(more), probed=probed)
 
 
 def release(store: Store, jobs: Sequence[StoredJob]) -> None:

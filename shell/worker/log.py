@@ -1,4 +1,9 @@
-"""The worker's log lines: each event the core reports, as a person reads it."""
+"""The worker's log lines: each event the core reports, as an operator reads it.
+
+Lines about an outage name the Plex URL (never the token) and the cause in plain words; a dead
+letter's line carries the error that put it there, which for a local mistake says what is wrong
+and which setting fixes it.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,25 @@ from core import (
     Event,
     JobDeadLettered,
     JobSucceeded,
+    Outage,
+    PauseCause,
     ProbeFailed,
     ProbeStarted,
     RetryScheduled,
     Throttled,
     format_duration,
 )
-from shell.redact import get_logger
+from shell.redact import get_logger, url_for_people
+from shell.times import moment
 
 log = get_logger("plexsync.worker")
 
+_HOLDING: Final = {
+    PauseCause.OUTAGE: "is unavailable",
+    PauseCause.AUTH: "rejects the token (check plex_token)",
+    PauseCause.MISCONFIGURED: "cannot be used as configured",
+}
+"""How each cause reads after "Plex at <url>"."""
 
 _REASON_TEXT: Final = {
     DeadLetterReason.PERMANENT_ERROR: "Plex refused it",
@@ -29,38 +43,72 @@ _REASON_TEXT: Final = {
     DeadLetterReason.INVALID_PAYLOAD: "invalid payload",
     DeadLetterReason.CRASHED_REPEATEDLY: "workers crashed on it repeatedly",
 }
+"""A dead letter's reason, when its error said nothing."""
 
 
-def log_event(event: Event) -> None:
-    """Log *event* on the ``plexsync.worker`` logger, at the level it deserves."""
-    match event:
-        case BreakerOpened(cause=cause, at=at, next_probe_at=probe_at):
-            log.info(
-                "Plex unavailable (%s): holding all work; first probe in %s",
-                cause.value,
-                format_duration(probe_at - at),
-            )
-        case BreakerClosed(outage=outage, at=at):
-            log.info(
-                "Plex is back after %s (%d probes): resuming work",
-                format_duration(at - outage.started_at),
-                outage.probes,
-            )
-        case ProbeFailed(next_probe_at=probe_at, at=at, cause=cause):
-            log.debug("probe failed (%s); next in %s", cause.value, format_duration(probe_at - at))
-        case ProbeStarted(number=number):
-            log.debug("probing Plex (probe %d of this outage)", number)
-        case Throttled(until_at=until, at=at):
-            log.info("Plex asked us to slow down: no job calls for %s", format_duration(until - at))
-        case JobDeadLettered(job_id=job_id, key=key, reason=reason, error_class=error_class):
-            log.warning(
-                "job %d (%s) dead-lettered: %s (last error: %s)",
-                job_id,
-                key,
-                _REASON_TEXT[reason],
-                error_class.value,
-            )
-        case RetryScheduled(job_id=job_id, key=key, error_class=error_class, retry_at=at):
-            log.debug("job %d (%s) %s: retry at %.0f", job_id, key, error_class.value, at)
-        case JobSucceeded(job_id=job_id, key=key):
-            log.debug("job %d (%s) done", job_id, key)
+class EventLog:
+    """Logs each event for the Plex server at *plex_url*."""
+
+    def __init__(self, plex_url: str) -> None:
+        self.plex = f"Plex at {url_for_people(plex_url)}"
+
+    def __call__(self, event: Event) -> None:
+        """Log *event* on the ``plexsync.worker`` logger, at the level it deserves."""
+        match event:
+            case BreakerOpened(cause=cause, at=at, next_probe_at=probe_at, detail=detail):
+                log.warning(
+                    "%s %s: %s; holding all work, first probe in %s",
+                    self.plex,
+                    _HOLDING[cause],
+                    detail,
+                    format_duration(probe_at - at),
+                )
+            case BreakerClosed(outage=outage, at=at):
+                log.info(
+                    "%s is back after %s (%d probe%s): resuming work",
+                    self.plex,
+                    format_duration(at - outage.started_at),
+                    outage.probes,
+                    "" if outage.probes == 1 else "s",
+                )
+            case ProbeFailed(next_probe_at=probe_at, at=at, cause=cause, detail=detail):
+                log.debug(
+                    "probe failed: %s %s: %s; next in %s",
+                    self.plex,
+                    _HOLDING[cause],
+                    detail,
+                    format_duration(probe_at - at),
+                )
+            case ProbeStarted(number=number):
+                log.debug("probing %s (probe %d of this outage)", self.plex, number)
+            case Throttled(until_at=until, at=at):
+                log.info(
+                    "%s asked us to slow down: no job calls for %s",
+                    self.plex,
+                    format_duration(until - at),
+                )
+            case JobDeadLettered(job_id=job_id, key=key, reason=reason, message=message):
+                log.warning(
+                    "job %d (%s) dead-lettered (%s): %s",
+                    job_id,
+                    key,
+                    reason.value,
+                    message or _REASON_TEXT[reason],
+                )
+            case RetryScheduled(job_id=job_id, key=key, error_class=error_class, retry_at=at):
+                log.debug("job %d (%s) %s: retry %s", job_id, key, error_class.value, moment(at))
+            case JobSucceeded(job_id=job_id, key=key):
+                log.debug("job %d (%s) done", job_id, key)
+
+    def outage_status(self, outage: Outage, *, now: float, until: float, waiting: int) -> None:
+        """The line logged now and then while work is held."""
+        log.info(
+            "%s %s for %s: %s; %d job%s waiting; next probe in %s",
+            self.plex,
+            _HOLDING[outage.cause],
+            format_duration(now - outage.started_at),
+            outage.detail,
+            waiting,
+            "" if waiting == 1 else "s",
+            format_duration(until - now),
+        )

@@ -40,10 +40,10 @@ from core import (
     Outcome,
     PlexSyncConfig,
     Probe,
+    ProbeKind,
     Proceed,
     RetryScheduled,
     confirm,
-    format_duration,
     needs_confirmation,
     wake_at,
 )
@@ -54,7 +54,7 @@ from shell.redact import get_logger
 from shell.store import Store, StoredJob
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
-from shell.worker.log import log_event
+from shell.worker.log import EventLog
 from shell.worker.owner import expire_leases_of_dead_local_workers, new_owner
 from shell.worker.signals import stop_on_signals
 
@@ -151,6 +151,7 @@ class _Worker:
         self.clock = clock
         self.plex = plex
         self.on_event = on_event
+        self.log = EventLog(config.plex_url)
         self.owner = new_owner()
         self.done = self.retried = self.plex_calls = self.probes = self.outages = 0
         self.dead_lettered: Counter[str] = Counter()
@@ -196,6 +197,9 @@ class _Worker:
         admission = decisions.ask(self.store, now=now, config=self.config)
         self._emit(admission.events)
         match admission.permission:
+            case Probe(kind=ProbeKind.JOB):
+                self._probe_with_a_job(now)
+                return True
             case Probe():
                 self._probe()
                 return True
@@ -233,6 +237,22 @@ class _Worker:
         )
         self._emit(events)
 
+    def _probe_with_a_job(self, now: float) -> None:
+        """Probe with the next due job: only a real job shows whether the settings work now.
+        With nothing due, a health call has to do.
+        """
+        batch = decisions.claim(self.store, now=now, owner=self.owner, config=self.config)
+        if not batch:
+            self._probe()
+            return
+        started = self.clock.now()
+        outcome = self._attempt(batch[0])
+        self.probes += 1
+        attempt = Attempted(
+            stored=batch[0], outcome=outcome, at=self.clock.now(), started_at=started
+        )
+        self._flush([attempt], deque(), claim_more=0, probe=True)
+
     def _work(self, batch: list[StoredJob]) -> None:
         """Work claimed jobs one after another, in due order, writing decisions in groups.
 
@@ -255,7 +275,7 @@ class _Worker:
             outcome = self._attempt(stored)
             now = self.clock.now()
             self._learn_call_time(now - started)
-            pending.append(Attempted(stored=stored, outcome=outcome, at=now))
+            pending.append(Attempted(stored=stored, outcome=outcome, at=now, started_at=started))
             if (
                 isinstance(outcome, Failed)
                 or not queue
@@ -269,13 +289,26 @@ class _Worker:
                 flushed_at = now
                 self._housekeeping(now)
 
-    def _flush(self, pending: list[Attempted], queue: deque[StoredJob], *, claim_more: int) -> bool:
+    def _flush(
+        self,
+        pending: list[Attempted],
+        queue: deque[StoredJob],
+        *,
+        claim_more: int,
+        probe: bool = False,
+    ) -> bool:
         """Write *pending*; ``False`` if the breaker now holds work (*queue* was given back)."""
         if not pending:
             return True
         recorded = decisions.record(
-            self.store, pending, config=self.config, remaining=list(queue), claim_more=claim_more
+            self.store,
+            pending,
+            config=self.config,
+            remaining=list(queue),
+            claim_more=claim_more,
+            probe=probe,
         )
+        self._emit(recorded.probed)
         for decision in recorded.decisions:
             self._emit(decision.events)
         if recorded.held:
@@ -315,7 +348,7 @@ class _Worker:
     def _emit(self, events: tuple[Event, ...]) -> None:
         for event in events:
             self._count(event)
-            log_event(event)
+            self.log(event)
             if self.on_event is not None:
                 self.on_event(event)
 
@@ -344,13 +377,7 @@ class _Worker:
             return
         self.last_outage_log_at = now
         waiting = self.store.jobs.count()
-        log.info(
-            "Plex unavailable for %s (%s); %d jobs waiting; next probe in %s",
-            format_duration(now - breaker.outage.started_at),
-            breaker.outage.cause.value,
-            waiting,
-            format_duration(until - now),
-        )
+        self.log.outage_status(breaker.outage, now=now, until=until, waiting=waiting)
 
     def _housekeeping(self, now: float) -> None:
         """Take back dead workers' jobs (every second) and sweep old dead letters (hourly)."""
