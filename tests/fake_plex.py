@@ -19,13 +19,15 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field, replace
 from datetime import date
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.etree import ElementTree as ET
+
+import attrs
+from attrs import define, field, frozen
 
 from shell.fields import FIELDS
 
@@ -60,7 +62,7 @@ _SECTION_PATH = re.compile(r"/library/sections/(?P<section>\d+)/(?P<action>all|r
 _METADATA_PATH = re.compile(r"/library/metadata/(?P<keys>\d+(?:,\d+)*)")
 
 
-@dataclass
+@define
 class FakeItem:
     """A movie in the fake library: what a test asserts on after plexsync has edited it."""
 
@@ -72,22 +74,22 @@ class FakeItem:
     studio: str | None = None
     tagline: str | None = None
     originally_available_at: str | None = None
-    tags: dict[str, list[str]] = field(default_factory=dict)
-    locked: set[str] = field(default_factory=set)
+    tags: dict[str, list[str]] = field(factory=dict)
+    locked: set[str] = field(factory=set)
     scanned: bool = True
     added_at: int = 0
     updated_at: int = 0
 
     def copy(self) -> FakeItem:
         """An independent snapshot, so assertions never race the server's threads."""
-        return replace(
+        return attrs.evolve(
             self,
             tags={name: list(tags) for name, tags in self.tags.items()},
             locked=set(self.locked),
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class Recorded:
     """One request the fake received, with the token removed from everything."""
 
@@ -111,7 +113,7 @@ class Recorded:
     """The name of the fault method that spoiled the reply (e.g. "fail_next"), if any."""
 
 
-@dataclass
+@define
 class _Section:
     key: int
     title: str
@@ -121,7 +123,7 @@ class _Section:
     scanned_at: int
 
 
-@dataclass
+@define
 class _Scan:
     section_key: int
     due_at: float
@@ -131,7 +133,7 @@ class _Scan:
     uuid: str
 
 
-@dataclass
+@define
 class _Fault:
     kind: str
     path_prefix: str | None
@@ -147,7 +149,7 @@ class _Fault:
         return _selects(self.path_prefix, self.method, path, method)
 
 
-@dataclass(frozen=True)
+@frozen
 class _Incoming:
     at: float
     method: str
@@ -158,7 +160,7 @@ class _Incoming:
     rating_keys: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class _Reply:
     status: int
     body: bytes = b""
@@ -569,7 +571,7 @@ class FakePlex:
             new_key = self._next_rating_key
             self._next_rating_key += 1
             self._part_ids[new_key] = self._part_ids.pop(rating_key)
-            self._items[new_key] = replace(item, rating_key=new_key)
+            self._items[new_key] = attrs.evolve(item, rating_key=new_key)
             return new_key
 
     def item(self, rating_key: int) -> FakeItem:
@@ -803,9 +805,13 @@ class FakePlex:
             if fault is None:
                 reply = self._reply_or_500(incoming)
             elif fault.kind == "slow_first_byte":
-                reply = replace(self._reply_or_500(incoming), delay=fault.seconds, fault=fault.kind)
+                reply = attrs.evolve(
+                    self._reply_or_500(incoming), delay=fault.seconds, fault=fault.kind
+                )
             elif fault.kind == "stall_mid_body":
-                reply = replace(self._reply_or_500(incoming), stall=fault.seconds, fault=fault.kind)
+                reply = attrs.evolve(
+                    self._reply_or_500(incoming), stall=fault.seconds, fault=fault.kind
+                )
             else:
                 reply = _canned_reply(fault)
             recorded = Recorded(
@@ -1109,15 +1115,15 @@ class FakePlex:
             self._scans.remove(scan)
 
 
-@dataclass
+@define
 class _Edit:
     """The changes one PUT edit asks for, checked before any item is touched."""
 
-    values: dict[str, str | None] = field(default_factory=dict)
+    values: dict[str, str | None] = field(factory=dict)
     """`FakeItem` attribute -> new value (None clears it)."""
-    locks: dict[str, bool] = field(default_factory=dict)
-    set_tags: dict[str, list[str]] = field(default_factory=dict)
-    remove_tags: dict[str, list[str]] = field(default_factory=dict)
+    locks: dict[str, bool] = field(factory=dict)
+    set_tags: dict[str, list[str]] = field(factory=dict)
+    remove_tags: dict[str, list[str]] = field(factory=dict)
 
     @classmethod
     def parse(cls, query: dict[str, str]) -> _Edit:

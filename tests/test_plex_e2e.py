@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import shell
@@ -167,7 +168,7 @@ def test_a_batch_syncs_every_field_and_tag_locked(tmp_path: Path, fake: FakePlex
         shell.enqueue(config, key=f"scene:{n}", metadata=full_metadata(n))
     work(config)
     assert [fake.item(key) for key in keys] == [
-        type(b)(**{**b.__dict__, "updated_at": fake.item(b.rating_key).updated_at}) for b in before
+        attrs.evolve(b, updated_at=fake.item(b.rating_key).updated_at) for b in before
     ]
 
 
