@@ -22,17 +22,17 @@ from collections import Counter
 from datetime import date
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.etree import ElementTree as ET
 
 import attrs
 from attrs import define, field, frozen
 
-from shell.fields import FIELDS
+from shell.fields import FIELDS, Field, Kind
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from email.message import Message
     from types import TracebackType
 
@@ -44,38 +44,111 @@ XML_CONTENT_TYPE = "text/xml;charset=utf-8"
 TOKEN_PLACEHOLDER = "[X-Plex-Token]"
 """What replaces the token if a client ever puts it anywhere else in a request."""
 
-SCALAR_FIELDS: dict[str, str] = {f.plex: f.key for f in FIELDS if not f.is_list}
-"""Plex's name of each editable text field, and the matching `FakeItem` attribute."""
+TITLE: Final = "title"
+"""The field every Plex item has a value of: `FakeItem.title`, not one of its `values`."""
 
-TAG_ELEMENTS: dict[str, str] = {f.plex: f.element for f in FIELDS if f.element is not None}
-"""Plex's name of each editable tag field, and the XML element that carries its tags."""
+RELEASE_DATE: Final = "originallyAvailableAt"
+"""The field (by Plex's name) from which Plex derives an item's `year`."""
 
 LISTING_TAG_LIMITS: dict[str, int] = {"genre": 2, "collection": 1, "label": 0, "actor": 3}
-"""How many tags of each field a section listing shows: like the real server, only a few."""
+"""How many tags of each field (by Plex's name) a section listing shows: like the real server,
+only a few; none of a field not named here.
+"""
 
 _DELIVERY_FAULTS = frozenset({None, "slow_first_byte", "stall_mid_body"})
 """Faults that change how a normal reply is delivered, not what the request does."""
 
-_SET_TAG = re.compile(r"(?P<field>[a-z]+)\[(?P<index>\d+)\]\.tag\.tag")
-_REMOVE_TAGS = re.compile(r"(?P<field>[a-z]+)\[\]\.tag\.tag-")
+_SET_TAG = re.compile(r"(?P<field>[A-Za-z]+)\[(?P<index>\d+)\]\.tag\.tag")
+_REMOVE_TAGS = re.compile(r"(?P<field>[A-Za-z]+)\[\]\.tag\.tag-")
 _SECTION_PATH = re.compile(r"/library/sections/(?P<section>\d+)/(?P<action>all|refresh)")
 _METADATA_PATH = re.compile(r"/library/metadata/(?P<keys>\d+(?:,\d+)*)")
 
 
+def _each_list_has_an_element(_: object, __: object, fields: tuple[Field, ...]) -> None:
+    for spec in fields:
+        if spec.is_list and spec.element is None:
+            raise ValueError(f"the list field {spec.key} needs the XML element of its tags")
+
+
+@frozen
+class Schema:
+    """The fields the fake knows, sorted by where a `FakeItem` keeps them.
+
+    By default every row of `shell.fields.FIELDS`: a new row there is a field the fake accepts,
+    stores, locks and renders.
+    """
+
+    fields: tuple[Field, ...] = field(validator=_each_list_has_an_element)
+    value_fields: tuple[Field, ...] = field(init=False)
+    """The fields of one value except the title: `FakeItem.values`."""
+    tag_fields: tuple[Field, ...] = field(init=False)
+    """The fields that hold tags: `FakeItem.tags`."""
+    elements: dict[str, str] = field(init=False)
+    """The XML element of each field of tags, by key."""
+    by_plex: dict[str, Field] = field(init=False)
+    """Each field by its Plex name, as edits name it."""
+
+    @value_fields.default
+    def _value_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if not f.is_list and f.key != TITLE)
+
+    @tag_fields.default
+    def _tag_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.is_list)
+
+    @elements.default
+    def _elements(self) -> dict[str, str]:
+        return {f.key: f.element for f in self.tag_fields if f.element is not None}
+
+    @by_plex.default
+    def _by_plex(self) -> dict[str, Field]:
+        return {f.plex: f for f in self.fields}
+
+    def initial(
+        self, given: Mapping[str, str | Iterable[str] | None]
+    ) -> tuple[dict[str, str | None], dict[str, list[str]]]:
+        """A new item's `values` and `tags`, from `add_item`'s keyword arguments."""
+        known = {f.key for f in (*self.value_fields, *self.tag_fields)}
+        if unknown := sorted(set(given) - known):
+            raise TypeError(f"add_item() got unexpected keyword arguments: {', '.join(unknown)}")
+        values = {f.key: _initial_value(f, given.get(f.key)) for f in self.value_fields}
+        tags = {f.key: _initial_tags(f, given.get(f.key, ())) for f in self.tag_fields}
+        return values, tags
+
+
+def _initial_value(spec: Field, value: str | Iterable[str] | None) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{spec.key} takes a string, not {value!r}")
+    if value is not None and spec.kind is Kind.DATE and not _is_plex_date(value):
+        raise ValueError(f"{spec.key} must be YYYY-MM-DD: {value}")
+    return value
+
+
+def _initial_tags(spec: Field, value: str | Iterable[str] | None) -> list[str]:
+    if value is None or isinstance(value, str):
+        raise TypeError(f"{spec.key} takes a list of names, not {value!r}")
+    return list(value)
+
+
 @define
 class FakeItem:
-    """A movie in the fake library: what a test asserts on after plexsync has edited it."""
+    """A movie in the fake library: what a test asserts on after plexsync has edited it.
+
+    Its fields go by their keys in `shell.fields.FIELDS` (``values["summary"]``,
+    ``tags["genres"]``, ``"genres" in locked``); Plex's names for them appear only on the wire.
+    """
 
     rating_key: int
     section_key: int
     path: str
     title: str
-    summary: str | None = None
-    studio: str | None = None
-    tagline: str | None = None
-    originally_available_at: str | None = None
-    tags: dict[str, list[str]] = field(factory=dict)
+    """Plex always has one: an item it knows nothing about is named after its file."""
+    values: dict[str, str | None]
+    """Every other field of one value (summary, studio, ...), None where it has none."""
+    tags: dict[str, list[str]]
+    """Every field of tags (performers, genres, ...), in order."""
     locked: set[str] = field(factory=set)
+    """The fields Plex's agents must leave alone."""
     scanned: bool = True
     added_at: int = 0
     updated_at: int = 0
@@ -84,6 +157,7 @@ class FakeItem:
         """An independent snapshot, so assertions never race the server's threads."""
         return attrs.evolve(
             self,
+            values=dict(self.values),
             tags={name: list(tags) for name, tags in self.tags.items()},
             locked=set(self.locked),
         )
@@ -370,12 +444,14 @@ class FakePlex:
         self,
         token: str,
         *,
+        fields: Iterable[Field] = FIELDS,
         machine_identifier: str = "fakeplex-0001",
         friendly_name: str = "Fake Plex",
     ) -> None:
         if not token:
             raise ValueError("the fake needs a token to check requests against")
         self._token = token
+        self._schema = Schema(tuple(fields))
         self.machine_identifier = machine_identifier
         self.friendly_name = friendly_name
         self.scan_delay = 0.0
@@ -512,24 +588,16 @@ class FakePlex:
         *,
         title: str | None = None,
         scanned: bool = True,
-        summary: str | None = None,
-        studio: str | None = None,
-        tagline: str | None = None,
-        originally_available_at: str | None = None,
-        genres: Iterable[str] = (),
-        collections: Iterable[str] = (),
-        labels: Iterable[str] = (),
-        performers: Iterable[str] = (),
+        **fields: str | Iterable[str] | None,
     ) -> int:
         """Put a movie file at *path* and return its ratingKey (1000, 1001, ...).
 
-        With ``scanned=False`` the file exists but Plex has not scanned it yet: it stays out of
-        listings and /library/metadata until a scan reaching it completes.
+        *fields* are the item's other fields by key: a string (or None) for a field of one
+        value, names for a field of tags (``summary="...", genres=["Drama"]``); a date must be
+        YYYY-MM-DD. With ``scanned=False`` the file exists but Plex has not scanned it yet: it
+        stays out of listings and /library/metadata until a scan reaching it completes.
         """
-        if originally_available_at is not None and not _is_plex_date(originally_available_at):
-            raise ValueError(
-                f"originally_available_at must be YYYY-MM-DD: {originally_available_at}"
-            )
+        values, tags = self._schema.initial(fields)
         now = int(time.time())
         with self._lock:
             if section_key not in self._sections:
@@ -546,16 +614,8 @@ class FakePlex:
                 section_key=section_key,
                 path=path,
                 title=title if title is not None else _title_from(path),
-                summary=summary,
-                studio=studio,
-                tagline=tagline,
-                originally_available_at=originally_available_at,
-                tags={
-                    "genre": list(genres),
-                    "collection": list(collections),
-                    "label": list(labels),
-                    "actor": list(performers),
-                },
+                values=values,
+                tags=tags,
                 scanned=scanned,
                 added_at=now,
                 updated_at=now,
@@ -1027,16 +1087,11 @@ class FakePlex:
     def _video(self, parent: ET.Element, item: FakeItem, *, full: bool) -> None:
         """An item as a `<Video>`: complete, or as a listing shows it (few tags, no text)."""
         section = self._sections[item.section_key]
-        details: dict[str, object] = {}
+        details: dict[str, str | None] = {}
         if full:
-            released = item.originally_available_at
-            details = {
-                "summary": item.summary,
-                "studio": item.studio,
-                "tagline": item.tagline,
-                "originallyAvailableAt": released,
-                "year": released and released[:4],
-            }
+            details = {f.plex: item.values[f.key] for f in self._schema.value_fields}
+            released = details.get(RELEASE_DATE)
+            details["year"] = released and released[:4]
         video = _element(
             "Video",
             parent,
@@ -1055,14 +1110,14 @@ class FakePlex:
         part_id = self._part_ids[item.rating_key]
         media = _element("Media", video, id=part_id)
         _element("Part", media, id=part_id, key=f"/library/parts/{part_id}/file", file=item.path)
-        for name, tag in TAG_ELEMENTS.items():
-            shown = item.tags[name] if full else item.tags[name][: LISTING_TAG_LIMITS[name]]
-            for value in shown:
-                _element(tag, video, tag=value)
+        for spec in self._schema.tag_fields:
+            tags = item.tags[spec.key]
+            for value in tags if full else tags[: LISTING_TAG_LIMITS.get(spec.plex, 0)]:
+                _element(self._schema.elements[spec.key], video, tag=value)
         if full:
-            for name in (*SCALAR_FIELDS, *TAG_ELEMENTS):
-                if name in item.locked:
-                    _element("Field", video, name=name, locked=1)
+            for spec in self._schema.fields:
+                if spec.key in item.locked:
+                    _element("Field", video, name=spec.plex, locked=1)
 
     # ------------------------------------------------------------------ library changes
 
@@ -1087,7 +1142,7 @@ class FakePlex:
             if item is None or not item.scanned or item.section_key != section.key:
                 raise _Rejected(HTTPStatus.NOT_FOUND, "no such item in this section")
             items.append(item)
-        edit = _Edit.parse(query)
+        edit = _Edit.parse(query, self._schema)
         now = int(time.time())
         for item in items:
             edit.apply(item, now)
@@ -1120,59 +1175,68 @@ class _Edit:
     """The changes one PUT edit asks for, checked before any item is touched."""
 
     values: dict[str, str | None] = field(factory=dict)
-    """`FakeItem` attribute -> new value (None clears it)."""
+    """Field key -> new value (None clears it)."""
     locks: dict[str, bool] = field(factory=dict)
+    """Field key -> whether it is now locked."""
     set_tags: dict[str, list[str]] = field(factory=dict)
     remove_tags: dict[str, list[str]] = field(factory=dict)
 
     @classmethod
-    def parse(cls, query: dict[str, str]) -> _Edit:
+    def parse(cls, query: dict[str, str], schema: Schema) -> _Edit:
         """Read Plex's edit parameters; other parameters are ignored, as Plex ignores them."""
         edit = cls()
         indexed: dict[str, list[tuple[int, str]]] = {}
         for name, value in query.items():
             plex_field, _, suffix = name.partition(".")
-            if suffix == "value" and plex_field in SCALAR_FIELDS:
-                edit.values[SCALAR_FIELDS[plex_field]] = _field_value(plex_field, value)
-            elif suffix == "locked" and (plex_field in SCALAR_FIELDS or plex_field in TAG_ELEMENTS):
+            spec = schema.by_plex.get(plex_field)
+            if spec is not None and suffix == "value" and not spec.is_list:
+                edit.values[spec.key] = _field_value(spec, value)
+            elif spec is not None and suffix == "locked":
                 if value not in {"0", "1"}:
                     raise _Rejected(HTTPStatus.BAD_REQUEST, f"{name} must be 0 or 1")
-                edit.locks[plex_field] = value == "1"
-            elif (match := _SET_TAG.fullmatch(name)) and match["field"] in TAG_ELEMENTS:
-                indexed.setdefault(match["field"], []).append((int(match["index"]), value))
-            elif (match := _REMOVE_TAGS.fullmatch(name)) and match["field"] in TAG_ELEMENTS:
+                edit.locks[spec.key] = value == "1"
+            elif (match := _SET_TAG.fullmatch(name)) and (key := _tags_key(schema, match)):
+                indexed.setdefault(key, []).append((int(match["index"]), value))
+            elif (match := _REMOVE_TAGS.fullmatch(name)) and (key := _tags_key(schema, match)):
                 # plexapi quotes each tag, joins them with commas, then quotes the whole value:
                 # after the query is decoded once, split on commas and decode each tag again.
-                edit.remove_tags[match["field"]] = [unquote(tag) for tag in value.split(",")]
-        for tag_field, entries in indexed.items():
+                edit.remove_tags[key] = [unquote(tag) for tag in value.split(",")]
+        for key, entries in indexed.items():
             ordered = [value for _, value in sorted(entries) if value]
-            edit.set_tags[tag_field] = list(dict.fromkeys(ordered))  # Plex keeps a tag once
+            edit.set_tags[key] = list(dict.fromkeys(ordered))  # Plex keeps a tag once
         return edit
 
     def apply(self, item: FakeItem, now: int) -> None:
         """Change *item*: values, then the exact tag lists, then removals, then locks."""
-        for attribute, value in self.values.items():
-            if attribute == "title" and value is None:
-                value = _title_from(item.path)  # noqa: PLW2901 - Plex falls back to the file name
-            setattr(item, attribute, value)
-        for tag_field, tags in self.set_tags.items():
-            item.tags[tag_field] = list(tags)
-        for tag_field, tags in self.remove_tags.items():
-            item.tags[tag_field] = [tag for tag in item.tags[tag_field] if tag not in tags]
-        for plex_field, locked in self.locks.items():
+        for key, value in self.values.items():
+            if key != TITLE:
+                item.values[key] = value
+            else:  # Plex falls back to the file name
+                item.title = _title_from(item.path) if value is None else value
+        for key, tags in self.set_tags.items():
+            item.tags[key] = list(tags)
+        for key, tags in self.remove_tags.items():
+            item.tags[key] = [tag for tag in item.tags[key] if tag not in tags]
+        for key, locked in self.locks.items():
             if locked:
-                item.locked.add(plex_field)
+                item.locked.add(key)
             else:
-                item.locked.discard(plex_field)
+                item.locked.discard(key)
         item.updated_at = now
 
 
-def _field_value(plex_field: str, value: str) -> str | None:
-    """A text field's new value: empty clears it; a date must be YYYY-MM-DD."""
+def _tags_key(schema: Schema, match: re.Match[str]) -> str | None:
+    """The key of the field of tags a matched parameter names, if it names one."""
+    spec = schema.by_plex.get(match["field"])
+    return spec.key if spec is not None and spec.is_list else None
+
+
+def _field_value(spec: Field, value: str) -> str | None:
+    """A field's new value: empty clears it; a date must be YYYY-MM-DD."""
     if not value:
         return None
-    if plex_field == "originallyAvailableAt" and not _is_plex_date(value):
-        raise _Rejected(HTTPStatus.BAD_REQUEST, "originallyAvailableAt must be YYYY-MM-DD")
+    if spec.kind is Kind.DATE and not _is_plex_date(value):
+        raise _Rejected(HTTPStatus.BAD_REQUEST, f"{spec.plex} must be YYYY-MM-DD")
     return value
 
 
