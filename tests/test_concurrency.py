@@ -255,8 +255,8 @@ def test_workers_and_writers_race_through_an_outage(tmp_path: Path, fake: FakePl
     for key, metadata in newest.items():
         item = fake.item_by_path(plan.path_of(key))
         assert item is not None
-        assert (item.title, item.summary) == (metadata["title"], metadata["summary"]), key
-        assert (item.tags["genre"], item.tags["label"]) == (
+        assert (item.title, item.values["summary"]) == (metadata["title"], metadata["summary"]), key
+        assert (item.tags["genres"], item.tags["labels"]) == (
             metadata["genres"],
             metadata["labels"],
         ), key

@@ -388,12 +388,12 @@ def _check_final_state(
     for key, want in sorted(host.newest.items()):
         wanted = {"title": want["title"], "genres": want["genres"]}
         item = fake.item(rating_keys[key])
-        done = {"title": item.title, "genres": item.tags["genre"]} == wanted
+        done = {"title": item.title, "genres": item.tags["genres"]} == wanted
         in_dlq = key in live_payloads and all(
             live_payloads[key].get(name) == value for name, value in wanted.items()
         )
         if not (done or in_dlq):  # each key is done, or dead-lettered with its newest edit
-            wrong.append((key, item.title, item.tags["genre"], wanted))
+            wrong.append((key, item.title, item.tags["genres"], wanted))
     assert wrong == [], f"{len(wrong)} keys without their newest edit: {wrong[:5]}; {summary}"
     # Nothing here should dead-letter at all: no permanent faults, crashes never count out.
     assert dead == [], f"dead-lettered: {[(k, r) for k, _, r, _, _ in dead]}; {summary}"

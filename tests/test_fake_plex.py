@@ -11,11 +11,13 @@ import time
 from typing import TYPE_CHECKING
 from xml.etree.ElementTree import ParseError
 
+import attrs
 import pytest
 import requests
 from plexapi.exceptions import BadRequest, NotFound, Unauthorized
 from plexapi.server import PlexServer
 
+from shell.fields import FIELDS, Field, Kind
 from tests.builders import TOKEN
 from tests.fake_plex import FakePlex
 
@@ -193,15 +195,18 @@ def test_multi_edit_sets_fields_and_tag_lists_exactly(
         },
     )
     item = fake.item(key)
-    assert (item.title, item.tags["genre"], item.locked) == ("T", ["A", "B"], {"title", "genre"})
-    assert (item.summary, item.tags["actor"]) == ("Summary 0", PERFORMERS)  # others untouched
+    assert (item.title, item.tags["genres"], item.locked) == ("T", ["A", "B"], {"title", "genres"})
+    assert (item.values["summary"], item.tags["performers"]) == (
+        "Summary 0",
+        PERFORMERS,
+    )  # the rest
 
     section.multiEdit([movie], **{"genre[0].tag.tag": "C"})
-    assert fake.item(key).tags["genre"] == ["C"]
+    assert fake.item(key).tags["genres"] == ["C"]
 
     section.multiEdit([movie], **{"genre[].tag.tag-": "C", "genre.locked": 0})
     item = fake.item(key)
-    assert (item.tags["genre"], item.locked) == ([], {"title"})
+    assert (item.tags["genres"], item.locked) == ([], {"title"})
     assert [r.rating_keys for r in fake.edits(key)] == [(key,), (key,), (key,)]
 
 
@@ -212,14 +217,76 @@ def test_item_edit_mixins_reach_the_fake(fake: FakePlex, session: requests.Sessi
 
     movie.editSummary("New summary").editOriginallyAvailable("2001-02-03")
     movie.removeLabel(["watched"]).addCollection(["A, B"])
-    assert fake.item(key).tags["collection"] == [*COLLECTIONS, "A, B"]
+    assert fake.item(key).tags["collections"] == [*COLLECTIONS, "A, B"]
     movie.removeCollection(["A, B", "Classics"])
 
     item = fake.item(key)
-    assert (item.summary, item.originally_available_at) == ("New summary", "2001-02-03")
-    assert item.tags["label"] == ["4k"]
-    assert item.tags["collection"] == ["Favourites"]
-    assert {"summary", "originallyAvailableAt", "label", "collection"} <= item.locked
+    assert (item.values["summary"], item.values["originally_available_at"]) == (
+        "New summary",
+        "2001-02-03",
+    )
+    assert item.tags["labels"] == ["4k"]
+    assert item.tags["collections"] == ["Favourites"]
+    assert {"summary", "originally_available_at", "labels", "collections"} <= item.locked
+
+
+def test_a_new_row_in_the_fields_table_is_all_the_fake_needs(session: requests.Session) -> None:
+    """With one more text row and one more tag row the fake stores, edits, locks and renders
+    both, through the plexapi helpers written for them.
+    """
+    rating = Field(
+        key="content_rating", kind=Kind.TEXT, plex="contentRating", flag="--rating", help="r"
+    )
+    countries = Field(
+        key="countries", kind=Kind.TAGS, plex="country", element="Country", flag="--c", help="c"
+    )
+    with FakePlex(TOKEN, fields=(*FIELDS, rating, countries)) as fake:
+        fake.add_section("Movies", locations=(FOLDER,))
+        key = fake.add_item(1, f"{FOLDER}/film.mkv", content_rating="PG", countries=["FR"])
+        plex = connect(fake, session)
+        movie = plex.fetchItem(key)
+        assert (movie.contentRating, tag_names(movie.countries)) == ("PG", ["FR"])
+
+        movie.editContentRating("R").addCountry(["DE"])
+
+        item = fake.item(key)
+        assert (item.values["content_rating"], item.tags["countries"]) == ("R", ["FR", "DE"])
+        assert item.locked == {"content_rating", "countries"}
+        movie = plex.fetchItem(key)
+        assert (movie.contentRating, tag_names(movie.countries)) == ("R", ["FR", "DE"])
+        assert {(f.name, f.locked) for f in movie.fields} == {
+            ("contentRating", True),
+            ("country", True),
+        }
+
+
+def test_a_field_the_table_lacks_is_ignored(fake: FakePlex, session: requests.Session) -> None:
+    """Without its row, add_item refuses the field and an edit of it changes nothing, as Plex
+    ignores parameters it does not know.
+    """
+    with pytest.raises(TypeError, match="content_rating"):
+        fake.add_item(1, f"{FOLDER}/film.mkv", content_rating="PG")
+    (key,) = add_movies(fake, 1)
+    before = fake.item(key)
+    movie = connect(fake, session).fetchItem(key)
+
+    movie.editContentRating("R").addCountry(["DE"])
+
+    assert attrs.evolve(fake.item(key), updated_at=before.updated_at) == before
+    assert movie.reload().contentRating is None
+
+
+def test_add_item_checks_each_field_by_its_kind(fake: FakePlex) -> None:
+    """A text field takes a string, a tag field a list of names, a date YYYY-MM-DD."""
+    path = f"{FOLDER}/film.mkv"
+    for bad in ({"summary": ["S"]}, {"genres": "Drama"}, {"labels": None}):
+        with pytest.raises(TypeError, match=next(iter(bad))):
+            fake.add_item(1, path, **bad)
+    with pytest.raises(ValueError, match="originally_available_at"):
+        fake.add_item(1, path, originally_available_at="2001-02-30")
+    key = fake.add_item(1, path, summary=None, genres=("Drama",))
+    item = fake.item(key)
+    assert (item.title, item.values["summary"], item.tags["genres"]) == ("film", None, ["Drama"])
 
 
 def test_bad_edits_are_rejected_whole(fake: FakePlex, session: requests.Session) -> None:
@@ -496,7 +563,7 @@ def test_a_fault_for_one_method_and_waiting_for_a_reply_in_flight(
     editing.start()
     put = fake.wait_in_flight(method="PUT", path_prefix=listing, since=since, timeout=5)
     assert (put.rating_keys, put.fault) == ((key,), "slow_first_byte")
-    assert fake.item(key).summary == "S"  # applied before the reply
+    assert fake.item(key).values["summary"] == "S"  # applied before the reply
     assert fake.in_flight(method="PUT") == [put]
     assert fake.in_flight(method="GET") == []
     editing.join()
