@@ -421,8 +421,8 @@ def test_outage_status_is_logged_every_few_minutes_not_every_poll(
     assert sum(m.startswith(f"{plex_at} is back after") for m in messages) == 1
     status_lines = [m for m in messages if m.startswith(f"{plex_at} is unavailable for")]
     assert 2 * HOUR / 300 - 2 <= len(status_lines) <= 2 * HOUR / 300 + 2
-    assert "connection refused (simulated outage); 5 jobs waiting; next probe in" in (
-        status_lines[0]
+    assert (
+        "connection refused (simulated outage); 5 jobs waiting; next probe in" in (status_lines[0])
     )
 
 
