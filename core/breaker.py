@@ -362,11 +362,6 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
 """Every (state, signal) pair and what it does. ``_stay`` rows are reports that no longer apply."""
 
 
-def moves(breaker_kind: BreakerKind) -> Mapping[Signal, Move]:
-    """The rows of ``TRANSITIONS`` that start in *breaker_kind*."""
-    return {signal: move for (kind, signal), move in TRANSITIONS.items() if kind is breaker_kind}
-
-
 def changes_anything(move: Move) -> bool:
     """Whether a row is a real move (every row but the ``_stay`` ones)."""
     return move.effect is not _stay

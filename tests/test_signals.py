@@ -14,6 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import shell
+from shell.store import Store
+from tests.builders import TOKEN, make_config
+from tests.fake_plex import FakePlex
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
@@ -68,3 +73,53 @@ def test_sigterm_stops_an_idle_worker_every_time() -> None:
         child.wait()
         child.stdout.close()
     assert stopped > 50
+
+
+def test_a_second_sigterm_stops_at_once_and_leaves_no_job_running(tmp_path: Path) -> None:
+    """A worker stuck in a slow Plex call stops within a second of the second SIGTERM, gives
+    every job it holds back uncharged, and says so; nothing is left "running" for a later
+    worker to count as a crash.
+    """
+    with FakePlex(TOKEN) as fake:
+        fake.add_section("Movies", locations=["/media"])
+        for n in range(3):
+            fake.add_item(1, f"/media/m{n}.mkv", title=f"raw {n}")
+        db_path = str(tmp_path / "q.db")
+        config = make_config(plex_url=fake.url, db_path=db_path)
+        shell.enqueue_many(
+            config, [(f"k{n}", {"path": f"/media/m{n}.mkv", "title": "T"}) for n in range(3)]
+        )
+        fake.slow_first_byte(60, method="PUT")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
+        env |= {
+            "PYTHONPATH": str(ROOT),
+            "PLEXSYNC_PLEX_URL": fake.url,
+            "PLEXSYNC_PLEX_TOKEN": TOKEN,
+            "PLEXSYNC_DB_PATH": db_path,
+        }
+        with (tmp_path / "err").open("wb") as err:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "shell.cli", "run"], env=env, stderr=err, cwd=tmp_path
+            )
+        try:
+            fake.wait_in_flight(method="PUT", timeout=30)
+            worker.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            stopped_at = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=10)
+            took = time.monotonic() - stopped_at
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    log = (tmp_path / "err").read_text()
+    assert took < 2, log
+    assert "stopping after the job in hand" in log
+    assert "received SIGTERM again: stopping now; 3 jobs in hand given back uncharged" in log
+    store = Store.open(db_path)
+    try:
+        rows = store.jobs.rows()
+    finally:
+        store.close()
+    assert [(row.state, row.crashes, row.attempts) for row in rows] == [("waiting", 0, 0)] * 3

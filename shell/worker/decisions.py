@@ -159,6 +159,16 @@ def release(store: Store, jobs: Sequence[StoredJob]) -> None:
             tx.jobs.release(jobs)
 
 
+def release_held(store: Store, *, owner: str) -> int:
+    """Give back every job *owner* holds, uncharged (the worker is stopping at once, maybe with
+    jobs it claimed a moment ago and has not looked at yet); returns how many.
+    """
+    with store.transaction() as tx:
+        held = tx.jobs.held_by(owner)
+        tx.jobs.release(held)
+    return len(held)
+
+
 def reap(store: Store, *, now: float, config: PlexSyncConfig) -> tuple[Decision, ...]:
     """Take back jobs whose lease expired (their worker died).
 

@@ -56,7 +56,7 @@ from shell.worker import decisions
 from shell.worker.decisions import Attempted
 from shell.worker.log import EventLog
 from shell.worker.owner import expire_leases_of_dead_local_workers, new_owner
-from shell.worker.signals import stop_on_signals
+from shell.worker.signals import StopNow, stop_on_signals
 
 log = get_logger("plexsync.worker")
 
@@ -167,9 +167,21 @@ class _Worker:
         expire_leases_of_dead_local_workers(self.store, now=started_at)
         log.info("worker %s started on %s", self.owner, self.store.path)
         self.stop = stop
-        while not stop.is_set():
-            if not self._step(until_idle=until_idle):
-                break
+        try:
+            while not stop.is_set():
+                if not self._step(until_idle=until_idle):
+                    break
+        except StopNow as again:
+            released = decisions.release_held(self.store, owner=self.owner)
+            log.info(
+                "received %s again: stopping now; %d job%s in hand given back uncharged",
+                again,
+                released,
+                "" if released == 1 else "s",
+            )
+        except KeyboardInterrupt:
+            decisions.release_held(self.store, owner=self.owner)
+            raise
         stopped_at = self.clock.now()
         log.info(
             "worker %s stopped: %d done, %d retried, %d dead-lettered, %d Plex calls",

@@ -1,6 +1,9 @@
-"""Stopping on SIGINT and SIGTERM: finish the job in hand, then stop.
+"""Stopping on SIGINT and SIGTERM.
 
-A second signal acts as the default handler would (the first one restored them).
+The first signal asks the worker to finish the job in hand and stop. A second one stops it at
+once: ``StopNow`` is raised in the main thread, and the worker gives back every job it holds,
+uncharged, before it returns (an edit already sent may still land; it is idempotent). A third
+signal acts as it would without plexsync.
 """
 
 from __future__ import annotations
@@ -17,9 +20,15 @@ from shell.redact import get_logger
 log = get_logger("plexsync.worker")
 
 
+class StopNow(BaseException):
+    """A second SIGINT or SIGTERM: stop at once. Like ``KeyboardInterrupt``, it is not an
+    ``Exception``, so no ``except Exception`` on the way swallows it.
+    """
+
+
 @contextlib.contextmanager
 def stop_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
-    """SIGINT/SIGTERM finish the job in hand, then stop; a second signal acts as usual.
+    """SIGINT/SIGTERM finish the job in hand, then stop; a second one raises ``StopNow``.
 
     The handler takes no lock. It runs in the main thread between two bytecodes, possibly while
     that thread holds the lock inside ``stop`` (sleeping in ``Event.wait``), where ``stop.set()``
@@ -39,11 +48,17 @@ def stop_on_signals(stop: threading.Event, *, enabled: bool) -> Iterator[None]:
             log.info("received %s: stopping after the job in hand", name)
             stop.set()
 
+    received: list[int] = []
+
     def handle(signum: int, frame: FrameType | None) -> None:
         del frame
+        received.append(signum)
+        if len(received) == 1:
+            os.write(write_end, bytes([signum]))
+            return
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        os.write(write_end, bytes([signum]))
+        raise StopNow(signal.Signals(signum).name)
 
     relaying = threading.Thread(target=relay, name="plexsync-signals", daemon=True)
     relaying.start()
