@@ -181,6 +181,23 @@ def test_print_json_writes_enums_by_value_and_tuples_as_lists(
     assert data == {"breaker": "open", "window": [1.5, 2], "causes": ["auth"]}
 
 
+def test_print_json_writes_attrs_values_as_their_fields(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An attrs value (here the status, with an outage) comes out as its fields, nested."""
+    outage = OutageStatus(cause=PauseCause.OUTAGE, started_at=T0, probes=2, next_probe_at=None)
+    render.print_json(make_status(breaker=BreakerKind.OPEN, outage=outage))
+    data = json.loads(capsys.readouterr().out)
+    assert list(data)[:3] == ["waiting", "scheduled", "running"]
+    assert data["breaker"] == "open"
+    assert data["outage"] == {
+        "cause": "outage",
+        "started_at": T0,
+        "probes": 2,
+        "next_probe_at": None,
+    }
+
+
 def test_schedule_json_carries_the_whole_window() -> None:
     """A schedule's JSON has its fields (enums by value) and the whole window."""
     schedule = explain(make_config(max_retries=2))[0]

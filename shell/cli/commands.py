@@ -14,8 +14,7 @@ import sys
 import time
 from typing import Final
 
-import attrs
-from returns.result import Failure
+from returns.result import Failure, Success
 
 from core import PlexSyncConfig, explain
 from shell import dlq
@@ -34,10 +33,13 @@ def _settings(args: argparse.Namespace, *, placeholders: bool = False) -> Settin
     commands that never talk to Plex).
     """
     defaults = _PLACEHOLDERS if placeholders else {}
-    loaded = load_settings(args.config, os.environ, defaults=defaults)
-    if isinstance(loaded, Failure):
-        raise CliError(loaded.failure())
-    return loaded.unwrap()
+    settings: Settings
+    match load_settings(args.config, os.environ, defaults=defaults):
+        case Failure(message):
+            raise CliError(message)
+        case Success(settings):
+            pass
+    return settings
 
 
 def _local_config(args: argparse.Namespace) -> PlexSyncConfig:
@@ -53,7 +55,7 @@ def run_command(args: argparse.Namespace) -> int:
     _log_to_stderr(logging.DEBUG if args.verbose else logging.INFO)
     report = run_worker(config, until_idle=args.until_idle)
     if args.json:
-        render.print_json(attrs.asdict(report))
+        render.print_json(report)
     else:
         print(render.run_line(report))
     return EXIT_OK
@@ -81,7 +83,7 @@ def status_command(args: argparse.Namespace) -> int:
     now = time.time()
     current = status(config, now=now)
     if args.json:
-        render.print_json(attrs.asdict(current))
+        render.print_json(current)
     else:
         render.print_rows(render.status_rows(current, now))
     return EXIT_OK

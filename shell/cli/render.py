@@ -12,11 +12,10 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-import attrs
-
 from core import Schedule, format_duration
 from shell import dlq
 from shell.api import Status
+from shell.serialise import jsonable
 from shell.store import DeadLetterEntry
 
 if TYPE_CHECKING:
@@ -205,8 +204,8 @@ def simulation_rows(result: SimulationResult, plot: str | None) -> Rows:
 # ---------------------------------------------------------------------------- JSON
 def schedule_json(schedule: Schedule) -> dict[str, Any]:
     """A schedule with its whole window (a property, so not among its fields)."""
-    data: dict[str, Any] = _jsonable(attrs.asdict(schedule))
-    data["whole_window"] = schedule.whole_window
+    data: dict[str, Any] = jsonable(schedule)
+    data["whole_window"] = jsonable(schedule.whole_window)
     return data
 
 
@@ -217,19 +216,12 @@ def entry_summary(entry: DeadLetterEntry) -> dict[str, Any]:
     return data
 
 
-def _jsonable(value: Any) -> Any:  # noqa: ANN401
-    """Enums by value, mappings and sequences recursively: ready for ``json.dumps``."""
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(item) for item in value]
-    return getattr(value, "value", value)
-
-
 # ---------------------------------------------------------------------------- writing
 def print_json(data: object) -> None:
-    """*data* as indented JSON on stdout."""
-    print(json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+    """*data* (attrs values, enums, mappings, sequences: see ``shell.serialise``) as indented JSON
+    on stdout.
+    """
+    print(json.dumps(jsonable(data), indent=2, ensure_ascii=False))
 
 
 def print_rows(rows: Sequence[tuple[str, str]]) -> None:
