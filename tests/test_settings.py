@@ -5,6 +5,7 @@ bad one refused in one line naming the setting and where it came from.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -238,3 +239,19 @@ def test_defaults_fill_what_no_source_gives(tmp_path: Path) -> None:
             assert settings.sources == {"plex_url": "default", "plex_token": "default"}
         case _:
             pytest.fail(f"refused: {loaded}")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [f for f in attrs.fields(PlexSyncConfig) if f.default is not attrs.NOTHING],
+    ids=lambda f: f.name,
+)
+def test_every_setting_can_be_given_as_a_variable(
+    tmp_path: Path, field: attrs.Attribute[Any]
+) -> None:
+    """A variable holding a setting's default, written out, reads back as that default."""
+    default = field.default
+    text = ",".join(default) if isinstance(default, tuple) else str(default)
+    settings = load(tmp_path, BASE, {f"PLEXSYNC_{field.name.upper()}": text})
+    assert isinstance(settings, Settings), settings
+    assert getattr(settings.config, field.name) == default
