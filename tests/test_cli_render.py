@@ -11,7 +11,7 @@ import pytest
 from core import BreakerKind, DeadLetterReason, ErrorClass, PauseCause, explain
 from shell.api import OutageStatus, Status
 from shell.cli import render
-from shell.dlq import DeadLetterEntry
+from shell.store import DeadLetterEntry
 from tests.builders import T0, make_config
 
 ISO_T0 = "2023-11-14T22:13:20Z"
