@@ -45,7 +45,7 @@ lint: setup
 typecheck: setup
     {{bin}}/mypy
 
-# core/ must stay pure: no clock, randomness, I/O, logging, environment or shell
+# core/ must stay pure (no clock, randomness, I/O, logging, environment or shell); the CLI is layered
 contract: setup
     {{bin}}/lint-imports
 

@@ -2,9 +2,9 @@
 
 Each row says what a host calls the field, what kind of value it holds, what Plex calls it and
 how the command line spells it. Validation (``shell.payload``), the Plex edit (``shell.plex``),
-the ``plexsync enqueue`` options (``shell.cli``) and the fake Plex server the tests run against
-all read this table, so a new field is one new row here (and, if it is of a new kind, the code
-that knows that kind).
+the ``plexsync enqueue`` options (``shell.cli.parser``) and the fake Plex server the tests run
+against all read this table, so a new field is one new row here (and, if it is of a new kind, the
+code that knows that kind).
 """
 
 from __future__ import annotations

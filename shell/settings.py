@@ -4,6 +4,10 @@ file, checked into one ``PlexSyncConfig``.
 This is a seam where outside data comes in, so it answers with a ``Result``: the config, or one line
 naming the setting at fault and where it came from. Durations in seconds may be written as ``90m``
 or ``6h``; lists in a variable are comma-separated, path mappings ``host=plex`` separated by ``;``.
+
+A cattrs converter (a copy of ``shell.serialise``'s) reads each setting by its type in
+``PlexSyncConfig``, so a new setting of a known kind needs nothing here, and shows them for
+``plexsync config``.
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
 from attrs import frozen
+from cattrs.errors import AttributeValidationNote, ClassValidationError
+from cattrs.gen import make_dict_structure_fn, override
 from returns.result import Failure, Result, Success
 
 from core import PathMapping, PlexSyncConfig, parse_duration
+from shell.serialise import converter
 
 DEFAULT_FILE: Final = "plexsync.toml"
 ENV_PREFIX: Final = "PLEXSYNC_"
@@ -26,9 +33,6 @@ ENV_CONFIG_FILE: Final = "PLEXSYNC_CONFIG"
 """Names the config file when ``--config`` is not given (it is not a setting itself)."""
 
 FIELDS: Final = {f.name: f for f in attrs.fields(PlexSyncConfig)}
-_INTS: Final = frozenset(n for n, f in FIELDS.items() if isinstance(f.default, int))
-_LISTS: Final = frozenset({"library_sections"})
-_TEXT: Final = frozenset({"plex_url", "plex_token", "db_path", "sqlite_synchronous"})
 
 
 @frozen(kw_only=True)
@@ -76,17 +80,12 @@ def load_settings(
 
 def describe(settings: Settings) -> dict[str, Any]:
     """Every setting with its value (the token masked) and source, for ``plexsync config``."""
-    described: dict[str, Any] = {}
-    for name in FIELDS:
-        value = getattr(settings.config, name)
-        if name == "plex_token":
-            value = "*" * 8
-        elif name == "path_mappings":
-            value = [f"{m.host_prefix}={m.plex_prefix}" for m in value]
-        elif isinstance(value, tuple):
-            value = list(value)
-        described[name] = {"value": value, "source": settings.sources.get(name, "default")}
-    return described
+    values = _SETTINGS.unstructure(settings.config)
+    values["plex_token"] = "*" * 8
+    return {
+        name: {"value": value, "source": settings.sources.get(name, "default")}
+        for name, value in values.items()
+    }
 
 
 def _read_file(path: str) -> Result[dict[str, Any], str]:
@@ -106,57 +105,69 @@ def _read_file(path: str) -> Result[dict[str, Any], str]:
 
 
 def _build(values: dict[str, Any], sources: dict[str, str]) -> Result[Settings, str]:
-    converted: dict[str, Any] = {}
-    for name, value in values.items():
-        try:
-            converted[name] = _convert(name, value)
-        except (ValueError, TypeError) as exc:
-            return Failure(f"{sources[name]}: {name} {exc}")
     for required in ("plex_url", "plex_token"):
-        if required not in converted:
+        if required not in values:
             return Failure(
                 f"missing setting {required}: set it in {DEFAULT_FILE} or as "
                 f"{ENV_PREFIX}{required.upper()}"
             )
     try:
-        config = PlexSyncConfig(**converted)
-    except ValueError as exc:
-        message = str(exc)
-        field = message.split(" ", 1)[0]
-        where = sources.get(field)
-        return Failure(f"{where}: {message}" if where else message)
+        config = _SETTINGS.structure(values, PlexSyncConfig)
+    except ClassValidationError as errors:
+        return Failure(_one_line(errors, sources))
     return Success(Settings(config=config, sources=dict(sources)))
 
 
-def _convert(name: str, value: Any) -> Any:  # noqa: ANN401 - one rule per kind of setting
-    """The setting as the config wants it; strings (from variables) are parsed by kind."""
-    if name == "path_mappings":
-        return tuple(_mapping(item) for item in _items(value, separator=";"))
-    if name in _LISTS:
-        return tuple(_items(value, separator=","))
-    if name in _TEXT:
-        if not isinstance(value, str):
-            raise TypeError(f"must be a string, got {type(value).__name__}")
-        return value
-    if isinstance(value, str):
-        return _number(name, value)
+def _one_line(errors: ClassValidationError, sources: Mapping[str, str]) -> str:
+    """The first thing wrong, naming the setting and where it came from."""
+    error = errors.exceptions[0]
+    if not isinstance(error, ValueError | TypeError):
+        raise errors  # a bug, not a bad setting
+    for note in getattr(error, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):  # a value that could not be read
+            return f"{sources[note.name]}: {note.name} {error}"
+    message = str(error)  # the config refused a value: its messages start with the setting
+    where = sources.get(message.split(" ", 1)[0])
+    return f"{where}: {message}" if where else message
+
+
+# How each kind of setting is read, chosen by its type in PlexSyncConfig (and days by the name).
+# Text, as a variable gives it, is parsed; a value from the file is passed on as it is, for the
+# config's validators to judge.
+def _text(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"must be a string, got {type(value).__name__}")
     return value
 
 
-def _number(name: str, text: str) -> float:
-    """A number from a variable: whole for counts, days for ``_days``, else a duration."""
-    try:
-        if name in _INTS:
-            return int(text.strip())
-        if name.endswith("_days"):
-            return float(text)
-    except ValueError:
-        kind = "whole number" if name in _INTS else "number of days"
-        raise ValueError(f"must be a {kind}, got {text!r}") from None
-    return parse_duration(text)
+def _parsed(parse: Callable[[str], object], kind: str) -> Callable[[object, type], object]:
+    """A hook that reads text with *parse*, and says a *kind* was expected when it cannot."""
+
+    def hook(value: object, _: type) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse(value)
+        except ValueError:
+            raise ValueError(f"must be a {kind}, got {value!r}") from None
+
+    return hook
 
 
-def _items(value: Any, *, separator: str) -> list[Any]:  # noqa: ANN401
+def _seconds(value: object, _: type) -> object:
+    """Any other number: text may carry a unit (``90m``), and a bare number is itself."""
+    return parse_duration(value) if isinstance(value, str) else value
+
+
+def _names(value: object, _: type) -> tuple[object, ...]:
+    return tuple(_items(value, separator=","))
+
+
+def _mappings(value: object, _: type) -> tuple[PathMapping, ...]:
+    return tuple(_mapping(item) for item in _items(value, separator=";"))
+
+
+def _items(value: object, *, separator: str) -> list[Any]:
     if isinstance(value, str):
         return [part.strip() for part in value.split(separator) if part.strip()]
     if isinstance(value, list):
@@ -164,13 +175,32 @@ def _items(value: Any, *, separator: str) -> list[Any]:  # noqa: ANN401
     raise TypeError(f"must be a list, got {type(value).__name__}")
 
 
-def _mapping(item: Any) -> PathMapping:  # noqa: ANN401
+def _mapping(item: object) -> PathMapping:
     if isinstance(item, str) and "=" in item:
         host, plex = item.split("=", 1)
         return PathMapping(host.strip(), plex.strip())
     if isinstance(item, dict) and set(item) == {"host", "plex"}:
         return PathMapping(item["host"], item["plex"])
     raise ValueError(f"entries must be 'host=plex' or {{host = ..., plex = ...}}, got {item!r}")
+
+
+_SETTINGS: Final = converter.copy(detailed_validation=True)
+"""Reads settings into a config, an error noted against each setting, and shows them as every
+output is shown, but for a path mapping, written ``host=plex`` as in a variable."""
+_SETTINGS.register_structure_hook(str, _text)
+_SETTINGS.register_structure_hook(int, _parsed(int, "whole number"))
+_SETTINGS.register_structure_hook(float, _seconds)
+_SETTINGS.register_structure_hook_func(lambda kind: kind == tuple[str, ...], _names)
+_SETTINGS.register_structure_hook_func(lambda kind: kind == tuple[PathMapping, ...], _mappings)
+_SETTINGS.register_unstructure_hook(PathMapping, lambda m: f"{m.host_prefix}={m.plex_prefix}")
+_IN_DAYS: Final[Mapping[str, Any]] = {  # Any: cattrs types these as its keyword arguments
+    name: override(struct_hook=_parsed(float, "number of days"))
+    for name in FIELDS
+    if name.endswith("_days")
+}
+_SETTINGS.register_structure_hook(
+    PlexSyncConfig, make_dict_structure_fn(PlexSyncConfig, _SETTINGS, **_IN_DAYS)
+)
 
 
 def _suggest(name: str) -> str:

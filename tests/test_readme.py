@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shell import diagrams
-from shell.cli import _parser
+from shell.cli.parser import build_parser
 from shell.diagrams import breaker_diagram, job_diagram, render
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -26,7 +26,7 @@ def test_generated_diagrams_match_the_transition_tables() -> None:
 def test_every_command_is_documented_with_an_example() -> None:
     """Each command (and each dlq command) appears in the README as it is typed."""
     text = README.read_text(encoding="utf-8")
-    parser = _parser()
+    parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for name, sub in commands.items():
         if name == "dlq":
