@@ -421,3 +421,13 @@ def test_a_job_sent_as_the_probe_reports_what_it_shows(
         expected = observe(probing, signal, now=T0 + 11, config=config)
     assert on_job_probe(probing, outcome, now=T0 + 11, config=config) == expected
     assert expected[0].kind is TRANSITIONS[K.HALF_OPEN, signal].target
+
+
+def test_only_an_open_or_half_open_breaker_has_a_next_probe(config: PlexSyncConfig) -> None:
+    """A closed breaker waits for no probe; an open one for its cooldown's end, a half-open one
+    for its probe's lease to run out.
+    """
+    assert Breaker().next_probe_at is None
+    assert open_breaker(config).next_probe_at == T0 + 10
+    probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    assert probing.next_probe_at == T0 + 10 + config.probe_lease_seconds
