@@ -241,7 +241,8 @@ class StashAPI:
             type_name, field_name = name.split(".")
             _object_type(self.schema, type_name).fields[field_name].resolve = resolve
         maps = self.schema.type_map["Map"]
-        maps.parse_value = _map_value  # type: ignore[attr-defined]
+        # graphql-core 3.2 reads parse_value, 3.3 coerce_input_value: set both.
+        maps.parse_value = maps.coerce_input_value = _map_value  # type: ignore[attr-defined]
         maps.parse_literal = _map_literal  # type: ignore[attr-defined]
 
     def _find_scenes(
