@@ -722,7 +722,7 @@ def test_plugin_mutation_with_its_cookie_stops_after_ten_nested_runs(
     event = fake.library.edit_scene(scene, title="Start")
     mutation = 'mutation($id: ID!) { sceneUpdate(input: {id: $id, title: "Loop"}) { id } }'
     depth = 0
-    while event.runs_for("plexsync"):
+    while event.runs_for("plexsync") and depth <= MAX_HOOK_DEPTH:  # bounded, should it loop
         stdin = json.loads(fake.hook_stdin(event))
         cookie = stdin["server_connection"]["SessionCookie"]["Value"]
         gql(http, fake, mutation, {"id": str(scene)}, cookies={"session": cookie})
