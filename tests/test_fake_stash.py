@@ -681,6 +681,32 @@ def test_hook_stdin_is_go_json_byte_for_byte() -> None:
     assert written.decode() == expected
 
 
+def test_a_client_following_its_hook_stdin_reads_the_scene(fake: FakeStash) -> None:
+    """A client using only its hook stdin (0.0.0.0 -> 127.0.0.1, the cookie) reads the scene."""
+    scene = fake.library.add_scene(paths=["/media/a.mp4"], title="Before")
+    stdin = json.loads(fake.hook_stdin(fake.library.edit_scene(scene, title="After")))
+    server = stdin["server_connection"]
+    host = "127.0.0.1" if server["Host"] == "0.0.0.0" else server["Host"]
+    cookie = server["SessionCookie"]
+    body = json.dumps(
+        {"query": SCENE_QUERY, "variables": {"id": str(stdin["args"]["hookContext"]["id"])}}
+    )
+    request = urllib.request.Request(  # noqa: S310
+        f"{server['Scheme']}://{host}:{server['Port']}/graphql",
+        data=body.encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Cookie": f"{cookie['Name']}={cookie['Value']}",
+        },
+    )
+
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+        found = json.loads(answer.read())["data"]["findScene"]
+
+    assert (server["Host"], found["title"]) == ("0.0.0.0", "After")
+    assert fake.requests[-1].auth == "cookie"
+
+
 def test_task_stdin_puts_given_args_over_defaults() -> None:
     """A task's args are its defaultArgs with runPluginTask's args_map on top, keys sorted."""
     connection = ServerConnection(port=9999, cookie=None, plugin_dir="/p")
