@@ -15,16 +15,19 @@ from returns.result import Failure, Success
 
 from core import BreakerKind, DeadLetterReason, PauseCause, PlexSyncConfig
 from shell.payload import Metadata, parse_metadata
+from shell.settings import load_config
 from shell.store import Store
 
 _local = threading.local()
 
 
-def open_store(config: PlexSyncConfig) -> Store:
+def open_store(config: PlexSyncConfig | None = None) -> Store:
     """The calling thread's connection to *config*'s database, opened once and reused.
 
-    Connections are per thread and per process (a forked child opens its own).
+    Connections are per thread and per process (a forked child opens its own). Without *config*,
+    the settings are read as ``plexsync`` reads them (``shell.settings.load_config``).
     """
+    config = load_config() if config is None else config
     stores: dict[str, Store] | None = getattr(_local, "stores", None)
     if stores is None or getattr(_local, "pid", None) != os.getpid():
         stores = _local.stores = {}
@@ -45,7 +48,7 @@ def close_store(config: PlexSyncConfig) -> None:
 
 
 def enqueue(
-    config: PlexSyncConfig,
+    config: PlexSyncConfig | None = None,
     *,
     key: str,
     metadata: Mapping[str, object],
@@ -63,7 +66,7 @@ def enqueue(
 
 
 def enqueue_many(
-    config: PlexSyncConfig,
+    config: PlexSyncConfig | None,
     jobs: Iterable[tuple[str, Mapping[str, object]]],
     *,
     now: float | None = None,
@@ -129,7 +132,7 @@ class Status:
     outage: OutageStatus | None
 
 
-def status(config: PlexSyncConfig, *, now: float | None = None) -> Status:
+def status(config: PlexSyncConfig | None = None, *, now: float | None = None) -> Status:
     """Counts by state, the oldest job's age, the breaker and the current outage."""
     store = open_store(config)
     now = time.time() if now is None else now

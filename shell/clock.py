@@ -10,9 +10,6 @@ import threading
 import time
 from typing import Protocol
 
-T_DEFAULT_START = 1_767_225_600.0
-"""2026-01-01T00:00:00Z: where a FakeClock starts unless told otherwise."""
-
 
 class Clock(Protocol):
     """Anything with ``now()`` (epoch seconds) and ``sleep(seconds)``."""
@@ -45,24 +42,29 @@ class SystemClock:
 class FakeClock:
     """A clock that only moves when told: ``sleep`` and ``advance`` add time instantly.
 
+    Without *start_at* it starts at the wall-clock time of its first reading, so jobs a host
+    enqueued just before (stamped with the real time) are due when the worker first looks:
+
     >>> clock = FakeClock(start_at=100.0)
     >>> clock.sleep(3600)
     >>> clock.now()
     3700.0
     """
 
-    def __init__(self, start_at: float = T_DEFAULT_START) -> None:
-        self._now = float(start_at)
+    def __init__(self, start_at: float | None = None) -> None:
+        self._now = None if start_at is None else float(start_at)
 
     def now(self) -> float:
         """The simulated instant."""
+        if self._now is None:
+            self._now = time.time()
         return self._now
 
     def sleep(self, seconds: float) -> None:
         """Move time on by *seconds* at once (negative values are ignored)."""
         if seconds > 0:
-            self._now += seconds
+            self._now = self.now() + seconds
 
     def advance(self, seconds: float) -> None:
         """Move time on (or back, with a negative value: clocks do step backwards)."""
-        self._now += seconds
+        self._now = self.now() + seconds

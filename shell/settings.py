@@ -78,6 +78,20 @@ def load_settings(
     return _build(values, sources)
 
 
+def load_config(
+    path: str | None = None, environ: Mapping[str, str] | None = None
+) -> PlexSyncConfig:
+    """The settings as ``plexsync`` reads them (``load_settings``), for a host application:
+    a bad or missing setting raises ``ValueError`` with the one line that names it.
+    """
+    match load_settings(path, os.environ if environ is None else environ):
+        case Success(Settings(config=config)):
+            return config
+        case Failure(message):
+            raise ValueError(message)
+    raise AssertionError("unreachable")  # pragma: no cover - a Result is one of the two
+
+
 def describe(settings: Settings) -> dict[str, Any]:
     """Every setting with its value (the token masked) and source, for ``plexsync config``."""
     values = _SETTINGS.unstructure(settings.config)

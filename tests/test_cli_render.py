@@ -88,7 +88,11 @@ def test_status_rows_of_a_quiet_queue() -> None:
 def test_status_rows_during_an_outage() -> None:
     """An open breaker says since when, why, how many probes and when the next one is."""
     outage = OutageStatus(
-        cause=PauseCause.OUTAGE, started_at=T0 - 182, probes=6, next_probe_at=T0 + 100
+        cause=PauseCause.OUTAGE,
+        detail="connection refused (ConnectionError)",
+        started_at=T0 - 182,
+        probes=6,
+        next_probe_at=T0 + 100,
     )
     current = make_status(
         breaker=BreakerKind.OPEN,
@@ -102,16 +106,21 @@ def test_status_rows_during_an_outage() -> None:
         f"open since {ISO_T0.replace('13:20', '10:18')} (3m2s, outage, 6 probes; "
         "next probe in 1m40s)"
     )
+    assert rows["cause"] == "connection refused (ConnectionError)"
     assert rows["throttled"] == "for 30s"
     assert rows["dead letters"] == "2 (permanent_error 2)"
 
 
 def test_a_probe_that_is_due_and_a_single_probe() -> None:
     """A next probe in the past reads ``due``; one probe is singular; no next probe, no clause."""
-    due = OutageStatus(cause=PauseCause.AUTH, started_at=T0, probes=1, next_probe_at=T0 - 1)
+    due = OutageStatus(
+        cause=PauseCause.AUTH, detail="401", started_at=T0, probes=1, next_probe_at=T0 - 1
+    )
     rows = dict(render.status_rows(make_status(breaker=BreakerKind.HALF_OPEN, outage=due), T0))
     assert rows["breaker"] == f"half_open since {ISO_T0} (0s, auth, 1 probe; next probe due)"
-    quiet = OutageStatus(cause=PauseCause.AUTH, started_at=T0, probes=2, next_probe_at=None)
+    quiet = OutageStatus(
+        cause=PauseCause.AUTH, detail="401", started_at=T0, probes=2, next_probe_at=None
+    )
     rows = dict(render.status_rows(make_status(breaker=BreakerKind.OPEN, outage=quiet), T0))
     assert rows["breaker"] == f"open since {ISO_T0} (0s, auth, 2 probes)"
 
@@ -185,13 +194,16 @@ def test_print_json_writes_attrs_values_as_their_fields(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An attrs value (here the status, with an outage) comes out as its fields, nested."""
-    outage = OutageStatus(cause=PauseCause.OUTAGE, started_at=T0, probes=2, next_probe_at=None)
+    outage = OutageStatus(
+        cause=PauseCause.OUTAGE, detail="refused", started_at=T0, probes=2, next_probe_at=None
+    )
     render.print_json(make_status(breaker=BreakerKind.OPEN, outage=outage))
     data = json.loads(capsys.readouterr().out)
     assert list(data)[:3] == ["waiting", "scheduled", "running"]
     assert data["breaker"] == "open"
     assert data["outage"] == {
         "cause": "outage",
+        "detail": "refused",
         "started_at": T0,
         "probes": 2,
         "next_probe_at": None,

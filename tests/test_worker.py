@@ -26,6 +26,7 @@ from core import (
     Health,
     JobDeadLettered,
     Outcome,
+    PauseCause,
     PlexSyncConfig,
     Succeeded,
 )
@@ -473,3 +474,56 @@ def test_enqueue_many_is_all_or_nothing(tmp_path: Path) -> None:
         shell.enqueue_many(config, batch)
     assert shell.status(config).waiting == 0
     assert shell.enqueue_many(config, [("a", metadata(1)), ("c", metadata(3))]) == [1, 2]
+
+
+def test_the_obvious_use_of_a_fake_clock_works(tmp_path: Path) -> None:
+    """A host enqueues (stamped with the real time), then runs the worker on a new fake clock:
+    the clock starts where the wall clock is when the worker first reads it, so the job is due.
+    """
+    config = db_config(tmp_path)
+    shell.enqueue(config, key="k", metadata=metadata(1))
+    clock = shell.FakeClock()
+    report = shell.run_worker(
+        config, clock=clock, plex=SimulatedPlex(Scenario(), clock), until_idle=True
+    )
+    assert report.done == 1
+
+
+def test_run_worker_without_arguments_reads_the_settings_as_plexsync_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``shell.run_worker()`` finds plexsync.toml in the current folder and PLEXSYNC_* variables;
+    ``enqueue`` and ``status`` do the same. A bad setting is one ValueError line naming it.
+    """
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("PLEXSYNC_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "plexsync.toml").write_text(
+        'plex_url = "http://127.0.0.1:9"\ndb_path = "from-toml.db"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("PLEXSYNC_PLEX_TOKEN", "from-the-environment")
+    shell.enqueue(key="k", metadata=metadata(1))
+    clock = shell.FakeClock()
+    report = shell.run_worker(clock=clock, plex=SimulatedPlex(Scenario(), clock), until_idle=True)
+    assert report.done == 1
+    assert shell.status().done == 1
+    assert (tmp_path / "from-toml.db").exists()
+    monkeypatch.setenv("PLEXSYNC_MAX_RETRIES", "many")
+    with pytest.raises(ValueError, match=r"^PLEXSYNC_MAX_RETRIES: max_retries") as raised:
+        shell.run_worker(until_idle=True)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_report_says_what_holds_work_when_the_worker_stops(tmp_path: Path) -> None:
+    """A worker that stops while Plex rejects the token reports it (cron and systemd can tell);
+    one that stops with nothing held reports nothing.
+    """
+    config = db_config(tmp_path)
+    clock = FakeClock()
+    plex = SimulatedPlex(Scenario(token_rejected=[Window(0, HOUR)]), clock)
+    enqueue_items(config, 2, clock)
+    held = shell.run_worker(config, clock=clock, plex=plex, until_idle=True)
+    assert held.held is PauseCause.AUTH
+    clock.advance(HOUR)
+    free = shell.run_worker(config, clock=clock, plex=plex, until_idle=True)
+    assert (free.held, free.done) == (None, 2)

@@ -59,6 +59,8 @@ def status_rows(current: Status, now: float) -> Rows:
         ("oldest job", "none" if oldest is None else f"queued {format_duration(oldest)} ago"),
         ("breaker", _breaker_line(current, now)),
     ]
+    if current.outage is not None:
+        rows.append(("cause", current.outage.detail))
     if current.throttled_until_at is not None and current.throttled_until_at > now:
         rows.append(("throttled", f"for {format_duration(current.throttled_until_at - now)}"))
     by_reason = ", ".join(f"{r} {n}" for r, n in current.dead_lettered_by_reason.items() if n)

@@ -38,6 +38,7 @@ from core import (
     JobDeadLettered,
     JobSucceeded,
     Outcome,
+    PauseCause,
     PlexSyncConfig,
     Probe,
     ProbeKind,
@@ -51,6 +52,7 @@ from shell.clock import Clock, SystemClock
 from shell.gateway import PlexGateway
 from shell.payload import decode_payload
 from shell.redact import get_logger
+from shell.settings import load_config
 from shell.store import Store, StoredJob
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
@@ -95,6 +97,9 @@ class WorkerReport:
     """Outages that began while this worker ran."""
     started_at: float
     stopped_at: float
+    held: PauseCause | None = None
+    """Why work was held when the worker stopped (Plex down, the token rejected, the settings
+    wrong), or ``None`` if nothing held it: a caller from cron or systemd can tell."""
 
     @property
     def dead_lettered_total(self) -> int:
@@ -103,7 +108,7 @@ class WorkerReport:
 
 
 def run_worker(
-    config: PlexSyncConfig,
+    config: PlexSyncConfig | None = None,
     *,
     stop: StopSignal | None = None,
     until_idle: bool = False,
@@ -111,13 +116,15 @@ def run_worker(
     plex: PlexGateway | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> WorkerReport:
-    """Work the queue in *config*'s database until stopped.
+    """Work the queue in *config*'s database until stopped (without *config*, the settings are
+    read as ``plexsync`` reads them: the TOML file and ``PLEXSYNC_*`` variables).
 
     Stops when *stop* is set, on SIGINT/SIGTERM (when called in the main thread without *stop*),
     or, with *until_idle*, as soon as no job can be worked now (jobs due later, or held by an
     open breaker, stay queued). *clock* defaults to the system clock, *plex* to the real Plex
     gateway; *on_event* receives every event the core reports.
     """
+    config = load_config() if config is None else config
     stop_event = threading.Event()
     wake = stop if isinstance(stop, threading.Event) else stop_event
     clock = clock if clock is not None else SystemClock(wake=wake)
@@ -200,7 +207,12 @@ class _Worker:
             outages=self.outages,
             started_at=started_at,
             stopped_at=stopped_at,
+            held=self._held(),
         )
+
+    def _held(self) -> PauseCause | None:
+        outage = self.store.breaker.load().outage
+        return None if outage is None else outage.cause
 
     def _step(self, *, until_idle: bool) -> bool:
         """One turn of the loop; ``False`` when an idle-draining worker has nothing left now."""
