@@ -19,6 +19,7 @@ from core import (
     Job,
     JobDeadLettered,
     JobSucceeded,
+    PauseCause,
     PlexSyncConfig,
     RetryAt,
     RetryScheduled,
@@ -41,8 +42,17 @@ def run(
     now: float = T0,
     jitter: float = 0.0,
     breaker: Breaker | None = None,
+    started_at: float | None = None,
 ) -> Decision:
-    return decide(job, outcome, now=now, jitter=jitter, config=config, breaker=breaker or Breaker())
+    return decide(
+        job,
+        outcome,
+        now=now,
+        jitter=jitter,
+        config=config,
+        breaker=breaker or Breaker(),
+        started_at=started_at,
+    )
 
 
 def test_success_is_done(config: PlexSyncConfig) -> None:
@@ -256,3 +266,35 @@ def test_impossible_jobs_cannot_be_built() -> None:
         make_job(not_found_failures=1)
     with pytest.raises(ValueError, match="not_found_since_at"):
         make_job(not_found_since_at=T0)
+
+
+@pytest.mark.parametrize("error_class", [E.MISCONFIGURED, E.NOT_PLEX])
+def test_settings_that_cannot_work_hold_everything_and_charge_nothing(
+    error_class: E, config: PlexSyncConfig
+) -> None:
+    """A wrong section, or plex_url answering as something else: the breaker opens at once with
+    the cause in words, and the job waits for the probe, uncharged.
+    """
+    words = "Plex has no library section 'Films'"
+    decision = run(make_job(transient_failures=1), Failed(error_class, words), config)
+    assert decision.action == RetryAt(T0 + 10, charged=False)
+    assert decision.job.charged_attempts == 1
+    assert decision.breaker.outage is not None
+    assert (decision.breaker.outage.cause, decision.breaker.outage.detail) == (
+        PauseCause.MISCONFIGURED,
+        words,
+    )
+
+
+def test_an_outage_failure_of_a_call_begun_before_plex_came_back_reopens_nothing(
+    config: PlexSyncConfig,
+) -> None:
+    """The breaker closed at T0; a call that began before that and failed as an outage is a late
+    report: nothing opens, and the job is simply due again, uncharged.
+    """
+    closed = Breaker(state=Closed(closed_at=T0))
+    late = run(make_job(), Failed(E.OUTAGE), config, breaker=closed, started_at=T0 - 1)
+    assert late.breaker == closed
+    assert late.action == RetryAt(T0, charged=False)
+    fresh = run(make_job(), Failed(E.OUTAGE), config, breaker=closed, started_at=T0)
+    assert fresh.breaker.kind is BreakerKind.OPEN

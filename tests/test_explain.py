@@ -123,3 +123,16 @@ def test_probe_table_stops_for_a_tiny_first_cooldown() -> None:
     """Doubling from a tiny cooldown to a huge cap is listed up to the fixed length."""
     config = make_config(breaker_cooldown_seconds=0.001, breaker_max_cooldown_seconds=10**7)
     assert len(schedule_of(ErrorClass.OUTAGE, config).steps) == 30
+
+
+def test_the_outage_summary_says_when_the_breaker_opens() -> None:
+    """One confirmed failure by default; a higher threshold is named in the summary."""
+    by_class = {s.error_class: s for s in explain(make_config())}
+    assert (
+        "once a failed call is confirmed by a failed health call"
+        in by_class[ErrorClass.OUTAGE].summary
+    )
+    raised = {s.error_class: s for s in explain(make_config(breaker_failure_threshold=3))}
+    assert "after 3 outage failures in a row" in raised[ErrorClass.OUTAGE].summary
+    assert "(one real job each)" in by_class[ErrorClass.MISCONFIGURED].summary
+    assert "(one health call each)" in by_class[ErrorClass.AUTH].summary

@@ -4,9 +4,12 @@ SQLite, and real time kept short (timeouts and waits of a fraction of a second).
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from core import (
     Health,
     JobSucceeded,
     Outcome,
+    PauseCause,
     PlexSyncConfig,
     RetryScheduled,
     Succeeded,
@@ -408,3 +412,130 @@ def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePle
         "Plex has no library section 'Films' (sections: 'Movies' (movie), 'Extras' (movie));"
         " check library_sections"
     )
+
+
+class _NotPlex(BaseHTTPRequestHandler):
+    """Another service on Plex's port: a router's login page, or a JSON API's 404."""
+
+    status = 200
+    body = b"<html><body><form>Router login</form></body></html>"
+    content_type = "text/html; charset=utf-8"
+
+    def do_GET(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_PUT = do_GET  # noqa: N815 - http.server's name
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        """Quiet."""
+
+
+class _NotFoundJson(_NotPlex):
+    status = 404
+    body = b'{"error": "no such route"}'
+    content_type = "application/json"
+
+
+@pytest.mark.parametrize("handler", [_NotPlex, _NotFoundJson], ids=["login_page", "json_404"])
+def test_a_server_that_is_not_plex_holds_all_work_and_dead_letters_nothing(
+    tmp_path: Path, handler: type[BaseHTTPRequestHandler], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Something else answers at plex_url: the whole backlog waits, uncharged, and the log
+    and status say that plex_url is not a Plex server; nothing reaches the DLQ.
+    """
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        config = make_config(
+            plex_url=url,
+            db_path=str(tmp_path / "q.db"),
+            read_timeout_seconds=1,
+            health_timeout_seconds=1,
+            breaker_cooldown_seconds=0.2,
+            breaker_max_cooldown_seconds=0.4,
+            poll_interval=0.05,
+        )
+        shell.enqueue_many(config, [(f"k{n}", {"path": f"/media/{n}.mkv"}) for n in range(20)])
+        with caplog.at_level(logging.INFO, logger="plexsync"):
+            report, _ = work(config, seconds=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (report.dead_lettered, report.done, report.held) == ({}, 0, PauseCause.MISCONFIGURED)
+    assert report.probes >= 2
+    store = Store.open(config.db_path)
+    rows = store.jobs.rows()
+    assert [(r.state, r.transient_failures, r.not_found_failures) for r in rows] == [
+        ("waiting", 0, 0)
+    ] * 20
+    outage = shell.status(config).outage
+    assert outage is not None
+    assert "not a Plex server; check plex_url" in outage.detail
+    [opened] = [r.getMessage() for r in caplog.records if "holding all work" in r.getMessage()]
+    assert opened.startswith(f"Plex at {url} cannot be used as configured: ")
+    assert opened.endswith(
+        "(health check: not a Plex server; check plex_url); holding all work, first probe in 0s"
+    )
+
+
+def test_a_library_section_that_cannot_work_holds_all_work_until_fixed(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """library_sections names a section Plex does not have: every job waits, uncharged, the
+    cause names the setting; with the setting fixed, the same jobs go through.
+    """
+    keys = add_items(fake, 5)
+    wrong = e2e_config(tmp_path, fake, library_sections=("Films",))
+    shell.enqueue_many(wrong, [(f"k{n}", full_metadata(n)) for n in range(5)])
+    report, _ = work(wrong, seconds=1.5)
+    assert (report.dead_lettered, report.done, report.held) == ({}, 0, PauseCause.MISCONFIGURED)
+    outage = shell.status(wrong).outage
+    assert outage is not None
+    assert outage.detail.startswith("Plex has no library section 'Films'")
+    assert outage.detail.endswith("check library_sections")
+    assert {r.transient_failures for r in Store.open(wrong.db_path).jobs.rows()} == {0}
+    fixed = e2e_config(tmp_path, fake, library_sections=("Movies",))
+    report, _ = work(fixed, seconds=10)
+    assert (report.done, report.held) == (5, None)
+    assert [fake.item(key).title for key in keys] == [f"Title {n}" for n in range(5)]
+
+
+def test_a_server_that_never_answers_holds_work_after_one_read_and_one_health_timeout(
+    tmp_path: Path,
+) -> None:
+    """A server that accepts connections and never answers: work is held about one read
+    timeout plus one health timeout after the first call, not after three of each.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)  # the kernel completes connections; nobody ever reads them
+    try:
+        config = make_config(
+            plex_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+            db_path=str(tmp_path / "q.db"),
+            read_timeout_seconds=1,
+            health_timeout_seconds=0.5,
+            breaker_cooldown_seconds=5,
+            breaker_max_cooldown_seconds=5,
+        )
+        shell.enqueue_many(config, [(f"k{n}", {"path": f"/media/{n}.mkv"}) for n in range(5)])
+        opened: list[float] = []
+        started = time.monotonic()
+
+        def note(event: object) -> None:
+            if isinstance(event, BreakerOpened):
+                opened.append(time.monotonic() - started)
+
+        report, _ = work(config, seconds=4, on_event=note)
+    finally:
+        listener.close()
+    assert report.held is PauseCause.OUTAGE
+    assert report.dead_lettered == {}
+    assert len(opened) == 1
+    assert opened[0] < 1 + 0.5 + 1.0  # one read timeout, one health timeout, and slack
