@@ -77,11 +77,12 @@ from core.events import (
     JobSucceeded,
     ProbeFailed,
     ProbeStarted,
+    ResendScheduled,
     RetryScheduled,
     Throttled,
 )
 from core.explain import Schedule, Step, explain
-from core.job import COUNTERS, JOB_TRANSITIONS, Job, JobSignal, JobState
+from core.job import COUNTERS, JOB_TRANSITIONS, PER_KEY, Job, JobSignal, JobState
 from core.outage import Outage, PauseCause
 from core.outcomes import (
     ErrorClass,
@@ -98,6 +99,7 @@ __version__ = "0.1.0"
 __all__ = [
     "COUNTERS",
     "JOB_TRANSITIONS",
+    "PER_KEY",
     "TRANSITIONS",
     "Action",
     "Admission",
@@ -137,6 +139,7 @@ __all__ = [
     "ProbeKind",
     "ProbeStarted",
     "Proceed",
+    "ResendScheduled",
     "RetryAt",
     "RetryPolicy",
     "RetryScheduled",

@@ -80,6 +80,11 @@ class PlexSyncConfig:
     breaker_cooldown_seconds: float = field(default=10.0, validator=check.positive)
     breaker_max_cooldown_seconds: float = field(default=300.0, validator=check.positive)
 
+    late_edit_window_seconds: float = field(default=300.0, validator=check.positive)
+    """How long after an edit timed out Plex may still carry it out. Until then, a later edit of
+    the same item is not final: it is sent once more when the window has passed, so that the
+    older edit, landing late, cannot win."""
+
     job_lease_seconds: float = field(default=300.0, validator=check.positive)
     max_crashes: int = field(default=3, validator=check.count)
 

@@ -17,6 +17,9 @@ Rules (each tested in ``tests/test_decide.py``; the budgets also as properties):
    backoff; the job retries after that, plus jitter that only adds.
 7. Crashed (a worker died holding it) -> retry at once, up to ``max_crashes`` times, then
    dead-letter ("crashed_repeatedly").
+8. An edit whose answer never came may still land: for ``late_edit_window_seconds`` after it, a
+   success of the same key is not final; the job is sent once more when the window has passed,
+   uncharged, so the late edit cannot win over a newer one.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from core.breaker import (
     throttle,
 )
 from core.config import PlexSyncConfig
-from core.events import Event, JobDeadLettered, JobSucceeded, RetryScheduled
+from core.events import Event, JobDeadLettered, JobSucceeded, ResendScheduled, RetryScheduled
 from core.job import Job
 from core.outcomes import ErrorClass, Failed, Outcome, Succeeded
 
@@ -79,12 +82,19 @@ def decide(
         case Succeeded():
             signal = success_signal(breaker, now=now)
             after, events = observe(breaker, signal, now=now, config=config)
+            late = job.late_edit_until_at
+            if late is not None and now < late:
+                resend = ResendScheduled(at=now, job_id=job.id, key=job.key, resend_at=late)
+                action = RetryAt(late, charged=False)
+                return Decision(action=action, job=job, breaker=after, events=(*events, resend))
             done = JobSucceeded(at=now, job_id=job.id, key=job.key)
             return Decision(action=Done(), job=job, breaker=after, events=(*events, done))
-        case Failed():
+        case Failed(may_land=may_land):
             context = _Context(
                 now=now, jitter=jitter, config=config, breaker=breaker, started_at=started_at
             )
+            if may_land:
+                job = _may_still_land(job, context)
             return _decide_failure(job, outcome, context)
         case _:
             assert_never(outcome)
@@ -123,6 +133,16 @@ def _decide_failure(job: Job, failure: Failed, context: _Context) -> Decision:  
             return _rate_limited(job, failure, context)
         case _:
             assert_never(failure.error_class)
+
+
+def _may_still_land(job: Job, context: _Context) -> Job:
+    """Rule 8: the edit was sent and its answer never came; until the window has passed, a
+    later edit of the key is not final.
+    """
+    until = context.now + context.config.late_edit_window_seconds
+    if job.late_edit_until_at is not None:
+        until = max(until, job.late_edit_until_at)
+    return attrs.evolve(job, late_edit_until_at=until)
 
 
 def _permanent(job: Job, failure: Failed, context: _Context) -> Decision:

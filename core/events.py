@@ -81,6 +81,18 @@ class RetryScheduled:
 
 
 @frozen(kw_only=True)
+class ResendScheduled:
+    """The job's edit went through, but an earlier edit of its key that timed out may still land:
+    it is sent once more at *resend_at*, when that can no longer happen.
+    """
+
+    at: float
+    job_id: int
+    key: str
+    resend_at: float
+
+
+@frozen(kw_only=True)
 class JobDeadLettered:
     """The job went to the dead letter queue for *reason*."""
 
@@ -94,5 +106,5 @@ class JobDeadLettered:
 
 
 BreakerEvent = BreakerOpened | ProbeStarted | ProbeFailed | BreakerClosed | Throttled
-JobEvent = JobSucceeded | RetryScheduled | JobDeadLettered
+JobEvent = JobSucceeded | RetryScheduled | ResendScheduled | JobDeadLettered
 Event = BreakerEvent | JobEvent

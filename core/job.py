@@ -80,6 +80,9 @@ class Job:
     crashes: int = field(default=0, validator=check.count)
     rate_limited_deferrals: int = field(default=0, validator=check.count)
     outage_deferrals: int = field(default=0, validator=check.count)
+    late_edit_until_at: float | None = field(default=None, validator=check.instant)
+    """Until when an earlier edit of this key, whose answer never came, may still land in Plex
+    (``None``: none may). It belongs to the key, not to this job: a newer edit inherits it."""
 
     def __attrs_post_init__(self) -> None:
         if (self.not_found_failures > 0) != (self.not_found_since_at is not None):
@@ -99,7 +102,11 @@ class Job:
         return self.charged_attempts + self.rate_limited_deferrals + self.outage_deferrals
 
 
+PER_KEY: Final = ("late_edit_until_at",)
+"""What ``decide`` keeps about a job's key rather than the job: stored once per key."""
+
 COUNTERS: Final = tuple(
-    f.name for f in attrs.fields(Job) if f.name not in {"id", "key", "first_enqueued_at"}
+    f.name for f in attrs.fields(Job) if f.name not in {"id", "key", "first_enqueued_at", *PER_KEY}
 )
-"""The names of a job's counters: everything ``decide`` changes about a job, stored with it."""
+"""The names of a job's counters: what ``decide`` changes about the job itself, stored with it
+(a new edit of the key starts them afresh)."""

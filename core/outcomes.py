@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from typing import Final
 
+import attrs
 from attrs import field, frozen
 
 from core import validation as check
@@ -58,6 +59,9 @@ class Failed:
     error_class: ErrorClass
     message: str = ""
     retry_after_at: float | None = field(default=None, validator=check.instant)
+    may_land: bool = False
+    """The request was sent and its answer never came (an edit that timed out): Plex may still
+    carry it out later."""
 
     def __attrs_post_init__(self) -> None:
         if self.retry_after_at is not None and self.error_class is not ErrorClass.RATE_LIMITED:
@@ -128,6 +132,6 @@ def confirm(outcome: Outcome, health: Health) -> Outcome:
             if settled is error_class:
                 return outcome
             note = f"{outcome.message} (health check: {_HEALTH_NOTES[health]})".strip()
-            return Failed(settled, note)
+            return attrs.evolve(outcome, error_class=settled, message=note)
         case _:
             return outcome

@@ -17,6 +17,7 @@ import socket
 import xml.etree.ElementTree as ET
 from typing import Final, Literal
 
+import attrs
 import requests
 from plexapi.exceptions import BadRequest, NotFound, Unauthorized
 
@@ -76,6 +77,10 @@ def classify_exception(
     refused = failure.error_class in {ErrorClass.PERMANENT, ErrorClass.NOT_FOUND}
     if stage == "connect" and (refused or isinstance(exc, _UNREADABLE)):
         return Failed(ErrorClass.NOT_PLEX, failure.message)
+    if stage == "edit" and isinstance(exc, requests.exceptions.ReadTimeout):
+        # The edit went out and we stopped waiting for its answer, but Plex may still be
+        # working on it: it may land later (a cut connection, by contrast, ended the exchange).
+        return attrs.evolve(failure, may_land=True)
     return failure
 
 

@@ -318,3 +318,24 @@ def test_anything_else_is_not_for_the_classifier() -> None:
     """Our own bugs are not Plex failures: the classifier refuses them instead of guessing."""
     with pytest.raises(TypeError, match="not a Plex failure: KeyError"):
         classify_exception(KeyError("x"), stage="lookup")
+
+
+def test_an_edit_whose_answer_never_came_may_still_land(fake: FakePlex) -> None:
+    """An edit that timed out waiting for its answer was sent: Plex may carry it out later. An
+    edit that never reached Plex (refused), or a lookup that timed out, cannot land.
+    """
+    gateway = gateway_for(fake)
+    key = fake.add_item(1, "/media/late.mkv", title="A")
+    server = PlexServer(fake.url, TOKEN, session=gateway.session, timeout=0.5)
+    item = server.fetchItem(key)
+    fake.slow_first_byte(2.0, method="PUT")
+    timed_out = classified(gateway, lambda: item.editTitle("B"), "edit")
+    assert (timed_out.error_class, timed_out.may_land) == (E.OUTAGE, True)
+    fake.clear_faults()
+    fake.go_down()
+    refused = classified(gateway, lambda: item.editTitle("C"), "edit")
+    assert (refused.error_class, refused.may_land) == (E.OUTAGE, False)
+    fake.come_up()
+    action = listing(gateway, fake)
+    fake.slow_first_byte(2.0, path_prefix=LISTING)
+    assert classified(gateway, action, "lookup").may_land is False

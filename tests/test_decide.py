@@ -21,6 +21,7 @@ from core import (
     JobSucceeded,
     PauseCause,
     PlexSyncConfig,
+    ResendScheduled,
     RetryAt,
     RetryScheduled,
     Succeeded,
@@ -298,3 +299,24 @@ def test_an_outage_failure_of_a_call_begun_before_plex_came_back_reopens_nothing
     assert late.action == RetryAt(T0, charged=False)
     fresh = run(make_job(), Failed(E.OUTAGE), config, breaker=closed, started_at=T0)
     assert fresh.breaker.kind is BreakerKind.OPEN
+
+
+def test_an_edit_that_may_still_land_keeps_the_keys_next_success_from_being_final(
+    config: PlexSyncConfig,
+) -> None:
+    """Rule 8: after an edit whose answer never came, a success within the window is sent once
+    more when the window ends (uncharged); a success after it is done.
+    """
+    window = config.late_edit_window_seconds
+    timed_out = Failed(E.OUTAGE, "timed out", may_land=True)
+    failed = run(make_job(), timed_out, config, now=T0)
+    assert failed.job.late_edit_until_at == T0 + window
+    later = run(failed.job, timed_out, config, now=T0 + 5)
+    assert later.job.late_edit_until_at == T0 + 5 + window
+    early = run(failed.job, Succeeded(), config, now=T0 + 20)
+    assert early.action == RetryAt(T0 + window, charged=False)
+    assert early.events[-1] == ResendScheduled(
+        at=T0 + 20, job_id=1, key="scene:1", resend_at=T0 + window
+    )
+    assert run(failed.job, Succeeded(), config, now=T0 + window).action == Done()
+    assert run(make_job(), Failed(E.OUTAGE), config).job.late_edit_until_at is None

@@ -539,3 +539,36 @@ def test_a_server_that_never_answers_holds_work_after_one_read_and_one_health_ti
     assert report.dead_lettered == {}
     assert len(opened) == 1
     assert opened[0] < 1 + 0.5 + 1.0  # one read timeout, one health timeout, and slack
+
+
+def test_an_edit_that_lands_after_its_timeout_cannot_win_over_a_newer_one(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Plex carries out an edit after the worker gave up on it; meanwhile a newer edit of the
+    item went through. The newer one is sent once more when the old one can no longer land,
+    so the item ends with the newest edit.
+    """
+    [key] = add_items(fake, 1)
+    config = e2e_config(tmp_path, fake, late_edit_window_seconds=2.0)
+    path = "/media/m000.mkv"
+    shell.enqueue(config, key="k", metadata={"path": path, "title": "old"})
+    fake.apply_late(1.5, method="PUT")
+    events: list[Event] = []
+
+    def newer_edit_after_the_timeout(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, RetryScheduled) and len(events) < 5:
+            fake.clear_faults()
+            shell.enqueue(config, key="k", metadata={"path": path, "title": "new"})
+
+    report, _ = work(config, seconds=15, on_event=newer_edit_after_the_timeout)
+    time.sleep(0.2)  # let nothing in flight land unseen
+    assert fake.item(key).title == "new"
+    assert report.done == 1
+    assert [type(e).__name__ for e in events if not isinstance(e, BreakerClosed)][:3] == [
+        "RetryScheduled",
+        "ResendScheduled",
+        "JobSucceeded",
+    ]
+    titles = [edit.query.get("title.value") for edit in fake.edits(key)]
+    assert titles == ["old", "new", "new"]  # the late one, the newer one, and its re-send

@@ -31,6 +31,7 @@ from core import (
 )
 from shell import dlq
 from shell.store import JOB_MOVES, SCHEMA_VERSION, Filters, Store, StoredJob, StoreError
+from shell.store.schema import MIGRATIONS
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
 from tests.builders import T0, db_config
@@ -290,16 +291,65 @@ def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None
 def test_a_late_result_after_losing_the_lease_changes_nothing(
     store: Store, config: PlexSyncConfig
 ) -> None:
-    """A worker whose lease was taken over cannot finish or reschedule the job any more."""
+    """A worker whose lease was taken over cannot finish or reschedule the job any more, and
+    learns that it lost it: its decision is reported lost, not written.
+    """
     store.enqueue("k", payload("A"), now=T0)
     slow = claim_one(store, now=T0, owner="slow", config=config)
     assert slow is not None
     decisions.reap(store, now=T0 + config.job_lease_seconds, config=config)
     fast = claim_one(store, now=T0 + config.job_lease_seconds, owner="fast", config=config)
     assert fast is not None
-    record_one(store, slow, Failed(ErrorClass.PERMANENT, "(400)"), now=T0 + 400, config=config)
+    for outcome in (Failed(ErrorClass.PERMANENT, "(400)"), Failed(ErrorClass.TRANSIENT, "(500)")):
+        attempt = Attempted(stored=slow, outcome=outcome, at=T0 + 400)
+        recorded = decisions.record(store, [attempt], config=config)
+        assert (recorded.decisions, recorded.unwritten) == ((), (slow,))
     assert [row.lease_owner for row in store.jobs.rows()] == ["fast"]
     assert store.dead_letters.count(Filters()) == 0
+
+
+def test_a_lease_is_fenced_by_its_generation_not_only_its_owner(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """The same worker claiming a job again (after the reaper took it back) holds a newer lease:
+    a write naming the old claim changes nothing, even though the owner is the same.
+    """
+    store.enqueue("k", payload("A"), now=T0)
+    old = claim_one(store, now=T0, owner="w", config=config)
+    assert old is not None
+    decisions.reap(store, now=T0 + config.job_lease_seconds, config=config)
+    new = claim_one(store, now=T0 + config.job_lease_seconds, owner="w", config=config)
+    assert new is not None
+    assert new.lease_generation == old.lease_generation + 1
+    assert decisions.renew(store, [old], now=T0 + 301, config=config) == []
+    [renewed] = decisions.renew(store, [new], now=T0 + 301, config=config)
+    assert renewed.lease_expires_at == T0 + 301 + config.job_lease_seconds
+    recorded = decisions.record(
+        store, [Attempted(stored=old, outcome=Succeeded(), at=T0 + 302)], config=config
+    )
+    assert (recorded.decisions, recorded.unwritten) == ((), (old,))
+    assert store.done_count() == 0
+    assert [row.state for row in store.jobs.rows()] == ["running"]
+
+
+def test_job_ids_are_never_handed_out_twice(store: Store, config: PlexSyncConfig) -> None:
+    """Once the queue and the DLQ are empty, the next job and the next dead letter still get
+    new ids: an id a host or a log line saw never names another job.
+    """
+    first = store.enqueue("k1", payload("A"), now=T0)
+    job = claim_one(store, now=T0, owner="w", config=config)
+    assert job is not None
+    record_one(store, job, Failed(ErrorClass.PERMANENT, "(400)"), now=T0, config=config)
+    [entry] = store.dead_letters.ids(Filters())
+    dlq.purge(store)
+    assert store.jobs.is_empty()
+    second = store.enqueue("k2", payload("B"), now=T0)
+    job = claim_one(store, now=T0, owner="w", config=config)
+    assert job is not None
+    record_one(store, job, Failed(ErrorClass.PERMANENT, "(400)"), now=T0, config=config)
+    [later_entry] = store.dead_letters.ids(Filters())
+    assert second > first
+    assert later_entry > entry
 
 
 def test_breaker_and_outage_survive_reopening(store: Store, config: PlexSyncConfig) -> None:
@@ -393,7 +443,7 @@ def test_recording_renews_leases_and_claims_more_in_the_same_transaction(
         config=config,
         remaining=batch[1:],
     )
-    assert (first.held, first.next_jobs) == (False, ())
+    assert (first.held, [j.job.key for j in first.next_jobs]) == (False, ["k1"])
     [lease] = [row.lease_expires_at for row in store.jobs.rows() if row.key == "k1"]
     assert lease == T0 + 1 + config.job_lease_seconds
     second = decisions.record(
@@ -549,3 +599,32 @@ def test_each_move_leaves_the_job_in_the_state_the_table_names(
     attempt(Failed(ErrorClass.PERMANENT, "(400)"))()
     move(dead, JobSignal.PURGED, lambda: dlq.purge(store))
     assert made == set(JOB_TRANSITIONS)
+
+
+def test_an_older_database_keeps_its_ids_and_never_reuses_one_a_dead_letter_names(
+    tmp_path: Path,
+) -> None:
+    """Migrating a version-2 file keeps every job and dead letter as it was, and the next job
+    gets an id past every id a job or a dead letter ever had.
+    """
+    path = str(tmp_path / "v2.db")
+    raw = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        for statement in (s.strip() for s in script.split(";")):
+            if statement:
+                raw.execute(statement)
+    raw.execute("PRAGMA user_version = 2")
+    raw.execute(
+        "INSERT INTO jobs (id, key, payload, state, due_at, enqueued_at, updated_at)"
+        " VALUES (5, 'k5', '{\"path\": \"/a.mkv\"}', 'waiting', 1, 1, 1)"
+    )
+    raw.execute(
+        "INSERT INTO dead_letters (id, job_id, key, payload, reason, error_class, last_error,"
+        " attempts, history, enqueued_at, dead_lettered_at)"
+        " VALUES (3, 9, 'k9', '{}', 'permanent_error', 'permanent', 'x', 1, '[]', 1, 1)"
+    )
+    raw.close()
+    store = Store.open(path)
+    assert [(row.id, row.key, row.lease_generation) for row in store.jobs.rows()] == [(5, "k5", 0)]
+    assert [(e.id, e.job_id) for e in store.dead_letters.entries(Filters())] == [(3, 9)]
+    assert store.enqueue("new", payload("A"), now=T0) == 10

@@ -8,8 +8,10 @@ Rules kept here:
 2. Newest edit wins: a key has at most one waiting and one running job (partial unique indexes).
    Enqueueing a key whose job waits replaces its payload; a key whose job runs gets one waiting
    job behind it; a running job going back to waiting gives way to a newer waiting one.
-3. A claim is a lease for one owner; every later write to the job names that owner, so a
-   worker can only change the jobs it holds.
+3. A claim is a lease for one owner, numbered: the job's ``lease_generation`` grows with every
+   claim. Every later write to the job names the owner and the generation it claimed, and says
+   whether it still matched; so a worker that lost its lease (it stalled past the lease, and
+   another worker took the job over) changes nothing, and learns that it has lost it.
 
 Every method that writes expects to run inside ``Store.transaction()``.
 """
@@ -20,6 +22,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+import attrs
 from attrs import frozen
 
 from core import COUNTERS, JobSignal, JobState
@@ -36,11 +39,19 @@ _CLAIMABLE: Final = (
 )
 """A waiting job whose key is not in flight (a key's jobs run one after another)."""
 
+_HELD: Final = "id = ? AND lease_owner = ? AND lease_generation = ?"
+"""The job is still held under the lease it was claimed with (parameters: ``_lease``)."""
+
 _DUE_FIRST: Final = (
     f"SELECT id, suspect FROM jobs AS w WHERE {_CLAIMABLE} AND w.due_at <= ?"
     " ORDER BY w.due_at, w.id LIMIT ?"
 )
 """The claimable jobs due by an instant, earliest first: what a claim reads."""
+
+
+def _lease(stored: StoredJob) -> tuple[int, str, int]:
+    """The parameters of ``_HELD`` for the lease *stored* was claimed with."""
+    return (stored.job.id, stored.lease_owner, stored.lease_generation)
 
 
 @frozen(kw_only=True)
@@ -130,21 +141,25 @@ class Jobs:
                 ids.append(row["id"])
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
-            f"UPDATE jobs SET state = '{RUNNING}', lease_owner = ?, lease_expires_at = ?"
-            f" WHERE id IN ({marks}) RETURNING *",
+            f"UPDATE jobs SET state = '{RUNNING}', lease_owner = ?, lease_expires_at = ?,"
+            f" lease_generation = lease_generation + 1 WHERE id IN ({marks}) RETURNING *",
             (owner, lease_until_at, *ids),
         ).fetchall()
-        return sorted((stored_job(row) for row in rows), key=lambda s: ids.index(s.job.id))
+        return self._with_late_edits(sorted(rows, key=lambda row: ids.index(row["id"])))
 
-    def renew(self, jobs: Sequence[StoredJob], *, lease_until_at: float) -> None:
-        """Extend the leases of *jobs*, all held by one owner, to *lease_until_at*."""
-        if not jobs:
-            return
-        marks = ",".join("?" * len(jobs))
-        self._db.execute(
-            f"UPDATE jobs SET lease_expires_at = ? WHERE id IN ({marks}) AND lease_owner = ?",
-            (lease_until_at, *(s.job.id for s in jobs), jobs[0].lease_owner),
-        )
+    def renew(self, jobs: Sequence[StoredJob], *, lease_until_at: float) -> list[StoredJob]:
+        """Extend the leases of *jobs* to *lease_until_at*; returns the jobs whose lease held,
+        renewed (a job missing from the answer was lost: another worker has it now).
+        """
+        renewed = []
+        for stored in jobs:
+            found = self._db.execute(
+                f"UPDATE jobs SET lease_expires_at = ? WHERE {_HELD} RETURNING lease_expires_at",
+                (lease_until_at, *_lease(stored)),
+            ).fetchone()
+            if found is not None:
+                renewed.append(attrs.evolve(stored, lease_expires_at=lease_until_at))
+        return renewed
 
     @makes((JobState.RUNNING, JobSignal.RELEASED))
     def release(self, jobs: Sequence[StoredJob]) -> None:
@@ -156,8 +171,8 @@ class Jobs:
             if not self.drop_if_superseded(stored):
                 self._db.execute(
                     f"UPDATE jobs SET state = '{WAITING}', lease_owner = NULL,"
-                    " lease_expires_at = NULL WHERE id = ? AND lease_owner = ?",
-                    (stored.job.id, stored.lease_owner),
+                    f" lease_expires_at = NULL WHERE {_HELD}",
+                    _lease(stored),
                 )
 
     @makes((JobState.RUNNING, JobSignal.SUCCEEDED))
@@ -167,11 +182,7 @@ class Jobs:
 
     def remove(self, stored: StoredJob) -> bool:
         """Remove a claimed job from the table; ``False`` if the lease was no longer its."""
-        gone = self._db.execute(
-            "DELETE FROM jobs WHERE id = ? AND lease_owner = ?",
-            (stored.job.id, stored.lease_owner),
-        ).rowcount
-        return bool(gone)
+        return bool(self._db.execute(f"DELETE FROM jobs WHERE {_HELD}", _lease(stored)).rowcount)
 
     @makes((JobState.RUNNING, JobSignal.RETRY_SCHEDULED))
     def reschedule(
@@ -183,28 +194,34 @@ class Jobs:
         error_class: str,
         message: str,
         history: str,
-    ) -> None:
+    ) -> bool:
         """Wait again until *due_at*, with the job's new *counters* and the attempt recorded.
 
-        If a newer edit of the key already waits, this job gives way to it instead.
+        If a newer edit of the key already waits, this job gives way to it instead. ``False`` if
+        the lease was no longer *stored*'s (nothing changed).
         """
         if self.drop_if_superseded(stored):
-            return
+            return True
         assignments = ", ".join(f"{name} = :{name}" for name in counters)
-        self._db.execute(
-            f"UPDATE jobs SET state = '{WAITING}', due_at = :due_at, lease_owner = NULL,"
-            " lease_expires_at = NULL, attempts = attempts + 1, suspect = 0,"
-            f" {assignments}, last_error_class = :error_class, last_error = :message,"
-            " history = :history WHERE id = :id AND lease_owner = :owner",
-            {
-                **counters,
-                "due_at": due_at,
-                "error_class": error_class,
-                "message": message,
-                "history": history,
-                "id": stored.job.id,
-                "owner": stored.lease_owner,
-            },
+        job_id, owner, generation = _lease(stored)
+        return bool(
+            self._db.execute(
+                f"UPDATE jobs SET state = '{WAITING}', due_at = :due_at, lease_owner = NULL,"
+                " lease_expires_at = NULL, attempts = attempts + 1, suspect = 0,"
+                f" {assignments}, last_error_class = :error_class, last_error = :message,"
+                " history = :history WHERE id = :id AND lease_owner = :owner"
+                " AND lease_generation = :generation",
+                {
+                    **counters,
+                    "due_at": due_at,
+                    "error_class": error_class,
+                    "message": message,
+                    "history": history,
+                    "id": job_id,
+                    "owner": owner,
+                    "generation": generation,
+                },
+            ).rowcount
         )
 
     def drop_if_superseded(self, stored: StoredJob) -> bool:
@@ -238,8 +255,22 @@ class Jobs:
         """Every job *owner* holds."""
         rows = self._db.execute(
             f"SELECT * FROM jobs WHERE state = '{RUNNING}' AND lease_owner = ?", (owner,)
-        )
-        return [stored_job(row) for row in rows]
+        ).fetchall()
+        return self._with_late_edits(rows)
+
+    def _with_late_edits(self, rows: Sequence[sqlite3.Row]) -> list[StoredJob]:
+        """The claimed *rows* as jobs, each with what its key keeps (``core.PER_KEY``)."""
+        keys = sorted({str(row["key"]) for row in rows})
+        late: dict[str, float] = {}
+        if keys:
+            marks = ",".join("?" * len(keys))
+            late = {
+                str(found[0]): float(found[1])
+                for found in self._db.execute(
+                    f"SELECT key, until_at FROM late_edits WHERE key IN ({marks})", keys
+                )
+            }
+        return [stored_job(row, late_edit_until_at=late.get(row["key"])) for row in rows]
 
     def mark_suspect(self, owner: str) -> None:
         """Mark every job *owner* holds as suspect: each will be claimed alone from now on."""

@@ -69,6 +69,10 @@ class StoredJob:
     """The stored attempt history, as JSON: only read when a retry or dead letter extends it."""
     enqueued_at: float
     lease_owner: str
+    lease_generation: int
+    """Grows with every claim of the job: a write that names an older one changes nothing, so a
+    worker that lost its lease (it stalled, and another worker took the job) cannot act on it."""
+    lease_expires_at: float
     row_problem: str | None = None
     """Set when the row itself is inconsistent; the worker dead-letters it as invalid."""
 
@@ -88,6 +92,7 @@ class JobRow:
     updated_at: float
     lease_owner: str | None
     lease_expires_at: float | None
+    lease_generation: int
     suspect: int
     attempts: int
     transient_failures: int
@@ -107,9 +112,12 @@ def job_row(row: sqlite3.Row) -> JobRow:
     return JobRow(**columns, history=parse_history(row["history"]))
 
 
-def stored_job(row: sqlite3.Row) -> StoredJob:
-    """A claimed row as a ``StoredJob``; an inconsistent row keeps its identity and problem."""
-    match job_of(row):
+def stored_job(row: sqlite3.Row, *, late_edit_until_at: float | None = None) -> StoredJob:
+    """A claimed row as a ``StoredJob``; an inconsistent row keeps its identity and problem.
+
+    *late_edit_until_at* is what the store keeps for the job's key (``core.PER_KEY``).
+    """
+    match job_of(row, late_edit_until_at=late_edit_until_at):
         case Success(job):
             problem = None
         case Failure(problem):
@@ -121,11 +129,13 @@ def stored_job(row: sqlite3.Row) -> StoredJob:
         history_text=row["history"] if isinstance(row["history"], str) else "[]",
         enqueued_at=row["enqueued_at"],
         lease_owner=row["lease_owner"],
+        lease_generation=row["lease_generation"],
+        lease_expires_at=row["lease_expires_at"],
         row_problem=problem,
     )
 
 
-def job_of(row: sqlite3.Row) -> Result[Job, str]:
+def job_of(row: sqlite3.Row, *, late_edit_until_at: float | None = None) -> Result[Job, str]:
     """The core's view of a stored row; a row that breaks the core's invariants is an error.
 
     The counters are columns of the same names (``core.COUNTERS``); the first enqueue is
@@ -134,7 +144,13 @@ def job_of(row: sqlite3.Row) -> Result[Job, str]:
     try:
         counters = {name: row[name] for name in COUNTERS}
         return Success(
-            Job(id=row["id"], key=row["key"], first_enqueued_at=row["enqueued_at"], **counters)
+            Job(
+                id=row["id"],
+                key=row["key"],
+                first_enqueued_at=row["enqueued_at"],
+                late_edit_until_at=late_edit_until_at,
+                **counters,
+            )
         )
     except (ValueError, TypeError) as exc:
         return Failure(f"stored job row is inconsistent: {exc}")

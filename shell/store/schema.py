@@ -88,6 +88,76 @@ MIGRATIONS: Final[Sequence[str]] = (
     ALTER TABLE outages ADD COLUMN detail TEXT NOT NULL DEFAULT '';
     ALTER TABLE breaker ADD COLUMN closed_at REAL;
     """,
+    # 3: ids that are never reused (AUTOINCREMENT, seeded past every id a job or dead letter
+    # ever had); a lease generation that grows with every claim (fencing); edits that may
+    # still land after their request was given up.
+    """
+    CREATE TABLE jobs_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'running')),
+        due_at REAL NOT NULL,
+        enqueued_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        lease_owner TEXT,
+        lease_expires_at REAL,
+        lease_generation INTEGER NOT NULL DEFAULT 0,
+        suspect INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        transient_failures INTEGER NOT NULL DEFAULT 0,
+        not_found_failures INTEGER NOT NULL DEFAULT 0,
+        not_found_since_at REAL,
+        crashes INTEGER NOT NULL DEFAULT 0,
+        rate_limited_deferrals INTEGER NOT NULL DEFAULT 0,
+        outage_deferrals INTEGER NOT NULL DEFAULT 0,
+        last_error_class TEXT,
+        last_error TEXT,
+        history TEXT NOT NULL DEFAULT '[]'
+    );
+    INSERT INTO jobs_v3 (id, key, payload, state, due_at, enqueued_at, updated_at, lease_owner,
+        lease_expires_at, suspect, attempts, transient_failures, not_found_failures,
+        not_found_since_at, crashes, rate_limited_deferrals, outage_deferrals, last_error_class,
+        last_error, history)
+    SELECT id, key, payload, state, due_at, enqueued_at, updated_at, lease_owner,
+        lease_expires_at, suspect, attempts, transient_failures, not_found_failures,
+        not_found_since_at, crashes, rate_limited_deferrals, outage_deferrals, last_error_class,
+        last_error, history FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v3 RENAME TO jobs;
+    CREATE INDEX jobs_due ON jobs (due_at, id) WHERE state = 'waiting';
+    CREATE UNIQUE INDEX jobs_one_waiting_per_key ON jobs (key) WHERE state = 'waiting';
+    CREATE UNIQUE INDEX jobs_one_running_per_key ON jobs (key) WHERE state = 'running';
+
+    CREATE TABLE dead_letters_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        error_class TEXT NOT NULL,
+        last_error TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        history TEXT NOT NULL,
+        enqueued_at REAL NOT NULL,
+        dead_lettered_at REAL NOT NULL,
+        superseded_at REAL
+    );
+    INSERT INTO dead_letters_v3 SELECT * FROM dead_letters;
+    DROP TABLE dead_letters;
+    ALTER TABLE dead_letters_v3 RENAME TO dead_letters;
+    CREATE INDEX dead_letters_by_time ON dead_letters (dead_lettered_at);
+    CREATE INDEX dead_letters_by_reason ON dead_letters (reason, dead_lettered_at);
+    CREATE INDEX dead_letters_by_key ON dead_letters (key);
+
+    DELETE FROM sqlite_sequence WHERE name IN ('jobs', 'dead_letters');
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs', coalesce(max(id), 0) FROM (
+        SELECT max(id) AS id FROM jobs UNION ALL SELECT max(job_id) FROM dead_letters);
+    INSERT INTO sqlite_sequence (name, seq)
+        SELECT 'dead_letters', coalesce(max(id), 0) FROM dead_letters;
+
+    CREATE TABLE late_edits (key TEXT PRIMARY KEY, until_at REAL NOT NULL);
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

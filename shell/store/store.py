@@ -19,6 +19,7 @@ from shell.store.breaker import BreakerRow
 from shell.store.database import connect, named_failures, transaction
 from shell.store.dead_letters import DeadLetters
 from shell.store.jobs import Jobs
+from shell.store.late_edits import LateEdits
 from shell.store.records import StoredJob, makes
 from shell.store.schema import migrate
 
@@ -35,6 +36,7 @@ class Store:
         self.jobs = Jobs(connection)
         self.dead_letters = DeadLetters(connection)
         self.breaker = BreakerRow(connection)
+        self.late_edits = LateEdits(connection)
 
     @classmethod
     def open(cls, path: str, *, synchronous: str = "NORMAL") -> Store:
@@ -84,10 +86,14 @@ class Store:
                 ids.append(job_id)
         return ids
 
-    def finish(self, stored: StoredJob) -> None:
-        """A job Plex now holds leaves the queue, and is counted as done."""
-        if self.jobs.finish(stored):
-            self._db.execute("UPDATE counters SET value = value + 1 WHERE name = 'done'")
+    def finish(self, stored: StoredJob) -> bool:
+        """A job Plex now holds leaves the queue, and is counted as done; ``False`` if the lease
+        was no longer *stored*'s (nothing changed).
+        """
+        if not self.jobs.finish(stored):
+            return False
+        self._db.execute("UPDATE counters SET value = value + 1 WHERE name = 'done'")
+        return True
 
     @makes((JobState.RUNNING, JobSignal.DEAD_LETTERED))
     def bury(
@@ -100,10 +106,12 @@ class Store:
         message: str,
         history: str,
         now: float,
-    ) -> None:
-        """Move a claimed job to the dead letter queue (if its lease was still *stored*'s)."""
+    ) -> bool:
+        """Move a claimed job to the dead letter queue; ``False`` if the lease was no longer
+        *stored*'s (nothing changed).
+        """
         if not self.jobs.remove(stored):
-            return
+            return False
         self.dead_letters.add(
             job_id=job.id,
             key=job.key,
@@ -116,6 +124,7 @@ class Store:
             enqueued_at=stored.enqueued_at,
             now=now,
         )
+        return True
 
     def problems(self) -> list[str]:
         """The cross-table rules the database breaks now (normally none), read consistently."""

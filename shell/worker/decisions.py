@@ -60,7 +60,13 @@ class Recorded:
 
     decisions: tuple[Decision, ...]
     next_jobs: tuple[StoredJob, ...] = ()
+    """The remaining jobs, their leases renewed, then the jobs claimed in the same breath."""
     held: bool = False
+    unwritten: tuple[StoredJob, ...] = ()
+    """Attempted jobs whose lease this worker no longer held (it stalled; another worker has
+    them): their decision was not written."""
+    dropped: tuple[StoredJob, ...] = ()
+    """Remaining jobs whose lease could not be renewed for the same reason: not to be worked."""
     probed: tuple[BreakerEvent, ...] = ()
     """What the breaker made of a job sent as its probe (before any decision's events)."""
 
@@ -125,6 +131,7 @@ def record(
             tx.breaker.save(breaker, after, probed)
             breaker = after
         decisions = []
+        unwritten = []
         for attempt in attempts:
             stored = attempt.stored
             decision = decide(
@@ -136,18 +143,40 @@ def record(
                 breaker=breaker,
                 started_at=attempt.started_at,
             )
-            _write(tx, stored, attempt.outcome, decision, now=attempt.at)
+            if not _write(tx, stored, attempt.outcome, decision, now=attempt.at):
+                unwritten.append(stored)  # a stale worker's report: it changes nothing
+                continue
             tx.breaker.save(breaker, decision.breaker, decision.events)
             breaker = decision.breaker
             decisions.append(decision)
         now, owner = attempts[-1].at, attempts[-1].stored.lease_owner
         if not isinstance(admit(breaker, now=now, config=config).permission, Proceed):
             tx.jobs.release(remaining)
-            return Recorded(decisions=tuple(decisions), held=True, probed=probed)
+            return Recorded(
+                decisions=tuple(decisions), held=True, probed=probed, unwritten=tuple(unwritten)
+            )
         lease_until_at = now + config.job_lease_seconds
-        tx.jobs.renew(remaining, lease_until_at=lease_until_at)
+        kept = tx.jobs.renew(remaining, lease_until_at=lease_until_at)
+        renewed = {stored.job.id for stored in kept}
+        dropped = [stored for stored in remaining if stored.job.id not in renewed]
         more = tx.jobs.claim(now=now, owner=owner, lease_until_at=lease_until_at, limit=claim_more)
-    return Recorded(decisions=tuple(decisions), next_jobs=tuple(more), probed=probed)
+    return Recorded(
+        decisions=tuple(decisions),
+        next_jobs=(*kept, *more),
+        probed=probed,
+        unwritten=tuple(unwritten),
+        dropped=tuple(dropped),
+    )
+
+
+def renew(
+    store: Store, jobs: Sequence[StoredJob], *, now: float, config: PlexSyncConfig
+) -> list[StoredJob]:
+    """Renew the leases of *jobs* before calling Plex for them; returns those still held (with
+    their new expiry). A job missing from the answer was taken over by another worker.
+    """
+    with store.transaction() as tx:
+        return tx.jobs.renew(jobs, lease_until_at=now + config.job_lease_seconds)
 
 
 def release(store: Store, jobs: Sequence[StoredJob]) -> None:
@@ -210,14 +239,17 @@ def sweep_dead_letters(store: Store, *, now: float, config: PlexSyncConfig) -> i
     with store.transaction() as tx:
         if not tx.claim_retention_sweep(now=now):
             return None
+        tx.late_edits.forget_before(now)
         cutoff = now - config.dlq_retention_days * 86400
         return tx.dead_letters.delete(Filters(before_at=cutoff))
 
 
 def _write(
     tx: Store, stored: StoredJob, outcome: Outcome, decision: Decision, *, now: float
-) -> None:
-    """Carry out *decision* on the claimed job *stored*."""
+) -> bool:
+    """Carry out *decision* on the claimed job *stored*; ``False`` if the lease was no longer
+    *stored*'s (nothing was written).
+    """
     error_class, message = (
         ("", "")
         if isinstance(outcome, Succeeded)
@@ -228,9 +260,9 @@ def _write(
     )
     match decision.action:
         case Done():
-            tx.finish(stored)
+            written = tx.finish(stored)
         case RetryAt(at=at):
-            tx.jobs.reschedule(
+            written = tx.jobs.reschedule(
                 stored,
                 due_at=at,
                 counters=counter_values(decision.job),
@@ -239,7 +271,7 @@ def _write(
                 history=extended_history(stored, outcome, decision.action, now=now),
             )
         case DeadLetter(reason=reason):
-            tx.bury(
+            written = tx.bury(
                 stored,
                 decision.job,
                 reason=reason.value,
@@ -250,3 +282,7 @@ def _write(
             )
         case _:
             assert_never(decision.action)
+    late = decision.job.late_edit_until_at
+    if written and late is not None and late != stored.job.late_edit_until_at:
+        tx.late_edits.extend(stored.job.key, until_at=late)
+    return written

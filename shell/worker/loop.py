@@ -97,6 +97,8 @@ class WorkerReport:
     """Outages that began while this worker ran."""
     started_at: float
     stopped_at: float
+    lost: int = 0
+    """Jobs this worker lost its lease on (it stalled) and left to the worker that took them."""
     held: PauseCause | None = None
     """Why work was held when the worker stopped (Plex down, the token rejected, the settings
     wrong), or ``None`` if nothing held it: a caller from cron or systemd can tell."""
@@ -160,7 +162,7 @@ class _Worker:
         self.on_event = on_event
         self.log = EventLog(config.plex_url)
         self.owner = new_owner()
-        self.done = self.retried = self.plex_calls = self.probes = self.outages = 0
+        self.done = self.retried = self.plex_calls = self.probes = self.outages = self.lost = 0
         self.dead_lettered: Counter[str] = Counter()
         self.last_outage_log_at: float | None = None
         self.last_sweep_at: float | None = None
@@ -207,6 +209,7 @@ class _Worker:
             outages=self.outages,
             started_at=started_at,
             stopped_at=stopped_at,
+            lost=self.lost,
             held=self._held(),
         )
 
@@ -294,7 +297,9 @@ class _Worker:
                 self._flush(pending, queue, claim_more=0)
                 decisions.release(self.store, list(queue))
                 return
-            stored = queue.popleft()
+            stored = self._still_held(queue.popleft())
+            if stored is None:
+                continue
             started = self.clock.now()
             outcome = self._attempt(stored)
             now = self.clock.now()
@@ -335,11 +340,52 @@ class _Worker:
         self._emit(recorded.probed)
         for decision in recorded.decisions:
             self._emit(decision.events)
+        for stored in recorded.unwritten:
+            self._lost(stored, "its result was not written")
+        for stored in recorded.dropped:
+            self._lost(stored, "dropped without calling Plex")
+        queue.clear()
         if recorded.held:
-            queue.clear()
             return False
         queue.extend(recorded.next_jobs)
         return True
+
+    def _still_held(self, stored: StoredJob) -> StoredJob | None:
+        """*stored*, if this worker may call Plex for it: its lease must outlast the call.
+
+        A lease about to run out, or already run out (the worker stalled: a VM paused, a laptop
+        slept, the clock jumped), is renewed first, in a write that only succeeds if no other
+        worker has claimed the job since; if one has, the job is dropped without a word to
+        Plex. ``None`` then.
+        """
+        now = self.clock.now()
+        if now + self._call_budget() < stored.lease_expires_at:
+            return stored
+        renewed = decisions.renew(self.store, [stored], now=now, config=self.config)
+        if renewed:
+            return renewed[0]
+        self._lost(stored, "dropped without calling Plex")
+        return None
+
+    def _call_budget(self) -> float:
+        """The longest one attempt may take: a call, its health check, and a second to spare."""
+        config = self.config
+        return (
+            config.connect_timeout_seconds
+            + config.read_timeout_seconds
+            + config.health_timeout_seconds
+            + 1.0
+        )
+
+    def _lost(self, stored: StoredJob, what_happened: str) -> None:
+        self.lost += 1
+        log.warning(
+            "job %d (%s): this worker lost its lease (it stalled past it, and another worker "
+            "has taken the job over); %s",
+            stored.job.id,
+            stored.job.key,
+            what_happened,
+        )
 
     def _learn_call_time(self, seconds: float) -> None:
         self.call_seconds += 0.2 * (max(seconds, 0.0) - self.call_seconds)

@@ -191,8 +191,13 @@ class FakePlex(FaultInjection, RequestLog):
         """Decide the reply (an injected fault, a 401, or the route's answer) and record it."""
         with self._lock:
             fault = self._take_fault(incoming.method, incoming.path)
-            reply = spoil(fault, lambda: self._reply_or_500(incoming))
+            reply = spoil(fault, lambda: self._locked_reply(incoming))
             return reply, self._record(incoming, reply)
+
+    def _locked_reply(self, incoming: Incoming) -> Reply:
+        """The route's answer, under the lock (a late request is answered from another turn)."""
+        with self._lock:
+            return self._reply_or_500(incoming)
 
     def _reply_or_500(self, incoming: Incoming) -> Reply:
         try:

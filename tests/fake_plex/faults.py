@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import threading
     from collections.abc import Callable
 
-DELIVERY_FAULTS: Final = frozenset({None, "slow_first_byte", "stall_mid_body"})
+DELIVERY_FAULTS: Final = frozenset({None, "slow_first_byte", "stall_mid_body", "apply_late"})
 """Faults that change how a normal reply is delivered, not what the request does."""
 
 
@@ -60,6 +60,8 @@ def spoil(fault: Fault | None, answer: Callable[[], Reply]) -> Reply:
         return attrs.evolve(answer(), delay=fault.seconds, fault=fault.kind)
     if fault.kind == "stall_mid_body":
         return attrs.evolve(answer(), stall=fault.seconds, fault=fault.kind)
+    if fault.kind == "apply_late":
+        return Reply(HTTPStatus.OK, delay=fault.seconds, fault=fault.kind, then=answer)
     return _canned_reply(fault)
 
 
@@ -147,6 +149,16 @@ class FaultInjection:
         As with `slow_first_byte`, the request itself is carried out.
         """
         self._add_fault(Fault("stall_mid_body", path_prefix, None, seconds=seconds, method=method))
+
+    def apply_late(
+        self, seconds: float, *, path_prefix: str | None = None, method: str | None = None
+    ) -> None:
+        """Carry out matching requests only after *seconds*, then answer 200.
+
+        Like a Plex whose database is busy: a client that gives up waiting does not stop the
+        request, which is carried out (an edit applied) when its turn comes.
+        """
+        self._add_fault(Fault("apply_late", path_prefix, None, seconds=seconds, method=method))
 
     def malformed_xml(self, *, path_prefix: str | None = None, method: str | None = None) -> None:
         """Answer matching requests with 200 and a truncated XML body."""

@@ -15,6 +15,7 @@ import socketserver
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,6 +42,9 @@ class Reply:
     """If set: send the headers and half the body, wait this long, then close the connection."""
     fault: str | None = None
     """The fault that spoiled the reply, if any."""
+    then: Callable[[], object] | None = None
+    """Carried out after *delay*, before the reply is sent, whether or not the client still
+    waits: a request Plex finishes although its client gave up on it."""
 
 
 class Exchange(Protocol):
@@ -226,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay and stopping.wait(reply.delay):
             self.close_connection = True
             return
+        if reply.then is not None:
+            reply.then()
         body = reply.body
         if reply.stall is not None and len(body) < 2:
             # Half of an empty body is a complete one: stall inside a body that has content.
