@@ -54,6 +54,7 @@ def test_attrs_values_become_dicts_of_their_fields_in_order() -> None:
         "outages": 0,
         "started_at": T0,
         "stopped_at": T0 + 1.5,
+        "held": None,
     }
     assert type(data["dead_lettered"]) is dict
     assert json.loads(json.dumps(data)) == data
