@@ -88,6 +88,22 @@ MIGRATIONS: Final[Sequence[str]] = (
     ALTER TABLE outages ADD COLUMN detail TEXT NOT NULL DEFAULT '';
     ALTER TABLE breaker ADD COLUMN closed_at REAL;
     """,
+    # 3: the images uploaded to each Plex item (by content hash); a host's own notes.
+    """
+    CREATE TABLE uploaded_images (
+        server TEXT NOT NULL,
+        rating_key INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        uploaded_at REAL NOT NULL,
+        PRIMARY KEY (server, rating_key, field)
+    );
+    CREATE TABLE host_notes (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
