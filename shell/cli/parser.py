@@ -15,6 +15,7 @@ import core
 from core import DeadLetterReason, parse_duration
 from shell.cli import commands
 from shell.cli.errors import EXIT_USAGE
+from shell.cli.stash import add_stash
 from shell.fields import FIELDS, LIST_KEYS, Kind
 
 REASONS: Final = tuple(reason.value for reason in DeadLetterReason)
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_dlq(subcommands)
     _add_simulate(subcommands)
+    add_stash(subcommands)
     return parser
 
 
