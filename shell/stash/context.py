@@ -13,6 +13,7 @@ from typing import Any, Final
 from attrs import define, field
 from returns.result import Failure, Success
 
+from shell.redact import remember_secret
 from shell.stash.graphql import PLUGIN_ID, Connection, StashClient
 from shell.stash.settings import PluginSettings, data_dir_of, merge
 from shell.stash.stashlog import StashLog
@@ -36,6 +37,8 @@ class Run:
     environ: Mapping[str, str]
     plugin_values: dict[str, Any] = field(factory=dict)
     """The plugin's settings as Stash stores them (once read)."""
+    api_key: str = ""
+    """Stash's API key (once read; empty when Stash has none)."""
 
     @classmethod
     def start(
@@ -47,8 +50,16 @@ class Run:
         data_dir = data_dir_of(server.get("Dir") if isinstance(server, Mapping) else None)
         return cls(StashClient(connection), data_dir, console, environ)
 
-    def settings(self, plugins: object) -> PluginSettings:
-        """The merged settings, from the ``configuration.plugins`` map Stash answered."""
+    def settings(self, configuration: Mapping[str, Any]) -> PluginSettings:
+        """The merged settings, from the ``configuration`` Stash answered (``SETTINGS_FIELD``);
+        Stash's API key is remembered as a secret on the way.
+        """
+        general = configuration.get("general")
+        api_key = general.get("apiKey") if isinstance(general, Mapping) else None
+        if isinstance(api_key, str):
+            remember_secret(api_key)
+            self.api_key = api_key
+        plugins = configuration.get("plugins")
         values = plugins.get(PLUGIN_ID) if isinstance(plugins, Mapping) else None
         self.plugin_values = dict(values) if isinstance(values, Mapping) else {}
         match merge(self.plugin_values, self.environ, data_dir=self.data_dir):

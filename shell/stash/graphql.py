@@ -37,14 +37,17 @@ LEGACY_SCENE_FIELDS: Final = SCENE_FIELDS.replace(
 )
 """The same for Stash v0.24 to v0.26, which calls groups movies."""
 
-SETTINGS_FIELD: Final = f'configuration {{ plugins(include: ["{PLUGIN_ID}"]) }}'
+SETTINGS_FIELD: Final = (
+    f'configuration {{ plugins(include: ["{PLUGIN_ID}"]) general {{ apiKey }} }}'
+)
+"""The plugin's settings, and Stash's API key: read so that it is known to be a secret (and for
+long runs, which outlive the session cookie)."""
 
 HOOK_QUERY: Final = (
     "query PlexsyncHook($id: ID!) { " + SETTINGS_FIELD + " findScene(id: $id) { SCENE } }"
 )
 """One request per hook: the plugin's settings and the scene."""
 SETTINGS_QUERY: Final = "query PlexsyncSettings { " + SETTINGS_FIELD + " }"
-API_KEY_QUERY: Final = "query PlexsyncApiKey { configuration { general { apiKey } } }"
 PAGE_QUERY: Final = (
     "query PlexsyncPage($filter: FindFilterType, $scene_filter: SceneFilterType) {"
     " findScenes(filter: $filter, scene_filter: $scene_filter) { count scenes { SCENE } } }"

@@ -42,7 +42,7 @@ def run_hook(run: Run, context: Mapping[str, Any]) -> str:
         raise PluginError(
             f"scene {scene_id} not queued ({error}); the next run takes it up"
         ) from None
-    settings = run.settings(data["configuration"]["plugins"])
+    settings = run.settings(data["configuration"])
     scenes = [data["findScene"]] if data.get("findScene") is not None else []
     pending = run.take_pending()
     if pending:

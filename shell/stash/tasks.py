@@ -21,7 +21,7 @@ from shell.api import open_store, status
 from shell.cli.render import status_rows
 from shell.stash.autostart import start_worker
 from shell.stash.context import PluginError, Run
-from shell.stash.graphql import API_KEY_QUERY, SETTINGS_QUERY, scene_pages
+from shell.stash.graphql import SETTINGS_QUERY, scene_pages
 from shell.stash.hook import enqueue_scenes
 from shell.stash.settings import PluginSettings
 from shell.worker.presence import worker_running
@@ -68,7 +68,8 @@ def run_task(run: Run, args: Mapping[str, Any]) -> str:
     handler = handlers.get(mode) if isinstance(mode, str) else None
     if handler is None:
         raise PluginError(f"unknown task mode {mode!r} (known: {', '.join(handlers)})")
-    settings = run.settings(run.client.query(SETTINGS_QUERY)["configuration"]["plugins"])
+    configuration = run.client.query(SETTINGS_QUERY)["configuration"]
+    settings = run.settings(configuration)
     return handler(run, settings)
 
 
@@ -85,8 +86,7 @@ def sync_changed(run: Run, settings: PluginSettings) -> str:
 def sync(run: Run, settings: PluginSettings, *, since: str | None) -> str:
     """Queue every scene (updated after *since*, less the margin, if given)."""
     started = time.monotonic()
-    api_key = run.client.query(API_KEY_QUERY)["configuration"]["general"]["apiKey"]
-    run.client.use_api_key(str(api_key or ""))
+    run.client.use_api_key(run.api_key)
     scene_filter = None
     if since is not None:
         scene_filter = {"updated_at": {"value": before(since), "modifier": "GREATER_THAN"}}
