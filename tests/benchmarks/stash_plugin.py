@@ -36,10 +36,9 @@ def main() -> None:
         lib = stash.library
         scene = lib.add_scene(paths=["/media/bench.mp4"], title="bench", cover=JPEG)
         plugin.env["PLEXSYNC_PLEX_URL"] = "http://127.0.0.1:9"  # no worker work in the timing
-        times = []
-        for n in range(args.hooks):
-            times.append(plugin.hook(lib.edit_scene(scene, title=f"t{n}")).seconds)
-        times.sort()
+        times = sorted(
+            plugin.hook(lib.edit_scene(scene, title=f"t{n}")).seconds for n in range(args.hooks)
+        )
         p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
         print(
             f"hook ({args.hooks} runs, with cover): median {statistics.median(times):.3f} s, "
