@@ -27,6 +27,12 @@ class Kind(enum.Enum):
     """A calendar date written YYYY-MM-DD; a scalar Plex field."""
     TAGS = "tags"
     """A list of names: a Plex tag field, set exactly (``<plex>[i].tag.tag``)."""
+    RATING = "rating"
+    """A number from 0 to 10: the user's rating, set through Plex's rating endpoint
+    (``PUT /:/rate``), not the edit; it has no lock."""
+    IMAGE = "image"
+    """A local image file: uploaded to ``/library/metadata/<id>/<endpoint>`` only when its
+    bytes differ from those last uploaded to that item, then locked (``<plex>.locked``)."""
 
 
 @frozen(kw_only=True)
@@ -35,7 +41,8 @@ class Field:
 
     ``key`` is the host's name (in ``enqueue``'s metadata and in JSON), ``plex`` Plex's field
     name (``title``, ``genre``), ``element`` the XML element a tag field's tags appear as in a
-    Plex item (``Genre``, ``Role``), ``flag`` the ``plexsync enqueue`` option.
+    Plex item (``Genre``, ``Role``), ``endpoint`` where an image field is uploaded
+    (``posters``), ``flag`` the ``plexsync enqueue`` option.
     """
 
     key: str
@@ -44,6 +51,7 @@ class Field:
     flag: str
     help: str
     element: str | None = None
+    endpoint: str | None = None
 
     @property
     def is_list(self) -> bool:
@@ -56,6 +64,13 @@ FIELDS: Final[tuple[Field, ...]] = (
     Field(key="summary", kind=Kind.PROSE, plex="summary", flag="--summary", help="the description"),
     Field(key="studio", kind=Kind.TEXT, plex="studio", flag="--studio", help="the studio"),
     Field(key="tagline", kind=Kind.TEXT, plex="tagline", flag="--tagline", help="the tagline"),
+    Field(
+        key="original_title",
+        kind=Kind.TEXT,
+        plex="originalTitle",
+        flag="--original-title",
+        help="the original title (Stash's studio code goes here)",
+    ),
     Field(
         key="originally_available_at",
         kind=Kind.DATE,
@@ -94,6 +109,29 @@ FIELDS: Final[tuple[Field, ...]] = (
         element="Label",
         flag="--label",
         help="a label (repeatable)",
+    ),
+    Field(
+        key="user_rating",
+        kind=Kind.RATING,
+        plex="userRating",
+        flag="--user-rating",
+        help="the user's rating, 0 to 10",
+    ),
+    Field(
+        key="poster",
+        kind=Kind.IMAGE,
+        plex="thumb",
+        endpoint="posters",
+        flag="--poster",
+        help="a local image file for the poster",
+    ),
+    Field(
+        key="art",
+        kind=Kind.IMAGE,
+        plex="art",
+        endpoint="arts",
+        flag="--art",
+        help="a local image file for the background art",
     ),
 )
 """Every field a job may set, in the order they are shown and sent."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final
@@ -36,8 +37,9 @@ _WINDOWS_ABSOLUTE = re.compile(r"([A-Za-z]:[\\/]|\\\\)")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-Value = str | tuple[str, ...]
-"""A field's value: text, or a list of names (``Kind.TAGS``)."""
+Value = str | float | tuple[str, ...]
+"""A field's value: text (an image's file path too), a rating (``Kind.RATING``), or a list of
+names (``Kind.TAGS``)."""
 
 
 @frozen(init=False)
@@ -117,9 +119,8 @@ def decode_payload(stored: object) -> Result[Metadata, str]:
     return parse_metadata(data)
 
 
-def _path(value: object) -> tuple[str] | str:
-    """The checked path (in a 1-tuple), or the message naming it."""
-    where = f"metadata[{PATH_KEY!r}]"
+def _path(value: object, where: str = f"metadata[{PATH_KEY!r}]") -> tuple[str] | str:
+    """The checked path (in a 1-tuple), or the message naming it (*where*)."""
     problem = _text_problem(value, MAX_PATH, _CONTROL)
     if problem:
         return f"{where} {problem}"
@@ -137,6 +138,10 @@ def _check(key: str, value: object) -> tuple[Value] | str:
         return _tags(where, value)
     if kind is Kind.DATE:
         return _date(where, value)
+    if kind is Kind.RATING:
+        return _rating(where, value)
+    if kind is Kind.IMAGE:
+        return _path(value, where)
     prose = kind is Kind.PROSE
     problem = _text_problem(
         value, MAX_SUMMARY if prose else MAX_TEXT, _CONTROL_IN_PROSE if prose else _CONTROL
@@ -172,6 +177,14 @@ def _text_problem(value: object, limit: int, control: re.Pattern[str]) -> str | 
     if _SURROGATE.search(value):
         return "contains an unpaired surrogate (not valid Unicode text)"
     return None
+
+
+def _rating(where: str, value: object) -> tuple[Value] | str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{where} must be a number from 0 to 10, got {value!r}"
+    if not (math.isfinite(value) and 0 <= value <= 10):
+        return f"{where} must be a number from 0 to 10, got {value!r}"
+    return (float(value),)
 
 
 def _date(where: str, value: object) -> tuple[Value] | str:

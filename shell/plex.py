@@ -14,6 +14,10 @@ How it spends requests (what plexapi does with each call is pinned by tests/test
   agents leave it alone. A tag list sets the field exactly (Plex replaces an indexed list); an
   empty list needs the item's current tags, read from the full item (never from a listing, whose
   tag lists are partial), to remove them. Applying a job twice leaves Plex as applying it once.
+* Fields of their own kind go their own way: a rating is one ``PUT /:/rate`` (plexapi's
+  ``rate``); an image is uploaded (``POST /library/metadata/<id>/posters``, as plexapi's
+  ``uploadPoster`` does) only when its bytes differ from those last uploaded to that item, which
+  the store remembers (``Store.images``), and is then locked in the edit.
 * A path Plex does not know yet asks for a partial scan of its folder, once per folder per
   ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry.
 
@@ -23,6 +27,7 @@ Every plexapi call goes through ``_call``, which turns Plex's failures into erro
 
 from __future__ import annotations
 
+import hashlib
 import ntpath
 import os
 import posixpath
@@ -47,9 +52,10 @@ from shell.classify import (
     parse_retry_after,
 )
 from shell.clock import Clock, SystemClock
-from shell.fields import FIELDS
+from shell.fields import FIELDS, Field, Kind
 from shell.payload import Metadata
 from shell.redact import get_logger, redact, remember_secret
+from shell.store import Store
 
 log = get_logger("plexsync.plex")
 
@@ -173,10 +179,12 @@ def edit_params(metadata: Metadata, current_tags: dict[str, list[str]]) -> dict[
     params: dict[str, str | int] = {}
     for field in FIELDS:
         value = metadata.get(field.key)
-        if value is None:
+        if value is None or isinstance(value, float):  # a rating is not part of the edit
             continue
         name = field.plex
-        if isinstance(value, str):
+        if field.kind is Kind.IMAGE:
+            pass  # uploaded before the edit; the edit only locks it
+        elif isinstance(value, str):
             params[f"{name}.value"] = value
         else:
             wanted = list(dict.fromkeys(value))  # Plex keeps one of each; so do we, in order
@@ -203,6 +211,7 @@ class PlexServerGateway:
         self._index: dict[str, list[tuple[Any, Any]]] = {}
         self._index_built_at: float | None = None
         self._scanned: dict[str, float] = {}
+        self._store: Store | None = None
 
     @property
     def requests_sent(self) -> int:
@@ -210,8 +219,10 @@ class PlexServerGateway:
         return self.session.sent
 
     def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session (and the database, if images were uploaded)."""
         self.session.close()
+        if self._store is not None:
+            self._store.close()
 
     # ------------------------------------------------------------------ the protocol
     def apply(self, metadata: Metadata) -> Outcome:
@@ -371,9 +382,48 @@ class PlexServerGateway:
                 name: [tag.attrib["tag"] for tag in full.iter(element) if "tag" in tag.attrib]
                 for name, element in emptied
             }
+        for field in FIELDS:
+            value = metadata.get(field.key)
+            if field.kind is Kind.RATING and isinstance(value, float):
+                self._call("edit", item.rate, value)
+            elif field.kind is Kind.IMAGE and isinstance(value, str):
+                self._upload(item, field, value)
         params = edit_params(metadata, current)
         if params:
             self._call("edit", section.multiEdit, [item], **params)
+
+    def _upload(self, item: Any, field: Field, path: str) -> None:  # noqa: ANN401
+        """Upload the image at *path* as *field* of *item*, unless those very bytes were the
+        last uploaded there.
+        """
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            problem = f"cannot read the {field.key} image {path}: {exc.strerror}"
+            raise _Abort(Failed(ErrorClass.PERMANENT, redact(problem))) from None
+        digest = hashlib.sha256(data).hexdigest()
+        server = self._connect()
+        store = self._images()
+        rating_key = int(item.ratingKey)
+        with store.reading():
+            if store.images.last_hash(server.machineIdentifier, rating_key, field.key) == digest:
+                return
+        key = f"/library/metadata/{rating_key}/{field.endpoint}"
+        # What plexapi's uploadPoster/uploadArt send: the bytes as the body of a POST.
+        self._call("edit", server.query, key, method=self.session.post, data=data)
+        with store.transaction() as tx:
+            tx.images.remember(
+                server.machineIdentifier, rating_key, field.key, digest, now=self.clock.now()
+            )
+        log.debug("uploaded the %s of ratingKey %s (%d bytes)", field.key, rating_key, len(data))
+
+    def _images(self) -> Store:
+        if self._store is None:
+            self._store = Store.open(
+                self.config.db_path, synchronous=self.config.sqlite_synchronous
+            )
+        return self._store
 
 
 def _misconfigured(problem: str, available: Sequence[Any]) -> Failed:

@@ -6,6 +6,7 @@ classification in the shell is written against.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -287,6 +288,49 @@ def test_add_item_checks_each_field_by_its_kind(fake: FakePlex) -> None:
     key = fake.add_item(1, path, summary=None, genres=("Drama",))
     item = fake.item(key)
     assert (item.title, item.values["summary"], item.tags["genres"]) == ("film", None, ["Drama"])
+
+
+def test_rate_and_image_uploads_reach_the_fake_as_plexapi_sends_them(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """rate() is PUT /:/rate (rating -1 clears it); uploadPoster/uploadArt POST the file's bytes;
+    lockPoster/lockArt lock them; the item then shows its rating and image URLs.
+    """
+    (key,) = add_movies(fake, 1)
+    plex = connect(fake, session)
+    movie = plex.fetchItem(key)
+
+    movie.rate(7.5)
+    movie.uploadPoster(filepath=io.BytesIO(b"poster bytes"))
+    movie.uploadArt(filepath=io.BytesIO(b"art bytes"))
+    movie.lockPoster().lockArt()
+
+    item = fake.item(key)
+    assert (item.values["user_rating"], item.images) == (
+        "7.5",
+        {"poster": b"poster bytes", "art": b"art bytes"},
+    )
+    assert {"poster", "art"} <= item.locked
+    assert [(r.method, r.path, r.rating_keys) for r in fake.requests_to("/:/rate")] == [
+        ("PUT", "/:/rate", (key,))
+    ]
+    assert [r.path for r in fake.requests_to(f"/library/metadata/{key}/", "POST")] == [
+        f"/library/metadata/{key}/posters",
+        f"/library/metadata/{key}/arts",
+    ]
+    reloaded = plex.fetchItem(key)
+    assert reloaded.userRating == 7.5
+    assert reloaded.thumb.startswith(f"/library/metadata/{key}/thumb/")
+    assert reloaded.art.startswith(f"/library/metadata/{key}/art/")
+    reloaded.rate()  # no rating: clears it
+    assert fake.item(key).values["user_rating"] is None
+    with pytest.raises(BadRequest, match=r"^\(400\)"):
+        plex.query(
+            f"/:/rate?key={key}&identifier=com.plexapp.plugins.library&rating=11",
+            method=session.put,
+        )
+    with pytest.raises(BadRequest, match=r"^\(400\)"):
+        plex.query(f"/library/metadata/{key}/posters", method=session.post, data=b"")
 
 
 def test_bad_edits_are_rejected_whole(fake: FakePlex, session: requests.Session) -> None:

@@ -20,6 +20,10 @@ FULL = {
     "genres": ["Drama"],
     "collections": [],
     "labels": ["synced"],
+    "original_title": "ABC-123",
+    "user_rating": 7.5,
+    "poster": "/var/lib/plexsync/images/ab12.jpg",
+    "art": "C:\\images\\ab12.jpg",
 }
 
 
@@ -28,6 +32,7 @@ def test_full_metadata_round_trips_through_storage() -> None:
     parsed = parse_metadata(FULL).unwrap()
     assert parsed.get("performers") == ("Ann", "Bob")
     assert parsed.get("collections") == ()
+    assert parsed.get("user_rating") == 7.5
     assert decode_payload(parsed.to_json()) == Success(parsed)
 
 
@@ -36,6 +41,14 @@ def test_absent_and_none_keys_leave_fields_alone() -> None:
     parsed = parse_metadata({"path": "/a.mkv", "title": None}).unwrap()
     assert parsed == Metadata(path="/a.mkv")
     assert parsed.to_json() == '{"path":"/a.mkv"}'
+
+
+def test_a_rating_is_any_number_from_0_to_10_kept_as_a_float() -> None:
+    """Whole numbers and the edges are ratings; each is stored as a float."""
+    for given in (0, 10, 7, 0.5):
+        parsed = parse_metadata({"path": "/a.mkv", "user_rating": given}).unwrap()
+        assert parsed.get("user_rating") == float(given)
+        assert decode_payload(parsed.to_json()) == Success(parsed)
 
 
 def test_windows_paths_are_absolute_too() -> None:
@@ -79,6 +92,16 @@ def test_windows_paths_are_absolute_too() -> None:
             {"path": "/a", "originally_available_at": 2021},
             "metadata['originally_available_at'] must be a date written YYYY-MM-DD",
         ),
+        ({"path": "/a", "user_rating": 10.5}, "metadata['user_rating'] must be a number from 0"),
+        ({"path": "/a", "user_rating": -1}, "metadata['user_rating'] must be a number from 0"),
+        ({"path": "/a", "user_rating": "7"}, "metadata['user_rating'] must be a number from 0"),
+        ({"path": "/a", "user_rating": True}, "metadata['user_rating'] must be a number from 0"),
+        (
+            {"path": "/a", "user_rating": float("nan")},
+            "metadata['user_rating'] must be a number from 0",
+        ),
+        ({"path": "/a", "poster": "cover.jpg"}, "metadata['poster'] must be an absolute path"),
+        ({"path": "/a", "art": 7}, "metadata['art'] must be a string, got int"),
     ],
 )
 def test_bad_metadata_is_refused_naming_the_key(data: Any, message: str) -> None:

@@ -126,6 +126,8 @@ def full_metadata(n: int) -> dict[str, Any]:
         "studio": "Studio",
         "tagline": "Tagline",
         "originally_available_at": "2021-03-04",
+        "original_title": f"CODE-{n}",
+        "user_rating": n / 2,
         "performers": ["Ann", f"Bob {n}"],
         "genres": ["Drama", "Crime", "Noir"],
         "collections": ["Box"],
@@ -149,6 +151,8 @@ def test_a_batch_syncs_every_field_and_tag_locked(tmp_path: Path, fake: FakePlex
             "studio": "Studio",
             "tagline": "Tagline",
             "originally_available_at": "2021-03-04",
+            "original_title": f"CODE-{n}",
+            "user_rating": str(n / 2),
         }
         assert item.tags == {
             "performers": ["Ann", f"Bob {n}"],
@@ -162,11 +166,12 @@ def test_a_batch_syncs_every_field_and_tag_locked(tmp_path: Path, fake: FakePlex
             "studio",
             "tagline",
             "originally_available_at",
+            "original_title",
             "performers",
             "genres",
             "collections",
             "labels",
-        }
+        }  # a rating has no lock
     before = [fake.item(key) for key in keys]
     for n in range(20):
         shell.enqueue(config, key=f"scene:{n}", metadata=full_metadata(n))
@@ -189,6 +194,52 @@ def test_an_empty_list_clears_the_field_and_absent_keys_are_left_alone(
     assert item.tags["genres"] == ["Keep", "These"]
     assert "labels" in item.locked
     assert "genres" not in item.locked
+
+
+def test_a_poster_is_uploaded_once_per_change_of_its_bytes(tmp_path: Path, fake: FakePlex) -> None:
+    """The same bytes again (under another file name) upload nothing; new bytes upload once;
+    an item re-added under a new ratingKey gets its poster again; the rating goes to /:/rate.
+    """
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1)
+    first, same, second = (tmp_path / name for name in ("a.jpg", "b.jpg", "c.jpg"))
+    first.write_bytes(b"\xff\xd8\xff one")
+    same.write_bytes(b"\xff\xd8\xff one")
+    second.write_bytes(b"\xff\xd8\xff two")
+
+    def sync(poster: Path) -> None:
+        metadata = {"path": "/media/m000.mkv", "poster": str(poster), "user_rating": 8}
+        shell.enqueue(config, key="k", metadata=metadata)
+        assert work(config)[0].done == 1
+
+    def uploads() -> int:
+        return len(fake.requests_to("/library/metadata/", "POST"))
+
+    sync(first)
+    assert (fake.item(key).images, uploads()) == ({"poster": b"\xff\xd8\xff one"}, 1)
+    assert {"poster"} <= fake.item(key).locked
+    assert fake.item(key).values["user_rating"] == "8.0"
+    sync(same)
+    assert uploads() == 1
+    sync(second)
+    assert (fake.item(key).images, uploads()) == ({"poster": b"\xff\xd8\xff two"}, 2)
+    new_key = fake.rematch(key)
+    sync(second)
+    assert (fake.item(new_key).images, uploads()) == ({"poster": b"\xff\xd8\xff two"}, 3)
+
+
+def test_an_image_file_that_is_gone_dead_letters_the_job_naming_it(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """A poster path that cannot be read is a permanent failure that says which file."""
+    config = e2e_config(tmp_path, fake)
+    add_items(fake, 1)
+    missing = tmp_path / "gone.jpg"
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "poster": str(missing)})
+    report, _ = work(config)
+    assert report.dead_lettered_total == 1
+    [entry] = Store.open(config.db_path).dead_letters.entries(Filters())
+    assert f"cannot read the poster image {missing}" in entry.last_error
 
 
 def test_plex_down_mid_batch(tmp_path: Path, fake: FakePlex) -> None:

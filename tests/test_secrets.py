@@ -90,3 +90,38 @@ def test_the_token_appears_nowhere(tmp_path: Path, fake: FakePlex) -> None:
     for path in written:
         assert TOKEN.encode() not in path.read_bytes(), path.name
     assert "X-Plex-Token=***" in "".join(outputs)  # the URLs were there, redacted
+
+
+def test_the_plex_token_and_stash_api_key_appear_nowhere_the_plugin_writes(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """The installed Stash plugin's stdout and stderr (hooks and every task), its queue, its
+    worker's log and its notes hold neither the Plex token nor the Stash API key.
+    """
+    from tests.fake_stash import FakeStash  # noqa: PLC0415
+    from tests.stash_plugin import STASH_KEY, InstalledPlugin  # noqa: PLC0415
+
+    with FakeStash(username="admin", api_key=STASH_KEY) as stash:
+        plugin = InstalledPlugin(tmp_path, stash, fake)
+        plugin.env["PLEXAPI_LOG_SHOW_SECRETS"] = "true"
+        lib = stash.library
+        scene = lib.add_scene(paths=["/media/m00.mkv"], title="title")
+        fake.fail_next(500, count=2, path_prefix=LISTING)
+        answers = [plugin.hook(lib.edit_scene(scene, title="x"))]
+        plugin.wait_for_worker()
+        lib.add_scene(paths=["/nowhere/a.mkv"])
+        stash.error_next("database is locked")
+        answers.append(plugin.hook(lib.edit_scene(scene, title="y")))
+        answers += [plugin.task(mode) for mode in ("all", "process", "retry", "status")]
+        plugin.wait_for_worker()
+    assert any(a.error for a in answers)  # a failure was logged and answered
+    for answer in answers:
+        for secret in (TOKEN, STASH_KEY):
+            assert secret not in answer.stdout
+            assert secret not in answer.stderr
+    written = [p for p in plugin.data_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "worker.log" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert TOKEN.encode() not in data, path.name
+        assert STASH_KEY.encode() not in data, path.name

@@ -15,7 +15,8 @@ import core
 from core import DeadLetterReason, parse_duration
 from shell.cli import commands
 from shell.cli.errors import EXIT_USAGE
-from shell.fields import FIELDS, LIST_KEYS
+from shell.cli.stash import add_stash
+from shell.fields import FIELDS, LIST_KEYS, Kind
 
 REASONS: Final = tuple(reason.value for reason in DeadLetterReason)
 
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_dlq(subcommands)
     _add_simulate(subcommands)
+    add_stash(subcommands)
     return parser
 
 
@@ -82,7 +84,11 @@ def _add_enqueue(subcommands: Any) -> None:  # noqa: ANN401 - argparse's subpars
             )
         else:
             add.add_argument(
-                field.flag, dest=field.key, metavar=field.kind.value.upper(), help=field.help
+                field.flag,
+                dest=field.key,
+                metavar=field.kind.value.upper(),
+                type=float if field.kind is Kind.RATING else str,
+                help=field.help,
             )
     add.add_argument(
         "--clear",

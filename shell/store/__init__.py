@@ -1,7 +1,8 @@
 """The queue's persistence: every SQL statement plexsync runs lives in this package.
 
 * ``store.Store``: a connection, its tables and the unit of work (``transaction()``);
-* ``jobs``, ``dead_letters``, ``breaker``: the statements of each table;
+* ``jobs``, ``dead_letters``, ``breaker``: the statements of each table; ``images`` (what was
+  uploaded to which Plex item) and ``notes`` (a host's own notes) likewise;
 * ``records``: rows to values and back (``StoredJob``, attempt histories);
 * ``schema``: the schema and its migrations; ``database``: opening the file, locks, errors.
 

@@ -158,6 +158,22 @@ MIGRATIONS: Final[Sequence[str]] = (
 
     CREATE TABLE late_edits (key TEXT PRIMARY KEY, until_at REAL NOT NULL);
     """,
+    # 4: the images uploaded to each Plex item (by content hash); a host's own notes.
+    """
+    CREATE TABLE uploaded_images (
+        server TEXT NOT NULL,
+        rating_key INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        uploaded_at REAL NOT NULL,
+        PRIMARY KEY (server, rating_key, field)
+    );
+    CREATE TABLE host_notes (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -18,8 +18,10 @@ from shell.store import consistency
 from shell.store.breaker import BreakerRow
 from shell.store.database import connect, named_failures, transaction
 from shell.store.dead_letters import DeadLetters
+from shell.store.images import UploadedImages
 from shell.store.jobs import Jobs
 from shell.store.late_edits import LateEdits
+from shell.store.notes import HostNotes
 from shell.store.records import StoredJob, makes
 from shell.store.schema import migrate
 
@@ -37,6 +39,8 @@ class Store:
         self.dead_letters = DeadLetters(connection)
         self.breaker = BreakerRow(connection)
         self.late_edits = LateEdits(connection)
+        self.images = UploadedImages(connection)
+        self.notes = HostNotes(connection)
 
     @classmethod
     def open(cls, path: str, *, synchronous: str = "NORMAL") -> Store:

@@ -58,6 +58,7 @@ from shell.worker import decisions
 from shell.worker.decisions import Attempted
 from shell.worker.log import EventLog
 from shell.worker.owner import expire_leases_of_dead_local_workers, new_owner
+from shell.worker.presence import announce
 from shell.worker.signals import StopNow, stop_on_signals
 
 log = get_logger("plexsync.worker")
@@ -137,7 +138,7 @@ def run_worker(
 
         plex = own_gateway = PlexServerGateway(config, clock=clock)
     try:
-        with stop_on_signals(stop_event, enabled=stop is None):
+        with stop_on_signals(stop_event, enabled=stop is None), announce(config.db_path):
             worker = _Worker(config, store, clock, plex, on_event)
             return worker.run(stop if stop is not None else stop_event, until_idle=until_idle)
     finally:

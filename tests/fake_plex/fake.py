@@ -22,7 +22,9 @@ from tests.fake_plex.items import FakeItem, Schema
 from tests.fake_plex.library import Library, Rejected
 from tests.fake_plex.records import (
     METADATA_PATH,
+    RATE_PATH,
     SECTION_PATH,
+    UPLOAD_PATH,
     Incoming,
     Recorded,
     RequestLog,
@@ -172,9 +174,11 @@ class FakePlex(FaultInjection, RequestLog):
     # ------------------------------------------------------------------ answering requests
 
     @contextlib.contextmanager
-    def exchange(self, method: str, raw_path: str, headers: Message) -> Iterator[Reply]:
+    def exchange(
+        self, method: str, raw_path: str, headers: Message, body: bytes = b""
+    ) -> Iterator[Reply]:
         """Answer one request: the reply, in flight until the `with` block that sends it ends."""
-        incoming = receive(method, raw_path, headers, self._token)
+        incoming = receive(method, raw_path, headers, self._token, body)
         with self._in_flight(incoming.rating_keys):
             reply, recorded = self._answer(incoming)
             try:
@@ -244,9 +248,21 @@ class FakePlex(FaultInjection, RequestLog):
             if action == ("GET", "refresh"):
                 library.refresh(section, incoming.query.get("path"), self.scan_delay)
                 return Reply(HTTPStatus.OK)
+        if self._rated_or_uploaded(incoming):
+            return Reply(HTTPStatus.OK)
         if incoming.method == "GET" and METADATA_PATH.fullmatch(incoming.path):
             return _xml_reply(xml.metadata(library, library.found(incoming.rating_keys)))
         raise Rejected(HTTPStatus.NOT_FOUND)
+
+    def _rated_or_uploaded(self, incoming: Incoming) -> bool:
+        """Carry out a rating (`PUT /:/rate`) or an image upload, if that is what it asks."""
+        if (incoming.method, incoming.path) == ("PUT", RATE_PATH):
+            self._library.rate(incoming.query)
+            return True
+        if incoming.method == "POST" and (match := UPLOAD_PATH.fullmatch(incoming.path)):
+            self._library.upload(int(match["key"]), match["endpoint"], incoming.body)
+            return True
+        return False
 
 
 def _container_param(incoming: Incoming, name: str, default: int) -> int:

@@ -41,7 +41,10 @@ class Schema:
 
     fields: tuple[Field, ...] = field(validator=_each_list_has_an_element)
     value_fields: tuple[Field, ...] = field(init=False)
-    """The fields of one value except the title: `FakeItem.values`."""
+    """The fields of one value except the title and images: `FakeItem.values` (a rating is
+    kept as the text Plex shows, and set through `/:/rate` only)."""
+    image_fields: tuple[Field, ...] = field(init=False)
+    """The image fields: `FakeItem.images`, set by an upload, locked by an edit."""
     tag_fields: tuple[Field, ...] = field(init=False)
     """The fields that hold tags: `FakeItem.tags`."""
     elements: dict[str, str] = field(init=False)
@@ -51,7 +54,13 @@ class Schema:
 
     @value_fields.default
     def _value_fields(self) -> tuple[Field, ...]:
-        return tuple(f for f in self.fields if not f.is_list and f.key != TITLE)
+        return tuple(
+            f for f in self.fields if not f.is_list and f.kind is not Kind.IMAGE and f.key != TITLE
+        )
+
+    @image_fields.default
+    def _image_fields(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.kind is Kind.IMAGE)
 
     @tag_fields.default
     def _tag_fields(self) -> tuple[Field, ...]:
@@ -82,6 +91,8 @@ def _initial_value(spec: Field, value: str | Iterable[str] | None) -> str | None
         raise TypeError(f"{spec.key} takes a string, not {value!r}")
     if value is not None and spec.kind is Kind.DATE and not _is_plex_date(value):
         raise ValueError(f"{spec.key} must be YYYY-MM-DD: {value}")
+    if value is not None and spec.kind is Kind.RATING:
+        return plex_rating(value)
     return value
 
 
@@ -110,6 +121,8 @@ class FakeItem:
     """Every field of tags (performers, genres, ...), in order."""
     locked: set[str] = field(factory=set)
     """The fields Plex's agents must leave alone."""
+    images: dict[str, bytes] = field(factory=dict)
+    """The bytes last uploaded to each image field (poster, art), by key."""
     scanned: bool = True
     added_at: int = 0
     updated_at: int = 0
@@ -121,9 +134,12 @@ class FakeItem:
             values=dict(self.values),
             tags={name: list(tags) for name, tags in self.tags.items()},
             locked=set(self.locked),
+            images=dict(self.images),
         )
 
 
+_EDITABLE: Final = frozenset({Kind.TEXT, Kind.PROSE, Kind.DATE})
+"""The kinds an edit's ``<plex>.value`` sets; Plex ignores it for the others."""
 _SET_TAG = re.compile(r"(?P<field>[A-Za-z]+)\[(?P<index>\d+)\]\.tag\.tag")
 _REMOVE_TAGS = re.compile(r"(?P<field>[A-Za-z]+)\[\]\.tag\.tag-")
 
@@ -153,7 +169,7 @@ class Edit:
         for name, value in query.items():
             plex_field, _, suffix = name.partition(".")
             spec = schema.by_plex.get(plex_field)
-            if spec is not None and suffix == "value" and not spec.is_list:
+            if spec is not None and suffix == "value" and spec.kind in _EDITABLE:
                 values[spec.key] = _field_value(spec, value)
             elif spec is not None and suffix == "locked":
                 if value not in {"0", "1"}:
@@ -215,6 +231,14 @@ def _is_plex_date(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def plex_rating(value: str | float) -> str:
+    """A rating as Plex writes it in `userRating` ("7.5", "10.0"); ValueError outside 0..10."""
+    rating = float(value)
+    if not 0 <= rating <= 10:
+        raise ValueError(f"a rating is from 0 to 10, got {value}")
+    return str(rating)
 
 
 def title_from(path: str) -> str:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import attrs
 from attrs import define, frozen
 
-from tests.fake_plex.items import Edit, FakeItem, title_from
+from shell.fields import Kind
+from tests.fake_plex.items import Edit, FakeItem, plex_rating, title_from
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -176,6 +177,33 @@ class Library:
         now = int(time.time())
         for item in items:
             edit.apply(item, now)
+
+    def rate(self, query: Mapping[str, str]) -> None:
+        """`PUT /:/rate?key=<ratingKey>&identifier=...&rating=<0..10, or -1 to clear>`."""
+        if query.get("identifier") != "com.plexapp.plugins.library":
+            raise Rejected(HTTPStatus.BAD_REQUEST, "unknown identifier")
+        item = self.items.get(int(query["key"])) if query.get("key", "").isdigit() else None
+        if item is None or not item.scanned:
+            raise Rejected(HTTPStatus.NOT_FOUND, "no such item")
+        fields = [f for f in self.schema.value_fields if f.kind is Kind.RATING]
+        try:
+            rating = None if float(query.get("rating", "")) == -1 else plex_rating(query["rating"])
+        except ValueError as error:
+            raise Rejected(HTTPStatus.BAD_REQUEST, str(error)) from error
+        for spec in fields:
+            item.values[spec.key] = rating
+        item.updated_at = int(time.time())
+
+    def upload(self, rating_key: int, endpoint: str, body: bytes) -> None:
+        """`POST /library/metadata/<ratingKey>/<endpoint>` with the image as the body."""
+        item = self.items.get(rating_key)
+        spec = next((f for f in self.schema.image_fields if f.endpoint == endpoint), None)
+        if item is None or not item.scanned or spec is None:
+            raise Rejected(HTTPStatus.NOT_FOUND, "no such item or image kind")
+        if not body:
+            raise Rejected(HTTPStatus.BAD_REQUEST, "no image in the request")
+        item.images[spec.key] = body
+        item.updated_at = int(time.time())
 
     def refresh(self, section: Section, folder: str | None, delay: float) -> None:
         """Start a scan of *folder* (or the whole section) that completes after *delay* s."""

@@ -32,6 +32,8 @@ TOKEN_PLACEHOLDER: Final = "[X-Plex-Token]"
 
 SECTION_PATH: Final = re.compile(r"/library/sections/(?P<section>\d+)/(?P<action>all|refresh)")
 METADATA_PATH: Final = re.compile(r"/library/metadata/(?P<keys>\d+(?:,\d+)*)")
+UPLOAD_PATH: Final = re.compile(r"/library/metadata/(?P<key>\d+)/(?P<endpoint>[a-z]+)")
+RATE_PATH: Final = "/:/rate"
 
 
 @frozen
@@ -69,9 +71,13 @@ class Incoming:
     headers: dict[str, str]
     token: str | None
     rating_keys: tuple[int, ...]
+    body: bytes = b""
+    """The request's body (an upload's image); not recorded."""
 
 
-def receive(method: str, raw_path: str, headers: Message, token: str) -> Incoming:
+def receive(
+    method: str, raw_path: str, headers: Message, token: str, body: bytes = b""
+) -> Incoming:
     """Parse a request, splitting the token off everything that will be stored; *token* is the
     one to redact wherever else it appears.
     """
@@ -92,14 +98,21 @@ def receive(method: str, raw_path: str, headers: Message, token: str) -> Incomin
         name: redact(value) for name, value in headers.items() if name.lower() != "x-plex-token"
     }
     path = redact(parts.path.rstrip("/") or "/")
-    return Incoming(at, method, path, query, kept, sent, _addressed(method, path, query))
+    keys = _addressed(method, path, query)
+    return Incoming(at, method, path, query, kept, sent, keys, body)
 
 
 def _addressed(method: str, path: str, query: dict[str, str]) -> tuple[int, ...]:
-    """The ratingKeys a request is about: a PUT edit's `id` list or a metadata path's keys."""
+    """The ratingKeys a request is about: a PUT edit's `id` list, a rating's `key`, an upload's
+    item or a metadata path's keys.
+    """
     keys = ""
     if method == "PUT" and (match := SECTION_PATH.fullmatch(path)) and match["action"] == "all":
         keys = query.get("id", "")
+    elif method == "PUT" and path == RATE_PATH:
+        keys = query.get("key", "")
+    elif method == "POST" and (match := UPLOAD_PATH.fullmatch(path)):
+        keys = match["key"]
     elif method == "GET" and (match := METADATA_PATH.fullmatch(path)):
         keys = match["keys"]
     return tuple(int(key) for key in keys.split(",") if key.isdigit())

@@ -51,7 +51,7 @@ class Exchange(Protocol):
     """What the HTTP side needs from the fake."""
 
     def exchange(
-        self, method: str, raw_path: str, headers: Message
+        self, method: str, raw_path: str, headers: Message, body: bytes = b""
     ) -> AbstractContextManager[Reply]:
         """The reply to a request, while it is being sent."""
 
@@ -218,9 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
     def respond(self) -> None:
         """Answer any method: routing, not the HTTP verb, decides what exists."""
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)  # plexapi sends none, but a body left unread breaks keep-alive
-        with self.server.host.exchange(self.command, self.path, self.headers) as reply:
+        body = self.rfile.read(length) if length else b""  # an upload; unread, it breaks keep-alive
+        with self.server.host.exchange(self.command, self.path, self.headers, body) as reply:
             self._send(reply)
 
     do_GET = do_PUT = do_POST = do_DELETE = respond  # noqa: N815 - http.server's names

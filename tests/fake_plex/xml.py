@@ -204,6 +204,11 @@ def _video(parent: ET.Element, library: Library, item: FakeItem, *, full: bool) 
         details = {f.plex: item.values[f.key] for f in schema.value_fields}
         released = details.get(RELEASE_DATE)
         details["year"] = released and released[:4]
+    for spec in schema.image_fields:  # Plex shows an image by its URL, which changes with it
+        if spec.key in item.images:
+            details[spec.plex] = (
+                f"/library/metadata/{item.rating_key}/{spec.plex}/{item.updated_at}"
+            )
     video = element(
         "Video",
         parent,
