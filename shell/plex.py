@@ -14,6 +14,7 @@ How it spends requests (what plexapi does with each call is pinned by tests/test
   agents leave it alone. A tag list sets the field exactly (Plex replaces an indexed list); an
   empty list needs the item's current tags, read from the full item (never from a listing, whose
   tag lists are partial), to remove them. Applying a job twice leaves Plex as applying it once.
+  Plex answers it with an empty 200 that it labels HTML; that is success, not a web page.
 * A path Plex does not know yet asks for a partial scan of its folder, once per folder per
   ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry.
 
@@ -107,8 +108,13 @@ class _Session(requests.Session):
 
     @staticmethod
     def _refuse_web_pages(response: requests.Response, *args: object, **kwargs: object) -> None:
+        # Only a page with something in it: Plex answers an edit or a scan request with an
+        # empty 200 labelled HTML. Taking that for a web page would retry an edit that landed
+        # (harmless, as edits are idempotent, but each retry costs an attempt, a health call
+        # and another PUT, and a job always answered so would end in the DLQ).
         del args, kwargs
-        if response.status_code == 200 and "html" in response.headers.get("Content-Type", ""):
+        labelled = "html" in response.headers.get("Content-Type", "")
+        if response.status_code == 200 and labelled and response.content.strip():
             response.close()  # nobody else will: the exception replaces the response
             raise NotPlexXml(f"Plex answered {response.request.method} with a web page")
 

@@ -109,8 +109,22 @@ def work(
 
 
 def add_items(fake: FakePlex, count: int, **fields: Any) -> list[int]:
+    """Films /media/m000.mkv, m001, ...; like films in real libraries, every third has a second
+    version (under /media/4k) and every third after it a second part (m002.part2.mkv, ...).
+    """
+    shapes: dict[int, Any] = {
+        1: lambda n: {"versions": [[f"/media/4k/m{n:03d}.mkv"]]},
+        2: lambda n: {"parts": [f"/media/m{n:03d}.part2.mkv"]},
+    }
     return [
-        fake.add_item(1, f"/media/m{n:03d}.mkv", title=f"raw {n}", **fields) for n in range(count)
+        fake.add_item(
+            1,
+            f"/media/m{n:03d}.mkv",
+            title=f"raw {n}",
+            **(shapes[n % 3](n) if n % 3 in shapes else {}),
+            **fields,
+        )
+        for n in range(count)
     ]
 
 
@@ -405,6 +419,64 @@ def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePle
     assert isinstance(missing, Failed)
     assert missing.error_class is ErrorClass.MISCONFIGURED  # the settings, not this job
     assert missing.message == (
-        "Plex has no library section 'Films' (sections: 'Movies' (movie), 'Extras' (movie));"
-        " check library_sections"
+        "Plex has no library section 'Films' (sections: 'Movies' (movie), 'Extras' (movie),"
+        " 'TV Shows' (show), 'Music' (artist)); check library_sections"
     )
+
+
+def test_every_file_of_every_version_finds_its_film(tmp_path: Path, fake: FakePlex) -> None:
+    """A job for a film's second version or second part edits that film, found in the one
+    index built from the listing.
+    """
+    [_, versioned, split] = add_items(fake, 3)
+    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
+    try:
+        outcomes = [
+            gateway.apply(Metadata(path="/media/4k/m001.mkv", title="4k")),
+            gateway.apply(Metadata(path="/media/m002.part2.mkv", title="split")),
+        ]
+    finally:
+        gateway.close()
+    assert outcomes == [Succeeded(), Succeeded()]
+    assert (fake.item(versioned).title, fake.item(split).title) == ("4k", "split")
+    assert len(fake.requests_to(LISTING, method="GET")) == 1
+    assert fake.requests_to("/library/metadata") == []
+
+
+def test_an_edit_answered_with_an_empty_html_200_succeeds_at_once(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Plex answers an edit with an empty 200 labelled HTML: that is success, with one PUT,
+    no health call and no retry.
+    """
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1)
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
+    report, plex = work(config)
+    assert (report.done, report.retried) == (1, 0)
+    [put] = fake.requests_to(LISTING, method="PUT")
+    assert (put.status, put.fault) == (200, None)
+    assert [call[1:] for call in plex.calls] == [("apply", "Succeeded")]
+    assert fake.item(key).title == "T"
+
+
+def test_an_edit_answered_with_a_web_page_is_retried(tmp_path: Path, fake: FakePlex) -> None:
+    """A page with content answering an edit (a proxy's sign-in page) is not Plex's answer: the
+    edit did not land; Plex answers its health call, so the job is retried, charged.
+    """
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1)
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
+    fake.html_body(path_prefix=LISTING, method="PUT")
+    events: list[Event] = []
+
+    def heal_after_first_retry(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, RetryScheduled):
+            fake.clear_faults()
+
+    report, _ = work(config, on_event=heal_after_first_retry)
+    assert report.done == 1
+    retries = [(e.error_class, e.charged) for e in events if isinstance(e, RetryScheduled)]
+    assert retries == [(ErrorClass.TRANSIENT, True)]
+    assert fake.item(key).title == "T"
