@@ -6,10 +6,14 @@ How it spends requests (what plexapi does with each call is pinned by tests/test
   talking through our own ``requests.Session``: it carries a stable client identity (so Plex does
   not report a new device on every start) and a response hook that keeps Retry-After, which
   plexapi's exceptions drop.
-* A path -> item index per library section, built by paging through each section once (1,000
-  items a request). A path missing from the index rebuilds it, but only if the index is older
-  than ``not_found_wait_initial_seconds``: a burst of new files costs one rebuild, and every
-  not-found retry still meets an index fresher than its wait.
+* A path -> item index of the movie sections, built by paging through each section's listing
+  (1,000 items a request) and reading every ``<Part file>`` of every ``<Media>`` (a film may have
+  several versions, a version several files). The listing is read as XML, not as plexapi items:
+  plexapi fetches an item again whenever a list it reads is empty, so an item listed without
+  ``<Media>`` would cost a request of its own; such items are read in full, 100 a request. A
+  path missing from the index rebuilds it, but only if the index is older than
+  ``not_found_wait_initial_seconds``: a burst of new files costs one rebuild, and every not-found
+  retry still meets an index fresher than its wait.
 * The edit is one PUT with every scalar field and tag list the job carries, each locked so Plex
   agents leave it alone. A tag list sets the field exactly (Plex replaces an indexed list); an
   empty list needs the item's current tags, read from the full item (never from a listing, whose
@@ -30,13 +34,15 @@ import posixpath
 import socket
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 import requests
+from attrs import frozen
 from plexapi.exceptions import NotFound
 from plexapi.server import PlexServer
+from plexapi.utils import joinArgs
 
 import core
 from core import ErrorClass, Failed, Health, Outcome, PathMapping, PlexSyncConfig, Succeeded
@@ -55,10 +61,29 @@ from shell.redact import get_logger, redact, remember_secret
 log = get_logger("plexsync.plex")
 
 INDEX_PAGE_SIZE: Final = 1000
+FULL_ITEMS_PER_REQUEST: Final = 100
+"""Items listed without their files are read in full this many a request."""
 SCAN_WINDOW_SECONDS: Final = 3600.0
 """A folder's partial scan is requested at most once in this long."""
+MOVIE_TYPE: Final = 1
+"""Plex's number for movies, in a listing's and an edit's ``type``."""
 
 _T = TypeVar("_T")
+
+_join_args: Callable[[Mapping[str, object]], str] = joinArgs
+"""plexapi's query string: values encoded, names sorted (as its own edits send them)."""
+
+_Query = Callable[..., ET.Element]
+"""``PlexServer.query``: the XML answer to a path (an empty answer, ``None``, fails where read)."""
+
+
+@frozen
+class _Entry:
+    """An item of the index: the section that holds it, its ratingKey, and its title."""
+
+    section: Any
+    rating_key: int
+    title: str
 
 
 class _Abort(Exception):  # noqa: N818 - a carrier, not an error of its own
@@ -206,7 +231,7 @@ class PlexServerGateway:
         self._server: PlexServer | None = None
         self._machine: str | None = None
         self._sections: list[Any] = []
-        self._index: dict[str, list[tuple[Any, Any]]] = {}
+        self._index: dict[str, list[_Entry]] = {}
         self._index_built_at: float | None = None
         self._scanned: dict[str, float] = {}
 
@@ -224,16 +249,15 @@ class PlexServerGateway:
         """Find the item for ``metadata.path`` and apply the metadata in one PUT."""
         path = map_path(metadata.path, self.config.path_mappings)
         try:
-            section, item = self._locate(path)
+            entry = self._locate(path)
             try:
-                self._edit(section, item, metadata)
+                self._edit(entry, metadata)
             except _Abort as failed:
                 if not failed.item_gone:
                     raise
                 # The item was re-added under a new ratingKey since the index was built.
                 self._rebuild_index()
-                section, item = self._locate(path, may_scan=False)
-                self._edit(section, item, metadata)
+                self._edit(self._locate(path, may_scan=False), metadata)
         except _Abort as failed:
             return failed.failure
         return Succeeded()
@@ -313,19 +337,24 @@ class PlexServerGateway:
         return self._sections
 
     def _rebuild_index(self) -> None:
-        index: dict[str, list[tuple[Any, Any]]] = {}
+        index: dict[str, list[_Entry]] = {}
+        server = self._connect()
         for section in self._library_sections():
-            items = self._call(
-                "lookup", section.search, libtype="movie", container_size=INDEX_PAGE_SIZE
-            )
-            for item in items:
-                for path in item.locations:
-                    index.setdefault(path, []).append((section, item))
+            listed = self._call("lookup", _list_movies, server.query, section.key)
+            files = {key: found for key, (_, found) in listed.items() if found}
+            bare = [key for key, (_, found) in listed.items() if not found]
+            for start in range(0, len(bare), FULL_ITEMS_PER_REQUEST):
+                batch = bare[start : start + FULL_ITEMS_PER_REQUEST]
+                files.update(self._call("lookup", _files_of_items, server.query, batch))
+            for key, found in files.items():
+                entry = _Entry(section, key, listed[key][0])
+                for path in dict.fromkeys(found):
+                    index.setdefault(path, []).append(entry)
         self._index = index
         self._index_built_at = self.clock.now()
         log.debug("indexed %d paths in %d sections", len(index), len(self._sections))
 
-    def _locate(self, path: str, *, may_scan: bool = True) -> tuple[Any, Any]:
+    def _locate(self, path: str, *, may_scan: bool = True) -> _Entry:
         now = self.clock.now()
         built = self._index_built_at
         fresh_for = self.config.not_found_wait_initial_seconds
@@ -337,8 +366,8 @@ class PlexServerGateway:
             raise _Abort(self._not_found(path, now=now, may_scan=may_scan))
         if len(entries) > 1:
             found = "; ".join(
-                f"ratingKey {item.ratingKey} {item.title!r} in {section.title!r}"
-                for section, item in entries
+                f"ratingKey {entry.rating_key} {entry.title!r} in {entry.section.title!r}"
+                for entry in entries
             )
             raise _Abort(Failed(ErrorClass.PERMANENT, redact(f"{path} is ambiguous: {found}")))
         return entries[0]
@@ -365,21 +394,23 @@ class PlexServerGateway:
             )
         return Failed(ErrorClass.NOT_FOUND, redact(f"no Plex item for {path} yet"))
 
-    def _edit(self, section: Any, item: Any, metadata: Metadata) -> None:  # noqa: ANN401
+    def _edit(self, entry: _Entry, metadata: Metadata) -> None:
+        server = self._connect()
         current: dict[str, list[str]] = {}
         emptied = [(f.plex, f.element) for f in FIELDS if f.element and metadata.get(f.key) == ()]
         if emptied:
             # Removing tags needs their names, from the full item (a listing shows only a few).
-            # Read as raw XML: plexapi's item object would reload itself for every empty list.
-            server = self._connect()
-            full = self._call("lookup", server.query, f"/library/metadata/{item.ratingKey}")
+            full = self._call("lookup", _full_item, server.query, entry.rating_key)
             current = {
-                name: [tag.attrib["tag"] for tag in full.iter(element) if "tag" in tag.attrib]
+                name: [tag.attrib["tag"] for tag in full.findall(element) if "tag" in tag.attrib]
                 for name, element in emptied
             }
         params = edit_params(metadata, current)
-        if params:
-            self._call("edit", section.multiEdit, [item], **params)
+        if not params:
+            return
+        query = _join_args({"type": MOVIE_TYPE, "id": entry.rating_key, **params})
+        key = f"/library/sections/{entry.section.key}/all{query}"
+        self._call("edit", server.query, key, method=self.session.put)
 
 
 def _misconfigured(problem: str, available: Sequence[Any]) -> Failed:
@@ -418,6 +449,58 @@ def _is_plex_root(body: bytes) -> bool:
 def _all_sections(server: PlexServer) -> list[Any]:
     # ``server.library`` is a property that queries Plex: it must run inside ``_call``.
     return list(server.library.sections())
+
+
+def _list_movies(query: _Query, section_key: int) -> dict[int, tuple[str, list[str]]]:
+    """Every movie of a section, page by page: ratingKey -> (title, the files it lists).
+
+    Read as XML: a plexapi item would fetch itself again to find the files of one listed
+    without ``<Media>``. A server that ignores paging repeats items; each is kept once.
+    """
+    movies: dict[int, tuple[str, list[str]]] = {}
+    start = 0
+    while True:
+        page = query(
+            f"/library/sections/{section_key}/all?type={MOVIE_TYPE}",
+            headers={
+                "X-Plex-Container-Start": str(start),
+                "X-Plex-Container-Size": str(INDEX_PAGE_SIZE),
+            },
+        )
+        videos = page.findall("Video")
+        for video in videos:
+            movies.setdefault(
+                int(video.attrib["ratingKey"]), (video.get("title", ""), _files(video))
+            )
+        total = int(page.get("totalSize") or page.get("size") or len(videos))
+        start += INDEX_PAGE_SIZE
+        if not videos or start >= total:
+            return movies
+
+
+def _files_of_items(query: _Query, rating_keys: Sequence[int]) -> dict[int, list[str]]:
+    """The files of each item, read in full (one request); an item Plex no longer has has none."""
+    try:
+        items = query(f"/library/metadata/{','.join(map(str, rating_keys))}")
+    except NotFound:  # none of them is there any more
+        return {}
+    return {int(video.attrib["ratingKey"]): _files(video) for video in items.findall("Video")}
+
+
+def _files(video: ET.Element) -> list[str]:
+    """Every file of every version of a ``<Video>``, in order."""
+    return [part.attrib["file"] for part in video.iterfind("Media/Part") if part.get("file")]
+
+
+def _full_item(query: _Query, rating_key: int) -> ET.Element:
+    """The item's complete ``<Video>`` (every tag, the locked fields), as XML.
+
+    Not a plexapi item: that would fetch itself again for every empty list read from it.
+    """
+    found = query(f"/library/metadata/{rating_key}?includeFields=1").find("Video")
+    if found is None:
+        raise NotFound(f"no item {rating_key} in Plex's answer")
+    return found
 
 
 def _inside(path: str, root: str) -> bool:

@@ -480,3 +480,23 @@ def test_an_edit_answered_with_a_web_page_is_retried(tmp_path: Path, fake: FakeP
     retries = [(e.error_class, e.charged) for e in events if isinstance(e, RetryScheduled)]
     assert retries == [(ErrorClass.TRANSIENT, True)]
     assert fake.item(key).title == "T"
+
+
+def test_items_listed_without_media_are_read_a_hundred_a_request(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Items a listing shows without <Media> are read in full to find their files, 100 a
+    request, not one request each (as plexapi's own items would fetch themselves).
+    """
+    add_items(fake, 250)
+    fake.listing_media = False
+    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
+    try:
+        outcomes = [
+            gateway.apply(Metadata(path="/media/m249.mkv", title="T")),
+            gateway.apply(Metadata(path="/media/4k/m001.mkv", title="T")),
+        ]
+    finally:
+        gateway.close()
+    assert outcomes == [Succeeded(), Succeeded()]
+    assert [len(r.rating_keys) for r in fake.requests_to("/library/metadata")] == [100, 100, 50]
