@@ -20,7 +20,9 @@ How it spends requests (what plexapi does with each call is pinned by tests/test
   tag lists are partial), to remove them. Applying a job twice leaves Plex as applying it once.
   Plex answers it with an empty 200 that it labels HTML; that is success, not a web page.
 * A path Plex does not know yet asks for a partial scan of its folder, once per folder per
-  ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry.
+  ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry. A path
+  in a folder of a section plexsync does not edit (shows, music, a movie section
+  ``library_sections`` leaves out) is a permanent failure that names that section.
 
 Every plexapi call goes through ``_call``, which turns Plex's failures into error classes with
 ``shell.classify``; nothing else is caught, so our own bugs are not mistaken for Plex's.
@@ -67,6 +69,8 @@ SCAN_WINDOW_SECONDS: Final = 3600.0
 """A folder's partial scan is requested at most once in this long."""
 MOVIE_TYPE: Final = 1
 """Plex's number for movies, in a listing's and an edit's ``type``."""
+SECTION_KINDS: Final = {"show": "TV show", "artist": "music", "photo": "photo"}
+"""Plex's kinds of library section other than movies, in words."""
 
 _T = TypeVar("_T")
 
@@ -231,6 +235,7 @@ class PlexServerGateway:
         self._server: PlexServer | None = None
         self._machine: str | None = None
         self._sections: list[Any] = []
+        self._available: list[Any] = []
         self._index: dict[str, list[_Entry]] = {}
         self._index_built_at: float | None = None
         self._scanned: dict[str, float] = {}
@@ -307,7 +312,8 @@ class PlexServerGateway:
             )
             if server.machineIdentifier != self._machine:  # another server: forget what we knew
                 self._machine = server.machineIdentifier
-                self._sections, self._index, self._index_built_at = [], {}, None
+                self._sections, self._available = [], []
+                self._index, self._index_built_at = {}, None
             self._server = server
         return self._server
 
@@ -316,6 +322,7 @@ class PlexServerGateway:
             return self._sections
         server = self._connect()
         available = self._call("connect", _all_sections, server)
+        self._available = available
         movies = [s for s in available if s.type == "movie"]
         wanted = self.config.library_sections
         if not wanted:
@@ -375,15 +382,9 @@ class PlexServerGateway:
     def _not_found(self, path: str, *, now: float, may_scan: bool) -> Failed:
         sections = self._library_sections()
         folder = folder_of(path)
-        section = next(
-            (s for s in sections if any(_inside(path, root) for root in s.locations)), None
-        )
+        section = _holding(path, sections)
         if section is None:
-            roots = ", ".join(root for s in sections for root in s.locations) or "none"
-            return Failed(
-                ErrorClass.PERMANENT,
-                redact(f"{path} is outside every library folder ({roots}); check path_mappings"),
-            )
+            return Failed(ErrorClass.PERMANENT, redact(self._outside(path, sections)))
         last = self._scanned.get(folder)
         if may_scan and (last is None or not 0 <= now - last < SCAN_WINDOW_SECONDS):
             self._call("scan", section.update, path=folder)
@@ -393,6 +394,22 @@ class PlexServerGateway:
                 redact(f"no Plex item for {path}; asked Plex to scan {folder}"),
             )
         return Failed(ErrorClass.NOT_FOUND, redact(f"no Plex item for {path} yet"))
+
+    def _outside(self, path: str, sections: Sequence[Any]) -> str:
+        """Why *path*, in no folder of the *sections* plexsync edits, cannot be edited."""
+        other = _holding(path, self._available)
+        if other is not None and other.type != "movie":
+            kind = SECTION_KINDS.get(other.type, other.type)
+            return (
+                f"{path} is in library section {other.title!r}, a {kind} section; "
+                "plexsync edits movies only"
+            )
+        if other is not None:
+            return (
+                f"{path} is in the movie section {other.title!r}, which library_sections leaves out"
+            )
+        roots = ", ".join(root for s in sections for root in s.locations) or "none"
+        return f"{path} is outside every library folder ({roots}); check path_mappings"
 
     def _edit(self, entry: _Entry, metadata: Metadata) -> None:
         server = self._connect()
@@ -501,6 +518,11 @@ def _full_item(query: _Query, rating_key: int) -> ET.Element:
     if found is None:
         raise NotFound(f"no item {rating_key} in Plex's answer")
     return found
+
+
+def _holding(path: str, sections: Sequence[Any]) -> Any:  # noqa: ANN401 - a plexapi section
+    """The first of *sections* with a folder that holds *path*, if any."""
+    return next((s for s in sections if any(_inside(path, root) for root in s.locations)), None)
 
 
 def _inside(path: str, root: str) -> bool:

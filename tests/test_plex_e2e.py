@@ -414,14 +414,44 @@ def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePle
         chosen.close()
         unknown.close()
     assert fake.item(key).title == "T"
-    assert isinstance(outside, Failed)
-    assert outside.error_class is ErrorClass.PERMANENT  # outside the chosen section's folders
+    assert outside == Failed(
+        ErrorClass.PERMANENT,
+        "/extras/x.mkv is in the movie section 'Extras', which library_sections leaves out",
+    )
     assert isinstance(missing, Failed)
     assert missing.error_class is ErrorClass.MISCONFIGURED  # the settings, not this job
     assert missing.message == (
         "Plex has no library section 'Films' (sections: 'Movies' (movie), 'Extras' (movie),"
         " 'TV Shows' (show), 'Music' (artist)); check library_sections"
     )
+
+
+def test_a_file_in_a_tv_section_is_named_as_such(tmp_path: Path, fake: FakePlex) -> None:
+    """A file in a show or music section's folder fails for that reason, not as a file outside
+    every library folder; no scan is asked for; a file in no section's folder still is one.
+    """
+    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
+    try:
+        episode = gateway.apply(Metadata(path="/tv/A Show/S01E01.mkv", title="T"))
+        song = gateway.apply(Metadata(path="/music/An Artist/01.flac", title="T"))
+        stray = gateway.apply(Metadata(path="/elsewhere/film.mkv", title="T"))
+    finally:
+        gateway.close()
+    assert episode == Failed(
+        ErrorClass.PERMANENT,
+        "/tv/A Show/S01E01.mkv is in library section 'TV Shows', a TV show section;"
+        " plexsync edits movies only",
+    )
+    assert song == Failed(
+        ErrorClass.PERMANENT,
+        "/music/An Artist/01.flac is in library section 'Music', a music section;"
+        " plexsync edits movies only",
+    )
+    assert stray == Failed(
+        ErrorClass.PERMANENT,
+        "/elsewhere/film.mkv is outside every library folder (/media); check path_mappings",
+    )
+    assert [r for r in fake.requests if r.path.endswith("/refresh")] == []
 
 
 def test_every_file_of_every_version_finds_its_film(tmp_path: Path, fake: FakePlex) -> None:
