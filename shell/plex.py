@@ -19,10 +19,11 @@ How it spends requests (what plexapi does with each call is pinned by tests/test
   empty list needs the item's current tags, read from the full item (never from a listing, whose
   tag lists are partial), to remove them. Applying a job twice leaves Plex as applying it once.
   Plex answers it with an empty 200 that it labels HTML; that is success, not a web page.
-* A path Plex does not know yet asks for a partial scan of its folder, once per folder per
-  ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry. A path
-  in a folder of a section plexsync does not edit (shows, music, a movie section
-  ``library_sections`` leaves out) is a permanent failure that names that section.
+* A path Plex does not know yet asks for a partial scan of its folder, at most once per folder
+  per ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry. The
+  scans asked for are kept in the queue's database (``shell.store.scans``), so the window holds
+  across runs and workers. A path in a folder of a section plexsync does not edit (shows, music,
+  a movie section ``library_sections`` leaves out) is a permanent failure that names it.
 
 Every plexapi call goes through ``_call``, which turns Plex's failures into error classes with
 ``shell.classify``; nothing else is caught, so our own bugs are not mistaken for Plex's.
@@ -59,6 +60,7 @@ from shell.clock import Clock, SystemClock
 from shell.fields import FIELDS
 from shell.payload import Metadata
 from shell.redact import get_logger, redact, remember_secret
+from shell.store import Store
 
 log = get_logger("plexsync.plex")
 
@@ -227,7 +229,16 @@ def edit_params(metadata: Metadata, current_tags: dict[str, list[str]]) -> dict[
 class PlexServerGateway:
     """The gateway protocol over a real Plex Media Server (see the module docstring)."""
 
-    def __init__(self, config: PlexSyncConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: PlexSyncConfig,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        """*store* keeps the scans asked for; by default the gateway opens the queue's database
+        (``config.db_path``) itself when it first needs it, and closes it in ``close``.
+        """
         self.config = config
         self.clock = clock if clock is not None else SystemClock()
         remember_secret(config.plex_token)
@@ -238,7 +249,8 @@ class PlexServerGateway:
         self._available: list[Any] = []
         self._index: dict[str, list[_Entry]] = {}
         self._index_built_at: float | None = None
-        self._scanned: dict[str, float] = {}
+        self._store = store
+        self._own_store: Store | None = None
 
     @property
     def requests_sent(self) -> int:
@@ -246,8 +258,11 @@ class PlexServerGateway:
         return self.session.sent
 
     def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session, and the database if the gateway opened it."""
         self.session.close()
+        if self._own_store is not None:
+            self._own_store.close()
+            self._store = self._own_store = None
 
     # ------------------------------------------------------------------ the protocol
     def apply(self, metadata: Metadata) -> Outcome:
@@ -385,10 +400,12 @@ class PlexServerGateway:
         section = _holding(path, sections)
         if section is None:
             return Failed(ErrorClass.PERMANENT, redact(self._outside(path, sections)))
-        last = self._scanned.get(folder)
-        if may_scan and (last is None or not 0 <= now - last < SCAN_WINDOW_SECONDS):
-            self._call("scan", section.update, path=folder)
-            self._scanned[folder] = now
+        if may_scan and self._claim_scan(folder, now=now):
+            try:
+                self._call("scan", section.update, path=folder)
+            except _Abort:
+                self._scans_store().scans.forget(folder)  # Plex never got it: ask again next time
+                raise
             return Failed(
                 ErrorClass.NOT_FOUND,
                 redact(f"no Plex item for {path}; asked Plex to scan {folder}"),
@@ -410,6 +427,20 @@ class PlexServerGateway:
             )
         roots = ", ".join(root for s in sections for root in s.locations) or "none"
         return f"{path} is outside every library folder ({roots}); check path_mappings"
+
+    def _claim_scan(self, folder: str, *, now: float) -> bool:
+        """Whether to ask Plex to scan *folder* now (recorded if so): not if any worker asked
+        within ``SCAN_WINDOW_SECONDS``.
+        """
+        with self._scans_store().transaction() as tx:
+            return tx.scans.claim(folder, now=now, window_seconds=SCAN_WINDOW_SECONDS)
+
+    def _scans_store(self) -> Store:
+        if self._store is None:
+            self._store = self._own_store = Store.open(
+                self.config.db_path, synchronous=self.config.sqlite_synchronous
+            )
+        return self._store
 
     def _edit(self, entry: _Entry, metadata: Metadata) -> None:
         server = self._connect()

@@ -27,8 +27,9 @@ from core import (
     RetryScheduled,
     Succeeded,
 )
+from shell.clock import FakeClock
 from shell.payload import Metadata
-from shell.plex import PlexServerGateway
+from shell.plex import SCAN_WINDOW_SECONDS, PlexServerGateway
 from shell.store import Filters, Store
 from tests.builders import TOKEN, make_config
 from tests.fake_plex import FakePlex
@@ -530,3 +531,62 @@ def test_items_listed_without_media_are_read_a_hundred_a_request(
         gateway.close()
     assert outcomes == [Succeeded(), Succeeded()]
     assert [len(r.rating_keys) for r in fake.requests_to("/library/metadata")] == [100, 100, 50]
+
+
+def test_cron_runs_ask_for_one_scan_per_folder(tmp_path: Path, fake: FakePlex) -> None:
+    """`plexsync run --until-idle`, run again and again (as from cron) while Plex scans, asks
+    Plex to scan the new file's folder once, not once per run.
+    """
+    config = e2e_config(tmp_path, fake)
+    fake.scan_delay = 60.0
+    fake.add_item(1, "/media/new/film.mkv", scanned=False)
+    shell.enqueue(config, key="k", metadata={"path": "/media/new/film.mkv", "title": "T"})
+    events: list[Event] = []
+    for _ in range(3):
+        shell.run_worker(config, until_idle=True, on_event=events.append)
+        time.sleep(config.not_found_wait_max_seconds * (1 + config.jitter_fraction) + 0.05)
+    retries = [e.error_class for e in events if isinstance(e, RetryScheduled)]
+    assert retries == [ErrorClass.NOT_FOUND] * 3
+    assert [s.query for s in fake.requests_to("/library/sections/1/refresh")] == [
+        {"path": "/media/new"}
+    ]
+
+
+def test_the_scans_asked_for_are_kept_in_the_queue_database(tmp_path: Path, fake: FakePlex) -> None:
+    """Each gateway on the same queue knows the scans any of them asked for: a folder is
+    scanned again only after SCAN_WINDOW_SECONDS; a scan request Plex refused does not count.
+    """
+    config = e2e_config(tmp_path, fake)
+    clock = FakeClock()
+    fake.scan_delay = 3 * SCAN_WINDOW_SECONDS
+    fake.add_item(1, "/media/new/film.mkv", scanned=False)
+
+    def attempt() -> Outcome:
+        gateway = PlexServerGateway(config, clock=clock)
+        try:
+            return gateway.apply(Metadata(path="/media/new/film.mkv", title="T"))
+        finally:
+            gateway.close()
+
+    fake.fail_next(500, path_prefix="/library/sections/1/refresh")
+    refused = attempt()
+    asked = attempt()
+    clock.advance(SCAN_WINDOW_SECONDS - 1)
+    waiting = attempt()
+    clock.advance(1)
+    again = attempt()
+    assert isinstance(refused, Failed)
+    assert refused.error_class is ErrorClass.TRANSIENT
+    assert [asked, waiting, again] == [
+        Failed(
+            ErrorClass.NOT_FOUND,
+            "no Plex item for /media/new/film.mkv; asked Plex to scan /media/new",
+        ),
+        Failed(ErrorClass.NOT_FOUND, "no Plex item for /media/new/film.mkv yet"),
+        Failed(
+            ErrorClass.NOT_FOUND,
+            "no Plex item for /media/new/film.mkv; asked Plex to scan /media/new",
+        ),
+    ]
+    scans = fake.requests_to("/library/sections/1/refresh")
+    assert [s.status for s in scans] == [500, 200, 200]

@@ -88,6 +88,13 @@ MIGRATIONS: Final[Sequence[str]] = (
     ALTER TABLE outages ADD COLUMN detail TEXT NOT NULL DEFAULT '';
     ALTER TABLE breaker ADD COLUMN closed_at REAL;
     """,
+    # 3: when each folder's partial scan was last asked of Plex, across runs and workers.
+    """
+    CREATE TABLE scan_requests (
+        folder TEXT PRIMARY KEY,
+        requested_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
