@@ -19,6 +19,9 @@ How it spends requests (what plexapi does with each call is pinned by tests/test
   empty list needs the item's current tags, read from the full item (never from a listing, whose
   tag lists are partial), to remove them. Applying a job twice leaves Plex as applying it once.
   Plex answers it with an empty 200 that it labels HTML; that is success, not a web page.
+* With ``read_back_fraction`` above 0, that share of jobs reads the item back after the edit
+  (one more request) and fails, transiently, if Plex does not hold what was sent
+  (``shell.read_back``).
 * A path Plex does not know yet asks for a partial scan of its folder, at most once per folder
   per ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry. The
   scans asked for are kept in the queue's database (``shell.store.scans``), so the window holds
@@ -49,6 +52,7 @@ from plexapi.utils import joinArgs
 
 import core
 from core import ErrorClass, Failed, Health, Outcome, PathMapping, PlexSyncConfig, Succeeded
+from shell import read_back
 from shell.classify import (
     PLEX_ERRORS,
     NotPlexXml,
@@ -459,6 +463,10 @@ class PlexServerGateway:
         query = _join_args({"type": MOVIE_TYPE, "id": entry.rating_key, **params})
         key = f"/library/sections/{entry.section.key}/all{query}"
         self._call("edit", server.query, key, method=self.session.put)
+        if read_back.chosen(metadata, self.config.read_back_fraction):
+            shown = self._call("lookup", _full_item, server.query, entry.rating_key)
+            if found := read_back.differences(metadata, shown):
+                raise _Abort(Failed(ErrorClass.TRANSIENT, redact(read_back.describe(found))))
 
 
 def _misconfigured(problem: str, available: Sequence[Any]) -> Failed:

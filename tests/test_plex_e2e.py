@@ -4,6 +4,7 @@ SQLite, and real time kept short (timeouts and waits of a fraction of a second).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from core import (
     RetryScheduled,
     Succeeded,
 )
+from shell import read_back
 from shell.clock import FakeClock
 from shell.payload import Metadata
 from shell.plex import SCAN_WINDOW_SECONDS, PlexServerGateway
@@ -375,27 +377,49 @@ def test_an_item_rematched_under_a_new_rating_key_is_found_again(
 
 
 def test_requests_per_job(tmp_path: Path, fake: FakePlex) -> None:
-    """Once the index exists a job costs one request (the PUT); building the index for a section
+    """Once the index exists a job costs one request (the PUT); read back, two (the PUT, then the
+    item); with a share of jobs read back, one plus that share. Building the index for a section
     of 5,000 items costs five listing pages, not one page walk per job.
+
+    Prints the figures (``pytest -s -k requests_per_job``).
     """
     # Pages of 1,000 items take a while on a loaded machine: this test counts requests, not time.
     config = e2e_config(tmp_path, fake, read_timeout_seconds=30.0, job_lease_seconds=60.0)
     for n in range(5000):
         fake.add_item(1, f"/media/big/{n:05d}.mkv", title=f"raw {n}")
     gateway = PlexServerGateway(config)
+    per_job: dict[float, float] = {}
+    picked: dict[float, int] = {}
+    numbers = iter(range(1, 5000))
     try:
         first = gateway.apply(Metadata(path="/media/big/00000.mkv", title="T"))
         assert type(first).__name__ == "Succeeded"
         cold = gateway.requests_sent
         listing_pages = len(fake.requests_to(LISTING, method="GET"))
-        for n in range(1, 11):
-            gateway.apply(Metadata(path=f"/media/big/{n:05d}.mkv", title="T", genres=("A",)))
-        warm = (gateway.requests_sent - cold) / 10
+        for fraction, count in ((0.0, 10), (0.25, 40), (1.0, 10)):
+            # The same gateway and index, read-back set as a new config would set it.
+            gateway.config = attrs.evolve(config, read_back_fraction=fraction)
+            jobs = [
+                Metadata(path=f"/media/big/{n:05d}.mkv", title="T", genres=("A",))
+                for n in itertools.islice(numbers, count)
+            ]
+            before = gateway.requests_sent
+            assert [gateway.apply(job) for job in jobs] == [Succeeded()] * count
+            per_job[fraction] = (gateway.requests_sent - before) / count
+            picked[fraction] = sum(read_back.chosen(job, fraction) for job in jobs)
     finally:
         gateway.close()
+    print(
+        f"\nrequests: index of 5,000 items {cold} (with the first job);"
+        f" per job with read-back off {per_job[0.0]:.2f},"
+        f" sampled 0.25 {per_job[0.25]:.2f} ({picked[0.25]} of 40 read back),"
+        f" every job {per_job[1.0]:.2f}"
+    )
     assert listing_pages == 5
     assert cold == 3 + listing_pages + 1  # connect (/, /library, sections), pages, the PUT
-    assert warm == 1
+    assert per_job[0.0] == 1
+    assert per_job[0.25] == 1 + picked[0.25] / 40
+    assert per_job[1.0] == 2
 
 
 def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePlex) -> None:
@@ -474,6 +498,26 @@ def test_every_file_of_every_version_finds_its_film(tmp_path: Path, fake: FakePl
     assert fake.requests_to("/library/metadata") == []
 
 
+def test_items_listed_without_media_are_read_a_hundred_a_request(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Items a listing shows without <Media> are read in full to find their files, 100 a
+    request, not one request each (as plexapi's own items would fetch themselves).
+    """
+    add_items(fake, 250)
+    fake.listing_media = False
+    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
+    try:
+        outcomes = [
+            gateway.apply(Metadata(path="/media/m249.mkv", title="T")),
+            gateway.apply(Metadata(path="/media/4k/m001.mkv", title="T")),
+        ]
+    finally:
+        gateway.close()
+    assert outcomes == [Succeeded(), Succeeded()]
+    assert [len(r.rating_keys) for r in fake.requests_to("/library/metadata")] == [100, 100, 50]
+
+
 def test_an_edit_answered_with_an_empty_html_200_succeeds_at_once(
     tmp_path: Path, fake: FakePlex
 ) -> None:
@@ -511,26 +555,6 @@ def test_an_edit_answered_with_a_web_page_is_retried(tmp_path: Path, fake: FakeP
     retries = [(e.error_class, e.charged) for e in events if isinstance(e, RetryScheduled)]
     assert retries == [(ErrorClass.TRANSIENT, True)]
     assert fake.item(key).title == "T"
-
-
-def test_items_listed_without_media_are_read_a_hundred_a_request(
-    tmp_path: Path, fake: FakePlex
-) -> None:
-    """Items a listing shows without <Media> are read in full to find their files, 100 a
-    request, not one request each (as plexapi's own items would fetch themselves).
-    """
-    add_items(fake, 250)
-    fake.listing_media = False
-    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
-    try:
-        outcomes = [
-            gateway.apply(Metadata(path="/media/m249.mkv", title="T")),
-            gateway.apply(Metadata(path="/media/4k/m001.mkv", title="T")),
-        ]
-    finally:
-        gateway.close()
-    assert outcomes == [Succeeded(), Succeeded()]
-    assert [len(r.rating_keys) for r in fake.requests_to("/library/metadata")] == [100, 100, 50]
 
 
 def test_cron_runs_ask_for_one_scan_per_folder(tmp_path: Path, fake: FakePlex) -> None:
@@ -590,3 +614,68 @@ def test_the_scans_asked_for_are_kept_in_the_queue_database(tmp_path: Path, fake
     ]
     scans = fake.requests_to("/library/sections/1/refresh")
     assert [s.status for s in scans] == [500, 200, 200]
+
+
+def test_read_back_catches_an_edit_plex_answered_but_did_not_keep(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """With read-back on, an edit Plex answers as done but does not apply is a transient
+    failure naming what differs, and doing it again lands it; with read-back off it passes.
+    """
+    [key] = add_items(fake, 1, genres=["Old"])
+    job = Metadata(path="/media/m000.mkv", title="T", genres=("Noir",))
+    trusting = PlexServerGateway(e2e_config(tmp_path, fake))
+    checking = PlexServerGateway(e2e_config(tmp_path, fake, read_back_fraction=1.0))
+    try:
+        fake.keep_old_values(count=1)
+        unseen = trusting.apply(job)
+        fake.keep_old_values(count=1)
+        caught = checking.apply(job)
+        landed = checking.apply(job)
+    finally:
+        trusting.close()
+        checking.close()
+    assert unseen == Succeeded()  # the bug class the read-back is for
+    assert caught == Failed(
+        ErrorClass.TRANSIENT,
+        f"{read_back.MISMATCH}: title is 'raw 0', not 'T'; title not locked;"
+        " genres lack 'Noir'; genres still have 'Old'; genres not locked",
+    )
+    assert landed == Succeeded()
+    assert (fake.item(key).title, fake.item(key).tags["genres"]) == ("T", ["Noir"])
+
+
+def test_an_edit_plex_never_keeps_ends_in_the_dlq_saying_so(tmp_path: Path, fake: FakePlex) -> None:
+    """An item that never reads back as sent is retried max_retries times, then dead-lettered
+    with the differences as its last error.
+    """
+    config = e2e_config(tmp_path, fake, read_back_fraction=1.0)
+    add_items(fake, 1)
+    fake.keep_old_values()
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "summary": "S"})
+    report, _ = work(config)
+    assert report.dead_lettered == {"retries_exhausted": 1}
+    [row] = Store.open(config.db_path).dead_letters.entries(Filters())
+    assert row.attempts == config.max_retries + 1
+    assert row.last_error == (
+        f"{read_back.MISMATCH}: summary is empty, not 'S'; summary not locked"
+    )
+
+
+def test_a_share_of_jobs_is_read_back_the_same_each_time(tmp_path: Path, fake: FakePlex) -> None:
+    """read_back_fraction=0.5 reads back the jobs its hash picks, about half, and picks the same
+    jobs when they come again.
+    """
+    add_items(fake, 40)
+    jobs = [Metadata(path=f"/media/m{n:03d}.mkv", title=f"T{n}") for n in range(40)]
+    gateway = PlexServerGateway(e2e_config(tmp_path, fake, read_back_fraction=0.5))
+    try:
+        for _ in range(2):
+            assert [gateway.apply(job) for job in jobs] == [Succeeded()] * 40
+    finally:
+        gateway.close()
+    picked = [job for job in jobs if read_back.chosen(job, 0.5)]
+    assert 10 < len(picked) < 30
+    reads = [r.rating_keys for r in fake.requests_to("/library/metadata")]
+    expected = [(fake.item_by_path(job.path) or pytest.fail(job.path)).rating_key for job in picked]
+    assert reads == [(key,) for key in expected] * 2

@@ -4,8 +4,8 @@ It serves the small part of the Plex API that plexsync uses (server info, identi
 every kind, paged listings, full items, edits, partial scans, activities) in the shapes a real
 server sends (see `xml`), keeps the library in memory, records every request it answers
 (without the token) and which replies are still on their way, and injects faults on demand:
-outages, error statuses, slow or stalled responses and broken bodies. Standard library only,
-besides attrs and the fields table of `shell.fields`.
+outages, error statuses, slow or stalled responses, broken bodies, edits not kept. Standard
+library only, besides attrs and the fields table of `shell.fields`.
 
 The modules, each importing only those above it:
 
