@@ -111,6 +111,15 @@ def work(
     return report, plex
 
 
+def apply_each(config: PlexSyncConfig, *jobs: Metadata) -> list[Outcome]:
+    """Apply *jobs* in order through one real gateway, closed afterwards."""
+    gateway = PlexServerGateway(config)
+    try:
+        return [gateway.apply(job) for job in jobs]
+    finally:
+        gateway.close()
+
+
 def add_items(fake: FakePlex, count: int, **fields: Any) -> list[int]:
     """Films /media/m000.mkv, m001, ...; like films in real libraries, every third has a second
     version (under /media/4k) and every third after it a second part (m002.part2.mkv, ...).
@@ -455,13 +464,16 @@ def test_a_file_in_a_tv_section_is_named_as_such(tmp_path: Path, fake: FakePlex)
     """A file in a show or music section's folder fails for that reason, not as a file outside
     every library folder; no scan is asked for; a file in no section's folder still is one.
     """
-    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
-    try:
-        episode = gateway.apply(Metadata(path="/tv/A Show/S01E01.mkv", title="T"))
-        song = gateway.apply(Metadata(path="/music/An Artist/01.flac", title="T"))
-        stray = gateway.apply(Metadata(path="/elsewhere/film.mkv", title="T"))
-    finally:
-        gateway.close()
+    episode, song, stray = apply_each(
+        e2e_config(tmp_path, fake),
+        Metadata(path="/tv/A Show/S01E01.mkv", title="T"),
+        Metadata(path="/music/An Artist/01.flac", title="T"),
+        Metadata(path="/elsewhere/film.mkv", title="T"),
+    )
+    [chosen] = apply_each(
+        e2e_config(tmp_path, fake, library_sections=("TV Shows",)),
+        Metadata(path="/tv/A Show/S01E01.mkv", title="T"),
+    )
     assert episode == Failed(
         ErrorClass.PERMANENT,
         "/tv/A Show/S01E01.mkv is in library section 'TV Shows', a TV show section;"
@@ -477,6 +489,11 @@ def test_a_file_in_a_tv_section_is_named_as_such(tmp_path: Path, fake: FakePlex)
         "/elsewhere/film.mkv is outside every library folder (/media); check path_mappings",
     )
     assert [r for r in fake.requests if r.path.endswith("/refresh")] == []
+    assert chosen == Failed(
+        ErrorClass.MISCONFIGURED,
+        "library section 'TV Shows' is a show section, not a movie one (sections: 'Movies'"
+        " (movie), 'TV Shows' (show), 'Music' (artist)); check library_sections",
+    )
 
 
 def test_every_file_of_every_version_finds_its_film(tmp_path: Path, fake: FakePlex) -> None:
@@ -484,14 +501,11 @@ def test_every_file_of_every_version_finds_its_film(tmp_path: Path, fake: FakePl
     index built from the listing.
     """
     [_, versioned, split] = add_items(fake, 3)
-    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
-    try:
-        outcomes = [
-            gateway.apply(Metadata(path="/media/4k/m001.mkv", title="4k")),
-            gateway.apply(Metadata(path="/media/m002.part2.mkv", title="split")),
-        ]
-    finally:
-        gateway.close()
+    outcomes = apply_each(
+        e2e_config(tmp_path, fake),
+        Metadata(path="/media/4k/m001.mkv", title="4k"),
+        Metadata(path="/media/m002.part2.mkv", title="split"),
+    )
     assert outcomes == [Succeeded(), Succeeded()]
     assert (fake.item(versioned).title, fake.item(split).title) == ("4k", "split")
     assert len(fake.requests_to(LISTING, method="GET")) == 1
@@ -506,16 +520,18 @@ def test_items_listed_without_media_are_read_a_hundred_a_request(
     """
     add_items(fake, 250)
     fake.listing_media = False
-    gateway = PlexServerGateway(e2e_config(tmp_path, fake))
-    try:
-        outcomes = [
-            gateway.apply(Metadata(path="/media/m249.mkv", title="T")),
-            gateway.apply(Metadata(path="/media/4k/m001.mkv", title="T")),
-        ]
-    finally:
-        gateway.close()
+    config = e2e_config(tmp_path, fake)
+    outcomes = apply_each(
+        config,
+        Metadata(path="/media/m249.mkv", title="T"),
+        Metadata(path="/media/4k/m001.mkv", title="T"),
+    )
     assert outcomes == [Succeeded(), Succeeded()]
     assert [len(r.rating_keys) for r in fake.requests_to("/library/metadata")] == [100, 100, 50]
+    fake.fail_next(404, count=3, path_prefix="/library/metadata")  # all gone since the listing
+    [gone] = apply_each(config, Metadata(path="/media/m000.mkv", title="T"))
+    assert isinstance(gone, Failed)
+    assert gone.error_class is ErrorClass.NOT_FOUND
 
 
 def test_an_edit_answered_with_an_empty_html_200_succeeds_at_once(
@@ -668,12 +684,8 @@ def test_a_share_of_jobs_is_read_back_the_same_each_time(tmp_path: Path, fake: F
     """
     add_items(fake, 40)
     jobs = [Metadata(path=f"/media/m{n:03d}.mkv", title=f"T{n}") for n in range(40)]
-    gateway = PlexServerGateway(e2e_config(tmp_path, fake, read_back_fraction=0.5))
-    try:
-        for _ in range(2):
-            assert [gateway.apply(job) for job in jobs] == [Succeeded()] * 40
-    finally:
-        gateway.close()
+    config = e2e_config(tmp_path, fake, read_back_fraction=0.5)
+    assert apply_each(config, *jobs, *jobs) == [Succeeded()] * 80
     picked = [job for job in jobs if read_back.chosen(job, 0.5)]
     assert 10 < len(picked) < 30
     reads = [r.rating_keys for r in fake.requests_to("/library/metadata")]
