@@ -587,6 +587,25 @@ def test_broken_bodies(fake: FakePlex, session: requests.Session) -> None:
     assert connect(fake, session).machineIdentifier is None  # even GET / "succeeds"
 
 
+def test_keep_old_values_answers_an_edit_as_done_and_does_nothing(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """The edit gets Plex's usual empty 200, and the item stays as it was; the next is applied."""
+    (key,) = add_movies(fake, 1)
+    section = movies(connect(fake, session))
+    (movie,) = section.all()
+    fake.keep_old_values(count=1)
+    section.multiEdit([movie], **{"title.value": "Kept"})
+    assert fake.item(key).title == "Movie 0"
+    assert fake.edits() == []
+    section.multiEdit([movie], **{"title.value": "Applied"})
+    assert fake.item(key).title == "Applied"
+    assert [r.fault for r in fake.requests_to("/library/sections/1/all", "PUT")] == [
+        "keep_old_values",
+        None,
+    ]
+
+
 def test_recorded_requests_never_hold_the_token(fake: FakePlex, session: requests.Session) -> None:
     """The token (sent as a header or a query parameter) is absent from all records."""
     add_movies(fake, 1)
