@@ -94,6 +94,12 @@ class PlexSyncConfig:
 
     dlq_retention_days: float = field(default=30.0, validator=check.positive)
 
+    read_back_fraction: float = field(default=0.0, validator=check.fraction)
+    """Which share of edits is read back to check that Plex holds them: 0 (off, the default)
+    trusts Plex's success; 1 reads back every job, at one more request each; a share in between
+    reads back that share of jobs (chosen by their metadata, so a retried job is checked again).
+    An item that reads back otherwise than the job set it is a transient failure."""
+
     sqlite_synchronous: str = field(default="normal", validator=check.one_of("normal", "full"))
     """``normal`` (WAL's usual setting) loses nothing when a process dies; ``full`` also keeps the
     last commits through a power cut, at the price of one disk flush per commit."""

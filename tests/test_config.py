@@ -58,6 +58,8 @@ def test_token_never_appears_in_repr() -> None:
         ("retry_backoff_base", 0.5),
         ("jitter_fraction", 1.5),
         ("jitter_fraction", -0.1),
+        ("read_back_fraction", 1.5),
+        ("read_back_fraction", "all"),
         ("not_found_max_retries", -3),
         ("not_found_window_seconds", 0),
         ("retry_after_max_seconds", -5),

@@ -94,6 +94,48 @@ def test_a_newer_schema_is_refused(config: PlexSyncConfig) -> None:
         Store.open(config.db_path)
 
 
+def test_a_file_of_an_older_schema_is_migrated_keeping_its_jobs(config: PlexSyncConfig) -> None:
+    """A queue written before scans were remembered (schema 2) gains the table, jobs intact."""
+    raw = sqlite3.connect(config.db_path)
+    for script in MIGRATIONS[:2]:
+        raw.executescript(script)
+    raw.execute(
+        "INSERT INTO jobs (key, payload, state, due_at, enqueued_at, updated_at)"
+        " VALUES ('k', '{}', 'waiting', 0, 0, 0)"
+    )
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+    store = Store.open(config.db_path)
+    assert store.jobs.count() == 1
+    with store.transaction() as tx:
+        assert tx.scans.claim("/media/new", now=T0, window_seconds=60)
+
+
+def test_a_folder_is_claimed_for_a_scan_once_a_window(store: Store) -> None:
+    """One claim per folder per window, across connections; other folders are apart; a claim
+    stamped in the future (a clock stepped back) does not hold; a forgotten claim is free.
+    """
+    other = Store.open(store.path)
+
+    def claim(on: Store, folder: str, at: float) -> bool:
+        with on.transaction() as tx:
+            return tx.scans.claim(folder, now=at, window_seconds=3600)
+
+    assert claim(store, "/a", T0)
+    assert not claim(other, "/a", T0 + 3599)
+    assert claim(other, "/b", T0 + 10)
+    assert claim(store, "/a", T0 + 3600)
+    assert store.scans.requested_at("/a") == T0 + 3600
+    assert claim(store, "/a", T0 + 100)  # the clock stepped back past the claim
+    with store.transaction() as tx:
+        tx.scans.forget("/a")
+    assert claim(other, "/a", T0 + 101)
+    assert claim(store, "/c", T0 + 7200)
+    assert store.scans.requested_at("/b") is None  # too old to matter: forgotten by a claim
+    other.close()
+
+
 def test_a_file_that_is_not_sqlite_is_named_in_the_error(tmp_path: Path) -> None:
     """Garbage at the path gives one clear line naming the file."""
     path = tmp_path / "notes.txt"
