@@ -143,6 +143,29 @@ class PlexSyncConfig:
         )
 
     @property
+    def attempt_seconds(self) -> float:
+        """The longest one attempt can take: a call (connect and read) and its health check."""
+        return (
+            self.connect_timeout_seconds + self.read_timeout_seconds + self.health_timeout_seconds
+        )
+
+    @property
+    def longest_wait_seconds(self) -> float:
+        """The longest wait plexsync ever schedules: a retry's greatest delay with its jitter, a
+        server's Retry-After, the breaker's longest cooldown, an edit's late-landing window. A
+        due time further ahead than this was set by a clock that has since stepped back.
+        """
+        jitter = 1 + self.jitter_fraction
+        return max(
+            self.retry_wait_max_seconds * jitter,
+            self.not_found_wait_max_seconds * jitter,
+            self.retry_after_max_seconds + self.retry_wait_max_seconds * self.jitter_fraction,
+            self.breaker_max_cooldown_seconds,
+            self.probe_lease_seconds,
+            self.late_edit_window_seconds,
+        )
+
+    @property
     def probe_lease_seconds(self) -> float:
         """How long a half-open breaker waits for its one probe before admitting another.
 
