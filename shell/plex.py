@@ -375,6 +375,32 @@ class PlexServerGateway:
         if params:
             self._call("edit", section.multiEdit, [item], **params)
 
+    # ------------------------------------------------------------------ for `plexsync check`
+    def server(self) -> Any | Failed:  # noqa: ANN401 - plexapi's PlexServer
+        """The server, connected to as a job connects (``friendlyName``, ``version``, ...), or
+        why it cannot be.
+        """
+        return self._unless_aborted(self._connect)
+
+    def sections(self) -> list[Any] | Failed:
+        """The library sections jobs go to (``title``, ``type``, ``locations``), or why the
+        settings name none that can be used.
+        """
+        return self._unless_aborted(self._library_sections)
+
+    def find(self, path: str) -> Any | Failed:  # noqa: ANN401 - plexapi's Video
+        """The item Plex has for *path* (a path as Plex sees it), found as a job finds it but
+        without asking Plex to scan; or why there is none.
+        """
+        return self._unless_aborted(lambda: self._locate(path, may_scan=False)[1])
+
+    @staticmethod
+    def _unless_aborted(step: Callable[[], _T]) -> _T | Failed:
+        try:
+            return step()
+        except _Abort as failed:
+            return failed.failure
+
 
 def _misconfigured(problem: str, available: Sequence[Any]) -> Failed:
     """A failure of the settings: *problem*, the sections Plex has, and the setting to fix."""
@@ -412,6 +438,11 @@ def _is_plex_root(body: bytes) -> bool:
 def _all_sections(server: PlexServer) -> list[Any]:
     # ``server.library`` is a property that queries Plex: it must run inside ``_call``.
     return list(server.library.sections())
+
+
+def in_folder(path: str, folders: Sequence[str]) -> bool:
+    """Whether *path* lies inside one of *folders* (a library section's locations)."""
+    return any(_inside(path, root) for root in folders)
 
 
 def _inside(path: str, root: str) -> bool:

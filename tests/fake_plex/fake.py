@@ -124,11 +124,18 @@ class FakePlex(FaultInjection, RequestLog):
     # ------------------------------------------------------------------ library setup
 
     def add_section(
-        self, title: str, *, locations: Iterable[str] = ("/media",), key: int | None = None
+        self,
+        title: str,
+        *,
+        locations: Iterable[str] = ("/media",),
+        key: int | None = None,
+        kind: str = "movie",
     ) -> int:
-        """Add a movie section and return its key (1, 2, ... unless *key* is given)."""
+        """Add a section and return its key (1, 2, ... unless *key* is given). *kind* is Plex's
+        name for what it holds: "movie" (the default), "show" or "artist" (music).
+        """
         with self._lock:
-            return self._library.add_section(title, locations, key)
+            return self._library.add_section(title, locations, key, kind)
 
     def add_item(
         self,

@@ -35,11 +35,12 @@ class Rejected(Exception):  # noqa: N818 - a control-flow signal carrying a repl
 
 @define
 class Section:
-    """A movie section: its key, title and folders."""
+    """A section: its key, title, folders and kind ("movie" unless said otherwise)."""
 
     key: int
     title: str
     locations: tuple[str, ...]
+    kind: str
     uuid: str
     created_at: int
     scanned_at: int
@@ -71,8 +72,10 @@ class Library:
         self._next_rating_key = 1000
         self._next_part_id = 1
 
-    def add_section(self, title: str, locations: Iterable[str], key: int | None) -> int:
-        """Add a movie section and return its key (1, 2, ... unless *key* is given)."""
+    def add_section(
+        self, title: str, locations: Iterable[str], key: int | None, kind: str = "movie"
+    ) -> int:
+        """Add a section and return its key (1, 2, ... unless *key* is given)."""
         now = int(time.time())
         if key is None:
             key = max(self.sections, default=0) + 1
@@ -82,6 +85,7 @@ class Library:
             key=key,
             title=title,
             locations=tuple(locations),
+            kind=kind,
             uuid=str(uuid.uuid4()),
             created_at=now,
             scanned_at=now,

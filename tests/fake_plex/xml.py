@@ -119,7 +119,7 @@ def sections(library: Library) -> ET.Element:
             root,
             allowSync=1,
             key=section.key,
-            type="movie",
+            type=section.kind,
             title=section.title,
             agent="tv.plex.agents.movie",
             scanner="Plex Movie",
