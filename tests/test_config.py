@@ -145,3 +145,9 @@ def test_retry_policy_refuses_a_cap_below_its_start() -> None:
     """RetryPolicy keeps the same invariant as the config it is built from."""
     with pytest.raises(ValueError, match="wait_max"):
         RetryPolicy(wait_initial=10, wait_max=1, wait_exp_base=2, jitter_fraction=0)
+
+
+def test_a_stop_takes_at_most_one_call_and_a_health_call() -> None:
+    """The stop time service files must allow: connect, read and health timeouts added up."""
+    assert make_config().stop_seconds == 5 + 30 + 5
+    assert make_config(read_timeout_seconds=60, health_timeout_seconds=2).stop_seconds == 67

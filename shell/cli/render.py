@@ -204,8 +204,9 @@ def simulation_rows(result: SimulationResult, plot: str | None) -> Rows:
             (
                 "during outage",
                 (
-                    f"{result.calls_during_outage} calls ({result.job_calls_during_outage} job "
-                    "calls that found it down, the rest probes and health checks)"
+                    f"{counted(result.calls_during_outage, 'call')} "
+                    f"({counted(result.job_calls_during_outage, 'job call')} that found it down, "
+                    "the rest probes and health checks)"
                 ),
             )
         )
