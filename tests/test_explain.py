@@ -123,3 +123,11 @@ def test_probe_table_stops_for_a_tiny_first_cooldown() -> None:
     """Doubling from a tiny cooldown to a huge cap is listed up to the fixed length."""
     config = make_config(breaker_cooldown_seconds=0.001, breaker_max_cooldown_seconds=10**7)
     assert len(schedule_of(ErrorClass.OUTAGE, config).steps) == 30
+
+
+def test_a_breaker_that_waits_for_several_failures_says_how_many() -> None:
+    """With a threshold above one, the outage summary counts the failures that open it."""
+    outage = schedule_of(ErrorClass.OUTAGE, make_config(breaker_failure_threshold=3))
+    assert outage.summary.startswith(
+        "the breaker opens after 3 outage failures in a row, each confirmed by a failed health call"
+    )
