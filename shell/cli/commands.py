@@ -69,8 +69,8 @@ def run_command(args: argparse.Namespace) -> int:
         render.print_json(report)
     else:
         print(render.run_line(report))
-    # Stopped on purpose, a long-running worker has done its job; one asked to do the work there
-    # is says, by its status, whether work was left held and why (for cron and systemd).
+    # A worker stopped by a signal did what was asked of it. One asked to do the work there is
+    # now says by its status whether work was left held, and why (for cron and systemd).
     if args.until_idle and report.held is not None:
         return HELD[report.held]
     return Exit.OK
