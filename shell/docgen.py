@@ -37,7 +37,7 @@ _BLOCK: Final = re.compile(
 def exit_statuses() -> str:
     """The exit statuses and what each means, as a Markdown table."""
     lines = ["| status | meaning |", "| --- | --- |"]
-    lines += [f"| {int(code)} | {meaning} |" for code, meaning in MEANING.items()]
+    lines += [f"| {int(code)} | {_cell(meaning)} |" for code, meaning in MEANING.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -80,7 +80,7 @@ def settings_reference() -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for field in attrs.fields(PlexSyncConfig):
-        meaning = docs.get(field.name, "").replace("``", "`").replace("|", "\\|")
+        meaning = _cell(docs.get(field.name, "").replace("``", "`"))
         kind, written = _kind(field)
         required = field.default is attrs.NOTHING
         default = "required" if required else (written(field.default) or "none")
@@ -114,6 +114,11 @@ def _kind(field: attrs.Attribute[Any]) -> tuple[str, Callable[[Any], str]]:
         (kind is float, "number", number),
     ]
     return next(((words, writer) for applies, words, writer in kinds if applies), ("text", str))
+
+
+def _cell(text: str) -> str:
+    """*text* as a cell of a Markdown table: its own ``|`` kept from ending the cell."""
+    return text.replace("|", "\\|")
 
 
 def _mappings(value: tuple[PathMapping, ...]) -> str:
