@@ -104,6 +104,14 @@ class _Entry:
     title: str
 
 
+@frozen
+class Found:
+    """An item ``find`` found: its title and ratingKey (named as plexapi names them)."""
+
+    title: str
+    ratingKey: int  # noqa: N815 - Plex's own name
+
+
 class _Abort(Exception):  # noqa: N818 - a carrier, not an error of its own
     """Carries a classified failure out of nested steps to ``apply``.
 
@@ -513,6 +521,35 @@ class PlexServerGateway:
             )
         log.debug("uploaded the %s of ratingKey %s (%d bytes)", field.key, rating_key, len(data))
 
+    # ------------------------------------------------------------------ for `plexsync check`
+    def server(self) -> Any | Failed:  # noqa: ANN401 - plexapi's PlexServer
+        """The server, connected to as a job connects (``friendlyName``, ``version``, ...), or
+        why it cannot be.
+        """
+        return self._unless_aborted(self._connect)
+
+    def sections(self) -> list[Any] | Failed:
+        """The library sections jobs go to (``title``, ``type``, ``locations``), or why the
+        settings name none that can be used.
+        """
+        return self._unless_aborted(self._library_sections)
+
+    def find(self, path: str) -> Found | Failed:
+        """The item Plex has for *path* (a path as Plex sees it), found as a job finds it but
+        without asking Plex to scan; or why there is none.
+        """
+        entry = self._unless_aborted(lambda: self._locate(path, may_scan=False))
+        if isinstance(entry, Failed):
+            return entry
+        return Found(title=entry.title, ratingKey=entry.rating_key)
+
+    @staticmethod
+    def _unless_aborted(step: Callable[[], _T]) -> _T | Failed:
+        try:
+            return step()
+        except _Abort as failed:
+            return failed.failure
+
 
 def _misconfigured(problem: str, available: Sequence[Any]) -> Failed:
     """A failure of the settings: *problem*, the sections Plex has, and the setting to fix."""
@@ -607,6 +644,11 @@ def _full_item(query: _Query, rating_key: int) -> ET.Element:
 def _holding(path: str, sections: Sequence[Any]) -> Any:  # noqa: ANN401 - a plexapi section
     """The first of *sections* with a folder that holds *path*, if any."""
     return next((s for s in sections if any(_inside(path, root) for root in s.locations)), None)
+
+
+def in_folder(path: str, folders: Sequence[str]) -> bool:
+    """Whether *path* lies inside one of *folders* (a library section's locations)."""
+    return any(_inside(path, root) for root in folders)
 
 
 def _inside(path: str, root: str) -> bool:

@@ -155,3 +155,9 @@ def test_one_failing_item_is_never_plex_failing_edits() -> None:
     """
     with pytest.raises(ValueError, match="failing_edits_threshold must be at least 2, got 1"):
         make_config(failing_edits_threshold=1)
+
+
+def test_a_stop_takes_at_most_one_call_and_a_health_call() -> None:
+    """The stop time service files must allow: connect, read and health timeouts added up."""
+    assert make_config().stop_seconds == 5 + 30 + 5
+    assert make_config(read_timeout_seconds=60, health_timeout_seconds=2).stop_seconds == 67

@@ -334,6 +334,11 @@ class Jobs:
         """Every job as stored, oldest first (for people and tests)."""
         return [job_row(row) for row in self._db.execute("SELECT * FROM jobs ORDER BY id")]
 
+    def newest_payloads(self, limit: int) -> list[object]:
+        """The payloads of the *limit* jobs queued last, newest first, as stored."""
+        rows = self._db.execute("SELECT payload FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+        return [row["payload"] for row in rows]
+
     def claim_plan(self) -> str:
         """How SQLite runs the claim's read (``EXPLAIN QUERY PLAN``), one step per ``|``."""
         plan = self._db.execute(f"EXPLAIN QUERY PLAN {_DUE_FIRST}", (0.0, 1)).fetchall()

@@ -45,6 +45,7 @@ from core import (
     Proceed,
     RetryScheduled,
     confirm,
+    counted,
     needs_confirmation,
     wake_at,
 )
@@ -184,22 +185,21 @@ class _Worker:
         except StopNow as again:
             released = decisions.release_held(self.store, owner=self.owner)
             log.info(
-                "received %s again: stopping now; %d job%s in hand given back uncharged",
+                "received %s again: stopping now; %s in hand given back uncharged",
                 again,
-                released,
-                "" if released == 1 else "s",
+                counted(released, "job"),
             )
         except KeyboardInterrupt:
             decisions.release_held(self.store, owner=self.owner)
             raise
         stopped_at = self.clock.now()
         log.info(
-            "worker %s stopped: %d done, %d retried, %d dead-lettered, %d Plex calls",
+            "worker %s stopped: %d done, %d retried, %d dead-lettered, %s",
             self.owner,
             self.done,
             self.retried,
             sum(self.dead_lettered.values()),
-            self.plex_calls,
+            counted(self.plex_calls, "Plex call"),
         )
         return WorkerReport(
             done=self.done,
@@ -470,8 +470,8 @@ class _Worker:
         if removed is not None:
             log.log(
                 logging.INFO if removed else logging.DEBUG,
-                "removed %d dead letters older than %s days",
-                removed,
+                "removed %s older than %s days",
+                counted(removed, "dead letter"),
                 f"{self.config.dlq_retention_days:g}",
             )
 

@@ -57,10 +57,10 @@ class Section:
     key: int
     title: str
     locations: tuple[str, ...]
+    kind: str
     uuid: str
     created_at: int
     scanned_at: int
-    kind: str = "movie"
     entries: list[Entry] = attrs.Factory(list)
     """What a section of another kind than movies lists (movies are `Library.items`)."""
 
@@ -116,10 +116,10 @@ class Library:
             key=key,
             title=title,
             locations=tuple(locations),
+            kind=kind,
             uuid=str(uuid.uuid4()),
             created_at=now,
             scanned_at=now,
-            kind=kind,
         )
         return key
 
