@@ -73,6 +73,8 @@ class Authority:
         )
         self.cert_file = directory / f"{_file_name(name)}.pem"
         self.cert_file.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+        self.key_file = directory / f"{_file_name(name)}.key"
+        self.key_file.write_bytes(_pem_key(self._key))
 
     def issue(
         self,
@@ -117,14 +119,18 @@ class Authority:
         stem = f"{_file_name(names[0] if names else 'none')}-{cert.serial_number}"
         cert_file, key_file = self.directory / f"{stem}.crt", self.directory / f"{stem}.key"
         cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        key_file.write_bytes(_pem_key(key))
         return Issued(cert_file, key_file)
+
+    def as_server(self) -> Issued:
+        """The CA's own certificate and key, presented by a server: a self-signed certificate."""
+        return Issued(self.cert_file, self.key_file)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _file_name(name: str) -> str:
