@@ -14,7 +14,6 @@ import logging
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +32,7 @@ from shell.tls import Certificate, plex_direct_url
 from tests.builders import TOKEN, make_config
 from tests.certificates import NOW, PLEX_HASH, Authority
 from tests.fake_plex import FakePlex
+from tests.test_plex_e2e import DrainedOrLate
 
 JOBS = 4
 
@@ -75,17 +75,6 @@ def enqueue(config: PlexSyncConfig) -> None:
     shell.enqueue_many(
         config, [(f"k{n}", {"path": f"/media/m{n}.mkv", "title": f"T{n}"}) for n in range(JOBS)]
     )
-
-
-class DrainedOrLate:
-    """Stop when the queue is empty, or after *seconds*."""
-
-    def __init__(self, config: PlexSyncConfig, seconds: float) -> None:
-        self.store = Store.open(config.db_path)
-        self.deadline = time.monotonic() + seconds
-
-    def is_set(self) -> bool:
-        return self.store.jobs.is_empty() or time.monotonic() > self.deadline
 
 
 def work(config: PlexSyncConfig, seconds: float) -> shell.WorkerReport:
