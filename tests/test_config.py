@@ -152,3 +152,11 @@ def test_retry_policy_refuses_a_cap_below_its_start() -> None:
     """RetryPolicy keeps the same invariant as the config it is built from."""
     with pytest.raises(ValueError, match="wait_max"):
         RetryPolicy(wait_initial=10, wait_max=1, wait_exp_base=2, jitter_fraction=0)
+
+
+def test_one_failing_item_is_never_plex_failing_edits() -> None:
+    """failing_edits_threshold below 2 would take one item that always fails for a failing
+    server, and hold all work for it: refused, naming the setting.
+    """
+    with pytest.raises(ValueError, match="failing_edits_threshold must be at least 2, got 1"):
+        make_config(failing_edits_threshold=1)
