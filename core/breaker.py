@@ -4,9 +4,9 @@ Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
 ``property_tests/test_breaker_machine.py``):
 
 1. CLOSED -> OPEN after ``breaker_failure_threshold`` consecutive outage failures (each confirmed
-   by a health check; one, by default), or at once when Plex rejects the token or the settings
-   cannot work (``plex_url`` is not Plex, a library section is wrong). Any answer from a live Plex
-   (success or a job-level error) resets the count.
+   by a health check; one, by default), or at once when Plex rejects the token, the settings
+   cannot work (``plex_url`` is not Plex, a library section is wrong) or Plex's certificate does
+   not verify. Any answer from a live Plex (success or a job-level error) resets the count.
    Edits failing on ``failing_edits_threshold`` different items in a row, none going through in
    between, open it too: Plex answers its health call, but is failing as a whole.
 2. OPEN holds all work until its cooldown runs out, then admits exactly one probe (HALF_OPEN). The
@@ -80,6 +80,7 @@ class Signal(enum.Enum):
     TRIPPED = "threshold reached"
     REJECTED = "token rejected"
     MISCONFIGURED = "settings cannot work"
+    UNTRUSTED = "certificate does not verify"
     EDIT_FAILED = "an item's edit failed"
     EDITS_FAILING = "edits fail on many items"
     COOLED_DOWN = "cooldown over"
@@ -174,6 +175,7 @@ PROBE_KINDS: Final = {
     PauseCause.OUTAGE: ProbeKind.HEALTH,
     PauseCause.AUTH: ProbeKind.HEALTH,
     PauseCause.MISCONFIGURED: ProbeKind.JOB,
+    PauseCause.CERTIFICATE: ProbeKind.HEALTH,  # every call makes the same TLS handshake
     PauseCause.FAILING_EDITS: ProbeKind.JOB,
 }
 """How each cause is probed."""
@@ -313,6 +315,9 @@ DEFAULT_DETAIL: Final = {
     PauseCause.MISCONFIGURED: (
         "the settings do not fit this server; check plex_url and library_sections"
     ),
+    PauseCause.CERTIFICATE: (
+        "its certificate does not verify; set plex_ca_bundle, or plex_verify_certificate = false"
+    ),
     PauseCause.FAILING_EDITS: "edits fail on many different items",
 }
 """What a cause is called when the report that made it said nothing more precise."""
@@ -324,6 +329,8 @@ def _cause(signal: Signal) -> PauseCause:
             return PauseCause.AUTH
         case Signal.MISCONFIGURED:
             return PauseCause.MISCONFIGURED
+        case Signal.UNTRUSTED:
+            return PauseCause.CERTIFICATE
         case Signal.EDITS_FAILING:
             return PauseCause.FAILING_EDITS
         case _:
@@ -359,6 +366,7 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_CLOSED, _S.TRIPPED): Move(_start_outage, _OPEN),  # the threshold is reached
     (_CLOSED, _S.REJECTED): Move(_start_outage, _OPEN),  # a bad token needs no threshold
     (_CLOSED, _S.MISCONFIGURED): Move(_start_outage, _OPEN),  # nor do settings that cannot work
+    (_CLOSED, _S.UNTRUSTED): Move(_start_outage, _OPEN),  # nor a certificate that does not verify
     (_CLOSED, _S.EDIT_FAILED): Move(_count_failed_edit, _CLOSED),
     (_CLOSED, _S.EDITS_FAILING): Move(_start_outage, _OPEN),  # on enough different items
     (_CLOSED, _S.COOLED_DOWN): Move(_stay, _CLOSED),  # nothing cools down while closed
@@ -372,6 +380,7 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_OPEN, _S.TRIPPED): Move(_stay, _OPEN),
     (_OPEN, _S.REJECTED): Move(_change_cause, _OPEN),  # Plex is up but refuses the token
     (_OPEN, _S.MISCONFIGURED): Move(_change_cause, _OPEN),  # or is not Plex, or lacks a section
+    (_OPEN, _S.UNTRUSTED): Move(_change_cause, _OPEN),  # or its certificate does not verify
     (_OPEN, _S.EDIT_FAILED): Move(_stay, _OPEN),  # a call from before the breaker opened
     (_OPEN, _S.EDITS_FAILING): Move(_stay, _OPEN),  # never sent: only a closed one counts
     (_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),
@@ -385,6 +394,7 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_HALF_OPEN, _S.TRIPPED): Move(_stay, _HALF_OPEN),
     (_HALF_OPEN, _S.REJECTED): Move(_back_off, _OPEN),  # a failed probe, and the cause is auth
     (_HALF_OPEN, _S.MISCONFIGURED): Move(_back_off, _OPEN),  # ... or the settings
+    (_HALF_OPEN, _S.UNTRUSTED): Move(_back_off, _OPEN),  # ... or the certificate
     (_HALF_OPEN, _S.EDIT_FAILED): Move(_stay, _HALF_OPEN),  # the probe decides
     (_HALF_OPEN, _S.EDITS_FAILING): Move(_back_off, _OPEN),  # the probe's edit failed too
     (_HALF_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),  # the probe's lease ran out
@@ -549,6 +559,7 @@ _PROBE_SIGNALS: Final = {
     Health.DOWN: Signal.PROBE_FAILED,
     Health.UNAUTHORIZED: Signal.REJECTED,
     Health.NOT_PLEX: Signal.MISCONFIGURED,
+    Health.UNTRUSTED: Signal.UNTRUSTED,
 }
 
 HEALTH_DETAIL: Final = {
@@ -556,7 +567,8 @@ HEALTH_DETAIL: Final = {
     Health.NOT_PLEX: "answered, but not as a Plex server; check plex_url",
 }
 """What a health answer says when the gateway gives no more precise words (a failed probe of a
-server that is still down keeps the words the outage began with)."""
+server that is still down, or whose certificate still does not verify, keeps the words the
+outage began with)."""
 
 
 def on_probe(
@@ -589,6 +601,8 @@ def on_job_probe(
             return observe(breaker, Signal.REJECTED, now=now, config=config, detail=message)
         case Failed(error_class=ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX, message=message):
             return observe(breaker, Signal.MISCONFIGURED, now=now, config=config, detail=message)
+        case Failed(error_class=ErrorClass.CERTIFICATE, message=message):
+            return observe(breaker, Signal.UNTRUSTED, now=now, config=config, detail=message)
         case _:
             return observe(breaker, Signal.PROBE_SUCCEEDED, now=now, config=config)
 

@@ -52,6 +52,13 @@ class PlexSyncConfig:
     plex_token: str = field(validator=check.secret, repr=False)
     """The token sent with every request (``X-Plex-Token``). Keep it out of files: set
     ``PLEXSYNC_PLEX_TOKEN``. It is never logged, stored or printed."""
+    plex_ca_bundle: str | None = field(default=None, validator=check.optional_text)
+    """A PEM file of CA certificates to trust for an https ``plex_url`` (a reverse proxy's own
+    CA, or its self-signed certificate) instead of the usual ones. The shell checks at start
+    that it can be read (``shell.tls.ca_bundle_problem``)."""
+    plex_verify_certificate: bool = field(default=True, validator=check.boolean)
+    """``false`` skips verifying Plex's certificate (the connection stays encrypted, but anyone
+    on the way could pose as Plex and receive the token); every start logs a warning."""
     db_path: str = field(default="plexsync.db", validator=check.text)
     """The queue's SQLite file, created when first needed. A relative path in a settings file is
     beside that file; in a variable, in the current folder."""
@@ -140,6 +147,11 @@ class PlexSyncConfig:
     last commits through a power cut, at the price of one disk flush per commit."""
 
     def __attrs_post_init__(self) -> None:
+        if self.plex_ca_bundle is not None and not self.plex_verify_certificate:
+            raise ValueError(
+                f"plex_ca_bundle ({self.plex_ca_bundle}) is set but plex_verify_certificate is "
+                "false, so nothing would be verified against it: keep one of the two"
+            )
         ordered = (
             ("retry_wait_initial_seconds", "retry_wait_max_seconds"),
             ("not_found_wait_initial_seconds", "not_found_wait_max_seconds"),

@@ -9,9 +9,10 @@ Rules (each tested in ``tests/test_decide.py``; the budgets also as properties):
 4. Not found -> retry on the longer not-found backoff; dead-letter ("not_found") on the
    ``not_found_max_retries + 1``-th not-found answer, or when the next retry would fall after
    ``not_found_window_seconds`` from the first not-found answer.
-5. Outage, auth and settings that cannot work (``misconfigured``, or an answer that is not
-   Plex's) cost no attempt: the breaker counts the outage failure (or opens at once for the
-   others) and the job waits until the breaker lets work through again.
+5. Outage, auth, settings that cannot work (``misconfigured``, or an answer that is not
+   Plex's) and a certificate that does not verify cost no attempt: the breaker counts the
+   outage failure (or opens at once for the others) and the job waits until the breaker lets
+   work through again.
 6. Rate limited costs no attempt: all work is throttled until the server's Retry-After (bounded to
    ``retry_after_max_seconds``; a past instant counts as now) or, without one, the transient
    backoff; the job retries after that, plus jitter that only adds.
@@ -137,7 +138,13 @@ def _decide_failure(job: Job, failure: Failed, context: _Context) -> Decision:  
             return _not_found(job, failure, context)
         case ErrorClass.CRASHED:
             return _crashed(job, failure, context)
-        case ErrorClass.OUTAGE | ErrorClass.AUTH | ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX:
+        case (
+            ErrorClass.OUTAGE
+            | ErrorClass.AUTH
+            | ErrorClass.MISCONFIGURED
+            | ErrorClass.NOT_PLEX
+            | ErrorClass.CERTIFICATE
+        ):
             return _held_by_breaker(job, failure, context)
         case ErrorClass.RATE_LIMITED:
             return _rate_limited(job, failure, context)
@@ -229,6 +236,8 @@ def _held_by_breaker(job: Job, failure: Failed, context: _Context) -> Decision:
             signal = Signal.REJECTED
         case ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX:
             signal = Signal.MISCONFIGURED
+        case ErrorClass.CERTIFICATE:
+            signal = Signal.UNTRUSTED
         case _:
             signal = failure_signal(breaker, context.config, started_at=context.started_at)
     after, events = observe(breaker, signal, now=now, config=context.config, detail=failure.message)

@@ -128,7 +128,13 @@ def _schedule(error_class: ErrorClass, config: PlexSyncConfig) -> Schedule:
                 then=None,
                 repeat_delay=config.retry_wait_max_seconds,
             )
-        case ErrorClass.OUTAGE | ErrorClass.AUTH | ErrorClass.MISCONFIGURED | ErrorClass.NOT_PLEX:
+        case (
+            ErrorClass.OUTAGE
+            | ErrorClass.AUTH
+            | ErrorClass.MISCONFIGURED
+            | ErrorClass.NOT_PLEX
+            | ErrorClass.CERTIFICATE
+        ):
             return Schedule(
                 error_class=error_class,
                 summary=(

@@ -22,6 +22,9 @@ class PauseCause(enum.Enum):
     """Plex answers, but rejects the token."""
     MISCONFIGURED = "misconfigured"
     """The settings cannot work: plex_url is not a Plex server, or a library section is wrong."""
+    CERTIFICATE = "certificate"
+    """Plex's TLS certificate does not verify: it must be fixed, trusted (``plex_ca_bundle``) or,
+    explicitly, not checked (``plex_verify_certificate = false``)."""
     FAILING_EDITS = "failing_edits"
     """Plex answers its health call but fails the edits of many different items (its database
     is busy with a scan, an optimisation or a backup)."""

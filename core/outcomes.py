@@ -37,6 +37,10 @@ class ErrorClass(enum.Enum):
     MISCONFIGURED = "misconfigured"
     """The settings cannot work against this Plex (no such library section, or not a movie
     section): all work is held until they are fixed; no attempt is charged."""
+    CERTIFICATE = "certificate"
+    """Plex's TLS certificate does not verify (an issuer not trusted here, a name it does not
+    carry, expired): all work is held until it verifies or the settings change; no attempt is
+    charged. Believed at once: a failed verification is not a server having a bad moment."""
     INVALID_PAYLOAD = "invalid_payload"
     """The stored job no longer decodes into valid metadata: dead-letter, never retried."""
     CRASHED = "crashed"
@@ -81,6 +85,8 @@ class Health(enum.Enum):
     UNAUTHORIZED = "unauthorized"
     NOT_PLEX = "not_plex"
     """Something answers at the URL, but it is not a Plex server (a web page, another service)."""
+    UNTRUSTED = "untrusted"
+    """Something answers at the https:// URL with a certificate that does not verify."""
 
 
 CONFIRMATIONS: Final = {
@@ -89,16 +95,19 @@ CONFIRMATIONS: Final = {
     (ErrorClass.OUTAGE, Health.DOWN): ErrorClass.OUTAGE,
     (ErrorClass.OUTAGE, Health.UNAUTHORIZED): ErrorClass.AUTH,
     (ErrorClass.OUTAGE, Health.NOT_PLEX): ErrorClass.MISCONFIGURED,
+    (ErrorClass.OUTAGE, Health.UNTRUSTED): ErrorClass.CERTIFICATE,
     # A call was refused as if the token were bad ...
     (ErrorClass.AUTH, Health.UP): ErrorClass.PERMANENT,  # ... but the token works: this item only
     (ErrorClass.AUTH, Health.DOWN): ErrorClass.OUTAGE,
     (ErrorClass.AUTH, Health.UNAUTHORIZED): ErrorClass.AUTH,
     (ErrorClass.AUTH, Health.NOT_PLEX): ErrorClass.MISCONFIGURED,
+    (ErrorClass.AUTH, Health.UNTRUSTED): ErrorClass.CERTIFICATE,
     # A call got an answer that is not Plex's ...
     (ErrorClass.NOT_PLEX, Health.UP): ErrorClass.TRANSIENT,  # ... but Plex is there: one odd answer
     (ErrorClass.NOT_PLEX, Health.DOWN): ErrorClass.OUTAGE,
     (ErrorClass.NOT_PLEX, Health.UNAUTHORIZED): ErrorClass.AUTH,
     (ErrorClass.NOT_PLEX, Health.NOT_PLEX): ErrorClass.MISCONFIGURED,  # plex_url is not Plex
+    (ErrorClass.NOT_PLEX, Health.UNTRUSTED): ErrorClass.CERTIFICATE,
 }
 """How a health check settles a failure that blames the whole server (docs/design.md, rule 2).
 
@@ -110,6 +119,7 @@ _HEALTH_NOTES: Final = {
     Health.DOWN: "Plex down",
     Health.UNAUTHORIZED: "Plex unauthorized",
     Health.NOT_PLEX: "not a Plex server; check plex_url",
+    Health.UNTRUSTED: "its certificate does not verify",
 }
 
 
@@ -120,18 +130,20 @@ def needs_confirmation(outcome: Outcome) -> bool:
     )
 
 
-def confirm(outcome: Outcome, health: Health) -> Outcome:
+def confirm(outcome: Outcome, health: Health, detail: str = "") -> Outcome:
     """Settle an outage- or auth-looking *outcome* by the *health* Plex showed right after it.
 
     Plex down means the breaker's business; Plex up means the job's own call failed, and it counts
-    against the job. Outcomes that do not blame the server are returned unchanged.
+    against the job. Outcomes that do not blame the server are returned unchanged. *detail* is
+    what the health call found in plain words, when it said more than *health* does.
     """
     match outcome:
         case Failed(error_class=error_class) if (error_class, health) in CONFIRMATIONS:
             settled = CONFIRMATIONS[error_class, health]
             if settled is error_class:
                 return outcome
-            note = f"{outcome.message} (health check: {_HEALTH_NOTES[health]})".strip()
+            found = detail or _HEALTH_NOTES[health]
+            note = f"{outcome.message} (health check: {found})".strip()
             return attrs.evolve(outcome, error_class=settled, message=note)
         case _:
             return outcome

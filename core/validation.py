@@ -74,6 +74,19 @@ def text(instance: object, attribute: attrs.Attribute[Any], value: object) -> No
         raise ValueError(f"{attribute.name} must be a non-empty string")
 
 
+def boolean(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``True`` or ``False`` (a number or a string is refused: settings say what they mean)."""
+    del instance
+    if not isinstance(value, bool):
+        raise ValueError(f"{attribute.name} must be true or false, got {value!r}")
+
+
+def optional_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """``None``, or a string with something other than whitespace in it."""
+    if value is not None:
+        text(instance, attribute, value)
+
+
 def url(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """An http:// or https:// URL with a host."""
     text(instance, attribute, value)

@@ -23,6 +23,7 @@ from plexapi.exceptions import BadRequest, NotFound, Unauthorized
 
 from core import ErrorClass, Failed
 from shell.redact import redact
+from shell.tls import verification_error
 
 Stage = Literal["connect", "lookup", "edit", "scan"]
 """What the gateway was doing: a 404 means different things while looking up and editing."""
@@ -89,11 +90,15 @@ _UNREADABLE: Final = (ET.ParseError, TypeError, AttributeError)
 requests does not know (a proxy's 520)."""
 
 
-def _by_type(  # noqa: PLR0911 - one branch per row of the table
+def _by_type(  # noqa: C901, PLR0911 - one branch per row of the table
     exc: BaseException, *, stage: Stage, retry_after_at: float | None
 ) -> Failed:
     message = plain_words(exc)
     match exc:
+        case requests.exceptions.SSLError() if verification_error(exc) is not None:
+            # The certificate did not verify: no retry makes it verify (the gateway adds what
+            # the certificate says about itself and the setting that fixes it).
+            return Failed(ErrorClass.CERTIFICATE, message)
         case requests.exceptions.Timeout() | requests.exceptions.ConnectionError():
             # Refused, unreachable, no first byte in time, or a stall in the middle of a body.
             return Failed(ErrorClass.OUTAGE, message)
@@ -168,6 +173,8 @@ def plain_words(exc: BaseException) -> str:
     kind = type(exc).__name__
     causes = _chain(exc)
     match exc:
+        case requests.exceptions.SSLError() if (error := verification_error(exc)) is not None:
+            words = f"certificate did not verify: {error.verify_message}"
         case requests.exceptions.ConnectTimeout():
             words = f"no connection within {_timeout(exc, 'connect')}"
         case requests.exceptions.ReadTimeout():

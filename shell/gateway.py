@@ -7,10 +7,22 @@ may pass its own to ``run_worker(plex=...)``.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from attrs import frozen
 
 from core import Health, Outcome
 from shell.payload import Metadata
+
+
+@frozen
+class HealthReport:
+    """A health answer, and what the call found in plain words when the answer alone would not
+    say it (which certificate failed to verify, and how).
+    """
+
+    health: Health
+    detail: str = ""
 
 
 class PlexGateway(Protocol):
@@ -25,3 +37,19 @@ class PlexGateway(Protocol):
     def health(self) -> Health:
         """Make one cheap call with the token: is Plex up, down, or refusing the token."""
         ...
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A gateway that can say more about its health call than ``Health`` does."""
+
+    def health_report(self) -> HealthReport:
+        """The health call, with what it found in plain words."""
+        ...
+
+
+def check_health(plex: PlexGateway) -> HealthReport:
+    """One health call to *plex*, with its words if the gateway gives any."""
+    if isinstance(plex, ReportsHealth):
+        return plex.health_report()
+    return HealthReport(plex.health())

@@ -47,9 +47,10 @@ import socket
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import quote
 
+import attrs
 import requests
 from attrs import frozen
 from plexapi.exceptions import NotFound
@@ -68,9 +69,14 @@ from shell.classify import (
 )
 from shell.clock import Clock, SystemClock
 from shell.fields import FIELDS, Field, Kind
+from shell.gateway import HealthReport
 from shell.payload import Metadata
 from shell.redact import get_logger, redact, remember_secret
 from shell.store import Store
+from shell.tls import ca_bundle_problem, certificate_problem, verify_setting, warn_at_start
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 log = get_logger("plexsync.plex")
 
@@ -142,6 +148,22 @@ class _Session(requests.Session):
         prepared = super().prepare_request(request)
         prepared.headers.update(self.identity)
         return prepared
+
+    def merge_environment_settings(
+        self,
+        url: str | bytes | None,
+        proxies: Any,  # noqa: ANN401 - requests' own signature
+        stream: bool | None,
+        verify: bool | str | None,
+        cert: Any,  # noqa: ANN401
+    ) -> _Settings:
+        """As requests does, except that an explicit choice of what to verify against (a CA
+        bundle, or no verification) is kept over ``REQUESTS_CA_BUNDLE`` in the environment.
+        """
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # noqa: ANN401
         """Count the request and forget the previous response's hint."""
@@ -264,7 +286,12 @@ class PlexServerGateway:
         self.config = config
         self.clock = clock if clock is not None else SystemClock()
         remember_secret(config.plex_token)
+        problem = ca_bundle_problem(config.plex_ca_bundle)
+        if problem is not None:
+            raise ValueError(problem)
         self.session = _Session(client_identity(config))
+        self.session.verify = verify_setting(config)
+        warn_at_start(config)
         self._server: PlexServer | None = None
         self._machine: str | None = None
         self._sections: list[Any] = []
@@ -305,9 +332,14 @@ class PlexServerGateway:
         return Succeeded()
 
     def health(self) -> Health:
-        """``GET /`` with the token and a short timeout: up, down, refusing the token, or not a
-        Plex server at all (a web page, another service's answer, XML that is not Plex's).
+        """``GET /`` with the token and a short timeout: up, down, refusing the token, not a
+        Plex server at all (a web page, another service's answer, XML that is not Plex's), or
+        presenting a certificate that does not verify.
         """
+        return self.health_report().health
+
+    def health_report(self) -> HealthReport:
+        """The health call, with the words of a certificate that does not verify."""
         try:
             response = self.session.get(
                 f"{self.config.plex_url.rstrip('/')}/",
@@ -315,10 +347,13 @@ class PlexServerGateway:
                 timeout=self.config.health_timeout_seconds,
             )
         except NotPlexXml:
-            return Health.NOT_PLEX
-        except requests.exceptions.RequestException:
-            return Health.DOWN
-        return _health_of(response.status_code, response.content)
+            return HealthReport(Health.NOT_PLEX)
+        except requests.exceptions.RequestException as exc:
+            problem = certificate_problem(exc, self.config)
+            if problem is not None:
+                return HealthReport(Health.UNTRUSTED, problem)
+            return HealthReport(Health.DOWN)
+        return HealthReport(_health_of(response.status_code, response.content))
 
     # ------------------------------------------------------------------ steps
     def _call(self, stage: Stage, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
@@ -328,6 +363,9 @@ class PlexServerGateway:
         except PLEX_ERRORS as exc:
             retry_after_at = parse_retry_after(self.session.retry_after, now=self.clock.now())
             failure = classify_exception(exc, stage=stage, retry_after_at=retry_after_at)
+            if failure.error_class is ErrorClass.CERTIFICATE:
+                words = certificate_problem(exc, self.config)
+                failure = attrs.evolve(failure, message=words or failure.message)
             if failure.error_class is ErrorClass.OUTAGE:
                 # Connect afresh next time: the server that comes back may not be the one that
                 # went away (``_connect`` forgets the index if its identity changed).

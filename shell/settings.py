@@ -33,6 +33,7 @@ from returns.result import Failure, Result, Success
 
 from core import PathMapping, PlexSyncConfig, parse_duration
 from shell.serialise import converter
+from shell.tls import ca_bundle_problem
 
 DEFAULT_FILE: Final = "plexsync.toml"
 SYSTEM_FOLDER: Final = "/etc/plexsync"
@@ -182,6 +183,9 @@ def _build(values: dict[str, Any], sources: dict[str, str]) -> Result[Settings, 
         config = _SETTINGS.structure(values, PlexSyncConfig)
     except ClassValidationError as errors:
         return Failure(_one_line(errors, sources))
+    problem = ca_bundle_problem(config.plex_ca_bundle)
+    if problem is not None:  # a file named in the settings must be there at start
+        return Failure(f"{sources['plex_ca_bundle']}: {problem}")
     return Success(Settings(config=config, sources=dict(sources)))
 
 
@@ -221,6 +225,19 @@ def _parsed(parse: Callable[[str], object], kind: str) -> Callable[[object, type
     return hook
 
 
+_TRUTH: Final = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _boolean(value: object, _: type) -> object:
+    """A switch: text reads as true/false, 1/0 or yes/no (any case); TOML's own booleans pass."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _TRUTH[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"must be true or false (or 1 or 0), got {value!r}") from None
+
+
 def _seconds(value: object, _: type) -> object:
     """Any other number: text may carry a unit (``90m``), and a bare number is itself."""
     return parse_duration(value) if isinstance(value, str) else value
@@ -256,6 +273,7 @@ _SETTINGS: Final = converter.copy(detailed_validation=True)
 output is shown, but for a path mapping, written ``host=plex`` as in a variable."""
 _SETTINGS.register_structure_hook(str, _text)
 _SETTINGS.register_structure_hook(int, _parsed(int, "whole number"))
+_SETTINGS.register_structure_hook(bool, _boolean)
 _SETTINGS.register_structure_hook(float, _seconds)
 _SETTINGS.register_structure_hook_func(lambda kind: kind == tuple[str, ...], _names)
 _SETTINGS.register_structure_hook_func(lambda kind: kind == tuple[PathMapping, ...], _mappings)

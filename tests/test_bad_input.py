@@ -144,6 +144,8 @@ _FIELDS = {field.name: field for field in attrs.fields(PlexSyncConfig)}
 _BAD_BY_NAME: dict[str, list[object]] = {
     "plex_url": ["", "plex", "ftp://plex", "http://", 42, None],
     "plex_token": ["", "   ", "has space", 7, None],
+    "plex_ca_bundle": ["", "   ", 7],
+    "plex_verify_certificate": ["false", "yes", 1, 0, None],
     "db_path": ["", "   ", 7, None],
     "sqlite_synchronous": ["off", "", "FAST", 1],
     "library_sections": [("",), (" ",), (1,)],

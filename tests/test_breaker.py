@@ -134,6 +134,7 @@ def test_an_outage_without_words_gets_its_causes_usual_ones(config: PlexSyncConf
         (Signal.TRIPPED, PauseCause.OUTAGE),
         (Signal.REJECTED, PauseCause.AUTH),
         (Signal.MISCONFIGURED, PauseCause.MISCONFIGURED),
+        (Signal.UNTRUSTED, PauseCause.CERTIFICATE),
     ):
         opened, _ = observe(Breaker(), signal, now=T0, config=config)
         assert opened.outage == Outage(cause=cause, started_at=T0, detail=DEFAULT_DETAIL[cause])
@@ -269,6 +270,38 @@ def test_a_probe_finding_something_that_is_not_plex_blames_the_settings(
     )
     assert "plex_url" in after.outage.detail
     assert admit(after, now=T0 + 60, config=config).permission == Probe(ProbeKind.JOB)
+
+
+def test_a_certificate_that_does_not_verify_opens_at_once_and_is_probed_with_a_health_call(
+    config: PlexSyncConfig,
+) -> None:
+    """No threshold for a certificate: it opens at once with the words that say what failed;
+    a probe that meets it again without words keeps them, one with words replaces them, and
+    the probe is a health call (every call makes the same handshake).
+    """
+    words = "expired: the certificate expired on 2026-01-01 00:00 UTC; renew it ..."
+    opened, events = observe(Breaker(), Signal.UNTRUSTED, now=T0, config=config, detail=words)
+    assert opened.outage == Outage(cause=PauseCause.CERTIFICATE, started_at=T0, detail=words)
+    assert events == (
+        BreakerOpened(at=T0, cause=PauseCause.CERTIFICATE, next_probe_at=T0 + 10, detail=words),
+    )
+    assert admit(opened, now=T0 + 10, config=config).permission == Probe(ProbeKind.HEALTH)
+    probing = admit(opened, now=T0 + 10, config=config).breaker
+    again, _ = on_probe(probing, Health.UNTRUSTED, now=T0 + 11, config=config)
+    assert again.outage is not None
+    assert (again.outage.cause, again.outage.detail) == (PauseCause.CERTIFICATE, words)
+    newer = "name mismatch: the certificate is for plex.example, not 10.0.0.2; ..."
+    probing = admit(again, now=T0 + 60, config=config).breaker
+    changed, _ = on_probe(probing, Health.UNTRUSTED, now=T0 + 61, config=config, detail=newer)
+    assert changed.outage is not None
+    assert changed.outage.detail == newer
+    down = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    now_untrusted, _ = on_probe(down, Health.UNTRUSTED, now=T0 + 11, config=config)
+    assert now_untrusted.outage is not None
+    assert (now_untrusted.outage.cause, now_untrusted.outage.detail) == (
+        PauseCause.CERTIFICATE,
+        DEFAULT_DETAIL[PauseCause.CERTIFICATE],
+    )
 
 
 def test_a_late_probe_result_is_ignored(config: PlexSyncConfig) -> None:
@@ -426,6 +459,7 @@ def test_by_default_one_confirmed_outage_failure_holds_work(config: PlexSyncConf
         (Failed(ErrorClass.AUTH, "(401)"), Signal.REJECTED),
         (Failed(ErrorClass.MISCONFIGURED, "no section 'Films'"), Signal.MISCONFIGURED),
         (Failed(ErrorClass.NOT_PLEX, "a web page"), Signal.MISCONFIGURED),
+        (Failed(ErrorClass.CERTIFICATE, "expired: ..."), Signal.UNTRUSTED),
     ],
 )
 def test_a_job_sent_as_the_probe_reports_what_it_shows(

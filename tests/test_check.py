@@ -122,10 +122,11 @@ def test_a_section_plex_does_not_have_is_named_with_library_sections(
     """A library_sections name Plex does not know: exit 5, with the sections Plex has."""
     result = cli("check", env=plex_env(fake.url, library_sections="Films"))
     assert result.returncode == Exit.MISCONFIGURED, result.stdout + result.stderr
-    assert problems(result) == [
+    expected = (
         "Plex has no library section 'Films' (sections: 'Movies' (movie), 'TV Shows' (show),"
         " 'Music' (artist)); check library_sections"
-    ]
+    )
+    assert problems(result) == [expected]
 
 
 def test_a_section_that_is_not_a_movie_section_is_refused(cli: Cli, fake: FakePlex) -> None:

@@ -99,6 +99,13 @@ def test_a_cap_below_its_start_is_refused(lower: str, upper: str) -> None:
         make_config(**{lower: 10, upper: 5})
 
 
+def test_a_ca_bundle_with_verification_off_is_refused_naming_both() -> None:
+    """Trusting a CA while verifying nothing is a contradiction: the config says so."""
+    with pytest.raises(ValueError, match=r"^plex_ca_bundle .* plex_verify_certificate is false"):
+        make_config(plex_ca_bundle="/etc/ca.pem", plex_verify_certificate=False)
+    assert make_config(plex_verify_certificate=False).plex_ca_bundle is None
+
+
 def test_job_lease_must_outlast_one_plex_call() -> None:
     """A lease shorter than a call's timeouts would hand a live worker's job to another."""
     with pytest.raises(ValueError, match=r"^job_lease_seconds"):

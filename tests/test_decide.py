@@ -287,6 +287,23 @@ def test_settings_that_cannot_work_hold_everything_and_charge_nothing(
     )
 
 
+def test_a_certificate_that_does_not_verify_holds_everything_and_charges_nothing(
+    config: PlexSyncConfig,
+) -> None:
+    """A certificate failure is no outage to count up to a threshold, and no job's fault: the
+    breaker opens at once with the words, and the job waits for the probe, uncharged.
+    """
+    words = "unknown issuer: the certificate is issued by 'Proxy CA', ...; set plex_ca_bundle"
+    decision = run(make_job(), Failed(E.CERTIFICATE, words), config)
+    assert decision.action == RetryAt(T0 + 10, charged=False)
+    assert decision.job.charged_attempts == 0
+    assert decision.breaker.outage is not None
+    assert (decision.breaker.outage.cause, decision.breaker.outage.detail) == (
+        PauseCause.CERTIFICATE,
+        words,
+    )
+
+
 def test_an_outage_failure_of_a_call_begun_before_plex_came_back_reopens_nothing(
     config: PlexSyncConfig,
 ) -> None:

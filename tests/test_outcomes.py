@@ -18,6 +18,9 @@ E = ErrorClass
         (E.AUTH, Health.UNAUTHORIZED, E.AUTH),
         (E.AUTH, Health.UP, E.PERMANENT),
         (E.AUTH, Health.DOWN, E.OUTAGE),
+        (E.OUTAGE, Health.UNTRUSTED, E.CERTIFICATE),
+        (E.AUTH, Health.UNTRUSTED, E.CERTIFICATE),
+        (E.NOT_PLEX, Health.UNTRUSTED, E.CERTIFICATE),
     ],
 )
 def test_confirm(blamed: ErrorClass, health: Health, settled: ErrorClass) -> None:
@@ -30,7 +33,17 @@ def test_confirm(blamed: ErrorClass, health: Health, settled: ErrorClass) -> Non
     if settled is blamed:
         assert result is failure
     else:
-        assert result.message == f"(502) bad gateway (health check: Plex {health.value})"
+        assert result.message.startswith("(502) bad gateway (health check: ")
+
+
+def test_a_health_check_that_found_more_than_its_answer_says_gives_its_words() -> None:
+    """A health call that met a certificate that does not verify settles the failure as a
+    certificate failure, in the words the health call found (what failed, what fixes it).
+    """
+    words = "name mismatch: the certificate is for plex.example, not 10.0.0.2; set plex_url ..."
+    result = confirm(Failed(E.OUTAGE, "connection reset"), Health.UNTRUSTED, words)
+    assert result == Failed(E.CERTIFICATE, f"connection reset (health check: {words})")
+    assert not needs_confirmation(Failed(E.CERTIFICATE, words))  # believed at once
 
 
 @pytest.mark.parametrize(

@@ -181,12 +181,16 @@ def check(run: Run, settings: PluginSettings) -> list[str]:
             run.console.info(f"setting {name} from {source}")
     gateway = PlexServerGateway(config)
     try:
-        health = gateway.health()
+        report = gateway.health_report()
     finally:
         gateway.close()
     problems = []
-    if health is not Health.UP:
-        problems.append(f"Plex at {config.plex_url} is {health.value}")
+    if report.health is Health.UNTRUSTED:
+        problems.append(
+            f"Plex at {config.plex_url} fails certificate verification: {report.detail}"
+        )
+    elif report.health is not Health.UP:
+        problems.append(f"Plex at {config.plex_url} is {report.health.value}")
     else:
         run.console.info(f"Plex at {config.plex_url} answers")
     running = worker_running(config.db_path)

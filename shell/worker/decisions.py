@@ -85,12 +85,12 @@ def ask(store: Store, *, now: float, config: PlexSyncConfig) -> Admission:
 
 
 def report_probe(
-    store: Store, health: Health, *, now: float, config: PlexSyncConfig
+    store: Store, health: Health, *, now: float, config: PlexSyncConfig, detail: str = ""
 ) -> tuple[BreakerEvent, ...]:
-    """Record the result of the breaker's health probe."""
+    """Record the result of the breaker's health probe (*detail*: what it found, in words)."""
     with store.transaction() as tx:
         breaker = tx.breaker.load()
-        after, events = on_probe(breaker, health, now=now, config=config)
+        after, events = on_probe(breaker, health, now=now, config=config, detail=detail)
         tx.breaker.save(breaker, after, events)
     return events
 

@@ -50,7 +50,7 @@ from core import (
     wake_at,
 )
 from shell.clock import Clock, SystemClock
-from shell.gateway import PlexGateway
+from shell.gateway import PlexGateway, check_health
 from shell.payload import decode_payload
 from shell.redact import get_logger
 from shell.settings import load_config
@@ -259,11 +259,15 @@ class _Worker:
         return True
 
     def _probe(self) -> None:
-        health = self.plex.health()
+        report = check_health(self.plex)
         self.plex_calls += 1
         self.probes += 1
         events = decisions.report_probe(
-            self.store, health, now=self.clock.now(), config=self.config
+            self.store,
+            report.health,
+            now=self.clock.now(),
+            config=self.config,
+            detail=report.detail,
         )
         self._emit(events)
 
@@ -414,7 +418,8 @@ class _Worker:
             outcome = Failed(ErrorClass.TRANSIENT, f"unexpected {type(exc).__name__}")
         self.plex_calls += 1
         if needs_confirmation(outcome):
-            outcome = confirm(outcome, self.plex.health())
+            report = check_health(self.plex)
+            outcome = confirm(outcome, report.health, report.detail)
             self.plex_calls += 1
         return outcome
 

@@ -10,6 +10,7 @@ in flight until the handler has sent the reply.
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import traceback
 from http import HTTPStatus
@@ -65,6 +66,7 @@ class FakePlex(FaultInjection, RequestLog):
         fields: Iterable[Field] = FIELDS,
         machine_identifier: str = "fakeplex-0001",
         friendly_name: str = "Fake Plex",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if not token:
             raise ValueError("the fake needs a token to check requests against")
@@ -87,7 +89,7 @@ class FakePlex(FaultInjection, RequestLog):
         self._library.add_entry(TV_SECTION, 30, "A Show")
         self._library.add_section("Music", ("/music",), MUSIC_SECTION, "artist")
         self._library.add_entry(MUSIC_SECTION, 300, "An Artist")
-        self._listener = Listener(self)
+        self._listener = Listener(self, tls=tls)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -113,8 +115,17 @@ class FakePlex(FaultInjection, RequestLog):
 
     @property
     def url(self) -> str:
-        """The base URL to give `PlexServer`."""
-        return f"http://127.0.0.1:{self.port}"
+        """The base URL to give `PlexServer` (https when it speaks TLS)."""
+        return f"{'https' if self._listener.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def present(self, tls: ssl.SSLContext | None) -> None:
+        """Speak TLS with *tls* (a server context holding a certificate), or plain HTTP with
+        None, from the next connection on: the server restarts on its port, as Plex does when
+        its certificate is renewed.
+        """
+        self._listener.down()
+        self._listener.tls = tls
+        self._listener.up()
 
     @property
     def is_up(self) -> bool:

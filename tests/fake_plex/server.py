@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import traceback
@@ -62,8 +63,10 @@ class Exchange(Protocol):
 class Listener:
     """One port across outages, the server listening on it while up, and the threads it runs."""
 
-    def __init__(self, host: Exchange) -> None:
+    def __init__(self, host: Exchange, *, tls: ssl.SSLContext | None = None) -> None:
         self._host = host
+        self.tls = tls
+        """Set: every connection speaks TLS with this server context (swappable between `up()`s)."""
         self._lifecycle = threading.Lock()
         self._threads_lock = threading.Lock()
         self._port: int | None = None
@@ -88,7 +91,7 @@ class Listener:
         with self._lifecycle:
             if self._server is not None:
                 return
-            server = _Server(self._port or 0, self._host, self)
+            server = _Server(self._port or 0, self._host, self, self.tls)
             self._port = server.server_address[1]
             serving = threading.Thread(
                 target=server.serve_forever,
@@ -129,9 +132,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # close() joins the handler threads itself, which it keeps
 
-    def __init__(self, port: int, host: Exchange, listener: Listener) -> None:
+    def __init__(
+        self, port: int, host: Exchange, listener: Listener, tls: ssl.SSLContext | None
+    ) -> None:
         self.host = host
         self.listener = listener
+        self.tls = tls
         self.stopping = threading.Event()
         """Set when this server closes: wakes handlers sleeping in a slow or stalled reply."""
         self._connections: set[socket.socket] = set()
@@ -141,13 +147,27 @@ class _Server(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         """Handle each connection in a thread of its own, which the listener keeps."""
         handler = threading.Thread(
-            target=self.process_request_thread,
+            target=self._secured if self.tls is not None else self.process_request_thread,
             args=(request, client_address),
             name=f"fake-plex-{self.server_address[1]}-connection",
             daemon=True,
         )
         self.listener.started(handler)
         handler.start()
+
+    def _secured(self, request: socket.socket, client_address: Any) -> None:
+        """Handle a connection over TLS: the handshake runs in the connection's own thread, so a
+        client that refuses the certificate costs only that thread.
+        """
+        assert self.tls is not None
+        request.settimeout(5)  # a client that never finishes the handshake cannot hold `down()`
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except OSError:  # the client refused the certificate, or went away mid-handshake
+            self.shutdown_request(request)
+            return
+        secured.settimeout(None)
+        self.process_request_thread(secured, client_address)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind resolves the host's FQDN, which can stall on a bad resolver.
