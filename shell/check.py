@@ -177,6 +177,12 @@ def _unusable(failure: Failed, url: str) -> Problem:
             return Problem(
                 what=failure.message, setting="library_sections", holds=PauseCause.MISCONFIGURED
             )
+        case ErrorClass.CERTIFICATE:
+            return Problem(
+                what=f"Plex at {url} fails certificate verification: {failure.message}",
+                setting="plex_url",
+                holds=PauseCause.CERTIFICATE,
+            )
         case _:
             return Problem(
                 what=(

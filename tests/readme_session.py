@@ -104,6 +104,9 @@ def steps(block: Block) -> list[Step]:
         case "toml" if block.body.startswith("# plexsync.toml\n"):
             script = f"cat > plexsync.toml <<'README_TOML'\n{block.body}README_TOML"
             return [Step(script=script, line=block.line, shown="(plexsync.toml)", expected=None)]
+        case "toml":  # a fragment of a settings file: valid TOML, and every key a setting
+            script = f"\"$PYTHON\" -m tests.readme_toml <<'README_TOML'\n{block.body}README_TOML"
+            return [Step(script=script, line=block.line, shown="(settings)", expected=())]
         case _:
             raise ValueError(f"README line {block.line}: a {block.language or 'plain'} block")
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import logging
+import os
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +27,7 @@ import pytest
 
 import shell
 from core import Health, PauseCause, PlexSyncConfig
+from shell.cli.errors import Exit
 from shell.gateway import HealthReport
 from shell.plex import PlexServerGateway
 from shell.settings import Settings, load_settings
@@ -35,6 +39,9 @@ from tests.fake_plex import FakePlex
 from tests.test_plex_e2e import DrainedOrLate
 
 JOBS = 4
+
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -52,6 +59,13 @@ def plex(authority: Authority) -> Iterator[FakePlex]:
         for n in range(JOBS):
             server.add_item(1, f"/media/m{n}.mkv", title=f"raw {n}")
         yield server
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    """The environment of a plexsync command: this checkout importable, no stray settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
+    return env | {"PYTHONPATH": str(ROOT), "PLEXSYNC_PLEX_TOKEN": TOKEN}
 
 
 def tls_config(tmp_path: Path, url: str, **overrides: Any) -> PlexSyncConfig:
@@ -467,3 +481,23 @@ def test_a_path_prefix_behind_a_tls_reverse_proxy_works_for_every_call(
     assert seen
     assert all(line.split(" ", 1)[1].startswith("/plex") for line in seen), seen
     assert "GET /plex/" in seen  # the health check, under the prefix too
+
+
+def test_check_says_that_the_certificate_does_not_verify(
+    tmp_path: Path, plex: FakePlex, cli_env: dict[str, str]
+) -> None:
+    """`plexsync check` names the certificate failure in the worker's words and exits with the
+    misconfigured status.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "shell.cli", "check"],
+        env=cli_env | {"PLEXSYNC_PLEX_URL": plex.url, "PLEXSYNC_DB_PATH": str(tmp_path / "q.db")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == Exit.MISCONFIGURED, result.stdout + result.stderr
+    assert (
+        f"Plex at {plex.url} fails certificate verification: unknown issuer: the certificate is "
+        "issued by 'plexsync test CA'"
+    ) in result.stdout

@@ -129,7 +129,10 @@ def config_command(args: argparse.Namespace) -> int:
         render.print_json(described)
     else:
         render.print_rows(
-            [(name, f"{info['value']}  [{info['source']}]") for name, info in described.items()]
+            [
+                (name, f"{render.setting_value(info['value'])}  [{info['source']}]")
+                for name, info in described.items()
+            ]
         )
     return Exit.OK
 

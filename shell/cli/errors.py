@@ -35,12 +35,14 @@ MEANING: Final[Mapping[Exit, str]] = {
     ),
     Exit.USAGE: "a command line that cannot be understood; the command's usage is printed",
     Exit.PLEX_UNAVAILABLE: (
-        "`run --until-idle` left work held because Plex is unavailable; `check` could not reach it"
+        "`run --until-idle` left work held because Plex is unavailable (or answers but fails "
+        "edits); `check` could not reach it"
     ),
     Exit.TOKEN_REJECTED: "the same, because Plex rejects the token (`plex_token`)",
     Exit.MISCONFIGURED: (
-        "the same, because Plex cannot be used as configured: `plex_url` is not Plex, a "
-        "`library_sections` name is wrong, or (`check`) a path is outside every library folder"
+        "the same, because Plex cannot be used as configured: `plex_url` is not Plex, its "
+        "certificate does not verify, a `library_sections` name is wrong, or (`check`) a path "
+        "is outside every library folder"
     ),
     Exit.INTERRUPTED: "stopped by Ctrl-C (`run` stops on SIGINT or SIGTERM and exits 0)",
     Exit.OUTPUT_CLOSED: "whatever read the output stopped reading (`| head`): stopped quietly",
@@ -51,6 +53,8 @@ HELD: Final[Mapping[PauseCause, Exit]] = {
     PauseCause.OUTAGE: Exit.PLEX_UNAVAILABLE,
     PauseCause.AUTH: Exit.TOKEN_REJECTED,
     PauseCause.MISCONFIGURED: Exit.MISCONFIGURED,
+    PauseCause.FAILING_EDITS: Exit.PLEX_UNAVAILABLE,
+    PauseCause.CERTIFICATE: Exit.MISCONFIGURED,
 }
 """The exit status of a run that stopped with work held, by what held it."""
 

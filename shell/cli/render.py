@@ -304,3 +304,14 @@ class Progress:
 def progress(label: str, stream: TextIO, *, total: int | None = None) -> Progress | None:
     """A progress line on a terminal; nothing when output is not a terminal."""
     return Progress(label, stream, total=total) if stream.isatty() else None
+
+
+def setting_value(value: object) -> str:
+    """A setting's value as a settings file would spell it: text as it is, everything else
+    (true, a list, none) as TOML and JSON write it.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "none"
+    return json.dumps(value, ensure_ascii=False)

@@ -225,14 +225,28 @@ class FakePlex(FaultInjection, RequestLog):
     def exchange(
         self, method: str, raw_path: str, headers: Message, body: bytes = b""
     ) -> Iterator[Reply]:
-        """Answer one request: the reply, in flight until the `with` block that sends it ends."""
+        """Answer one request: the reply, in flight until it starts to go out (``Reply.sent``,
+        called by the sender) or the `with` block that sends it ends, whichever comes first.
+
+        Not later: a client that has its answer may send its next request at once, before this
+        thread has left the `with` block, and the two must not count as overlapping.
+        """
         incoming = receive(method, raw_path, headers, self._token, body)
-        with self._in_flight(incoming.rating_keys):
-            reply, recorded = self._answer(incoming)
-            try:
-                yield reply
-            finally:
+        flight = contextlib.ExitStack()
+        flight.enter_context(self._in_flight(incoming.rating_keys))
+        reply, recorded = self._answer(incoming)
+        finished: list[bool] = []
+
+        def sent() -> None:
+            if not finished:
+                finished.append(True)
+                flight.close()
                 self._replied(recorded)
+
+        try:
+            yield attrs.evolve(reply, sent=sent)
+        finally:
+            sent()
 
     def report_error(self, text: str) -> None:
         """Keep a failure of the fake itself, for `__exit__` to raise."""

@@ -43,6 +43,8 @@ class Reply:
     """If set: send the headers and half the body, wait this long, then close the connection."""
     fault: str | None = None
     """The fault that spoiled the reply, if any."""
+    sent: Callable[[], None] | None = None
+    """Called as the reply starts to go out: from then on the request is no longer in flight."""
     then: Callable[[], object] | None = None
     """Carried out after *delay*, before the reply is sent, whether or not the client still
     waits: a request Plex finishes although its client gave up on it."""
@@ -255,6 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.stall is not None and len(body) < 2:
             # Half of an empty body is a complete one: stall inside a body that has content.
             body = document(element("MediaContainer", size=0))
+        if reply.sent is not None:
+            reply.sent()
         self.send_response(reply.status, phrase(reply.status))
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(body)))
