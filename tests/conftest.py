@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from core import PlexSyncConfig
 from tests.builders import make_config
+from tests.small_disk import SmallDisk, mounted
 
 
 @pytest.fixture
 def config() -> PlexSyncConfig:
     """The default config."""
     return make_config()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
+    """A small real filesystem (a size-limited tmpfs) to fill; the test skips if it cannot mount."""
+    yield from mounted(tmp_path)

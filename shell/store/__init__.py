@@ -12,7 +12,7 @@ commands call on ``Store`` and its three tables; nothing outside this package se
 
 from __future__ import annotations
 
-from shell.store.database import StoreError
+from shell.store.database import DamagedError, DiskFullError, StoreError
 from shell.store.dead_letters import DeadLetterEntry, Filters
 from shell.store.jobs import Counts
 from shell.store.records import HISTORY_LIMIT, JOB_MOVES, JobRow, StoredJob, parse_history
@@ -24,7 +24,9 @@ __all__ = [
     "JOB_MOVES",
     "SCHEMA_VERSION",
     "Counts",
+    "DamagedError",
     "DeadLetterEntry",
+    "DiskFullError",
     "Filters",
     "JobRow",
     "Store",

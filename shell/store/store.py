@@ -41,13 +41,15 @@ class Store:
         self.late_edits = LateEdits(connection)
         self.images = UploadedImages(connection)
         self.notes = HostNotes(connection)
+        self.writes = 0
+        """Transactions this connection committed that changed a row (each needed disk space)."""
 
     @classmethod
     def open(cls, path: str, *, synchronous: str = "NORMAL") -> Store:
         """Open (creating, private, if missing) and migrate the database at *path*."""
         connection = connect(path, synchronous=synchronous)
         try:
-            with named_failures(f"cannot use the queue database {path}"):
+            with named_failures(path, where=f"cannot use the queue database {path}"):
                 migrate(connection, path)
         except BaseException:
             connection.close()
@@ -61,8 +63,11 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
         """One unit of work: everything done through the yielded store commits together."""
+        changes = self._db.total_changes
         with transaction(self._db, self.path):
             yield self
+        if self._db.total_changes != changes:
+            self.writes += 1
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Store]:
