@@ -4,7 +4,9 @@
 * ``jobs``, ``dead_letters``, ``breaker``: the statements of each table; ``images`` (what was
   uploaded to which Plex item) and ``notes`` (a host's own notes) likewise;
 * ``records``: rows to values and back (``StoredJob``, attempt histories);
-* ``schema``: the schema and its migrations; ``database``: opening the file, locks, errors.
+* ``schema``: the schema and its migrations; ``database``: opening the file, locks, errors;
+* ``health``: the marks workers leave and SQLite's checks; ``maintenance``: checking the file
+  whole, read-only.
 
 Another store (in memory, another database) would implement the methods the worker and the
 commands call on ``Store`` and its three tables; nothing outside this package sees SQL.

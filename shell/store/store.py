@@ -18,6 +18,7 @@ from shell.store import consistency
 from shell.store.breaker import BreakerRow
 from shell.store.database import connect, named_failures, transaction
 from shell.store.dead_letters import DeadLetters
+from shell.store.health import Runs, damage
 from shell.store.images import UploadedImages
 from shell.store.jobs import Jobs
 from shell.store.late_edits import LateEdits
@@ -41,6 +42,7 @@ class Store:
         self.late_edits = LateEdits(connection)
         self.images = UploadedImages(connection)
         self.notes = HostNotes(connection)
+        self.runs = Runs(connection)
         self.writes = 0
         """Transactions this connection committed that changed a row (each needed disk space)."""
 
@@ -140,12 +142,12 @@ class Store:
         with self.reading():
             return consistency.problems(self._db)
 
-    def damage(self) -> list[str]:
-        """What SQLite's ``integrity_check`` finds wrong with the file (nothing, normally)."""
+    def damage(self, *, quick: bool = False) -> list[str]:
+        """What SQLite's ``integrity_check`` (``quick_check`` with *quick*) finds wrong with the
+        file, one problem a line (nothing, normally).
+        """
         with self.reading():
-            rows = self._db.execute("PRAGMA integrity_check").fetchall()
-        found = [str(row[0]) for row in rows]
-        return [] if found == ["ok"] else found
+            return damage(self._db, quick=quick)
 
     def done_count(self) -> int:
         """Jobs finished since the database was created."""

@@ -15,7 +15,8 @@ nothing is due the worker sleeps until the earliest of the next due job, the end
 The worker never dies on one job: a payload that no longer decodes is dead-lettered as invalid,
 and an unexpected exception from a gateway becomes a transient failure (logged with its type), so
 a bug ends in the DLQ with a reason after the retry budget instead of killing the loop. Nor on a
-full disk: it holds all work and waits for space (``storage``).
+full disk: it holds all work and waits for space (``storage``). A damaged file stops it, at start
+(``storage.check_at_start``) or when SQLite meets the damage, with one line saying what to do.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ from shell.worker import decisions, storage
 from shell.worker.decisions import Attempted
 from shell.worker.log import EventLog
 from shell.worker.owner import expire_leases_of_dead_local_workers, new_owner
-from shell.worker.presence import announce
+from shell.worker.presence import announce, worker_running
 from shell.worker.signals import StopNow, stop_on_signals
 
 log = get_logger("plexsync.worker")
@@ -134,6 +135,8 @@ def run_worker(
     stop_event = threading.Event()
     wake = stop if isinstance(stop, threading.Event) else stop_event
     clock = clock if clock is not None else SystemClock(wake=wake)
+    alone = not worker_running(config.db_path)
+    checked_at = storage.check_at_start(config.db_path, now=clock.now(), alone=alone)
     store = Store.open(config.db_path, synchronous=config.sqlite_synchronous)
     own_gateway = None
     if plex is None:
@@ -148,6 +151,7 @@ def run_worker(
         ):
             worker = _Worker(config, store, clock, plex, on_event)
             stopping = stop if stop is not None else stop_event
+            storage.record_start(store, alone=alone, checked_at=checked_at)
             return worker.run(stopping, until_idle=until_idle)
     finally:
         if own_gateway is not None:
@@ -210,8 +214,10 @@ class _Worker:
             )
         except KeyboardInterrupt:
             self.full_disk.release()
+            storage.record_stop(self.store)
             raise
         self.full_disk.stopping()
+        storage.record_stop(self.store)
         stopped_at = self.clock.now()
         log.info(
             "worker %s stopped: %d done, %d retried, %d dead-lettered, %d Plex calls",

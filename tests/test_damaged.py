@@ -1,0 +1,235 @@
+"""A queue file damaged on disk: found as a worker starts, and named with what to do.
+
+The damage is done to real files the way disks and crashes do it: a page overwritten with
+garbage in the middle of the file (a torn write), and a WAL that lost its tail after a
+checkpoint had already copied it into the file (the machine died, the file system kept only part
+of the WAL). These tests talk SQL only to produce that second state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import shell
+from core import Health, Outcome, PlexSyncConfig, Succeeded
+from shell import FakeClock
+from shell.api import close_store
+from shell.payload import Metadata
+from shell.store import DamagedError, Store
+from shell.store.database import RECOVER_ADVICE
+from shell.worker import decisions
+from shell.worker.decisions import Attempted
+from tests.builders import make_config, metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = 4096
+ITEMS = 600
+DAY = 86_400.0
+
+
+class Died(BaseException):
+    """A worker's sudden end, in this process: nothing after it runs, as after a SIGKILL."""
+
+
+class TakesEdits:
+    """A healthy Plex that takes every edit; with *dies_at*, the worker dies as it sends that
+    edit.
+    """
+
+    def __init__(self, dies_at: int = 0) -> None:
+        self.dies_at = dies_at
+        self.applied: list[str] = []
+
+    def apply(self, metadata: Metadata) -> Outcome:
+        self.applied.append(metadata.path)
+        if len(self.applied) == self.dies_at:
+            raise Died
+        return Succeeded()
+
+    def health(self) -> Health:
+        return Health.UP
+
+
+def queue_of(tmp_path: Path, items: int = ITEMS) -> PlexSyncConfig:
+    """A queue of *items* jobs (ids 1 to *items*, "Item 0" ...), written to the file and closed."""
+    config = make_config(db_path=str(tmp_path / "queue.db"))
+    store = Store.open(config.db_path)
+    try:
+        jobs = [(f"scene:{n}", json.dumps(metadata(n, summary="s" * 300))) for n in range(items)]
+        store.enqueue_many(jobs, now=0.0)
+    finally:
+        store.close()
+    return config
+
+
+def tear_page(path: str, marker: bytes) -> int:
+    """Overwrite the page holding *marker* with garbage, as a torn write leaves it; its number."""
+    data = bytearray(Path(path).read_bytes())
+    offset = data.find(marker)
+    assert offset > 0, marker
+    page = offset // PAGE
+    data[page * PAGE : (page + 1) * PAGE] = random.Random(page).randbytes(PAGE)
+    Path(path).write_bytes(bytes(data))
+    return page
+
+
+def digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def plexsync(*args: str, db_path: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
+    env |= {
+        "PLEXSYNC_DB_PATH": db_path,
+        "PLEXSYNC_PLEX_URL": "http://127.0.0.1:9",  # nothing listens: no Plex call may matter
+        "PLEXSYNC_PLEX_TOKEN": "unused-token",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "shell.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+        timeout=120,
+    )
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one error line a failed command ends with (and no traceback)."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("plexsync: error: ")
+    return last
+
+
+@pytest.fixture
+def torn(tmp_path: Path) -> PlexSyncConfig:
+    """A queue of ``ITEMS`` jobs, one page of which (the one holding "Item 300") is garbage."""
+    config = queue_of(tmp_path)
+    tear_page(config.db_path, b'"title": "Item 300"')
+    return config
+
+
+def test_a_worker_checks_the_file_at_start_after_an_unclean_stop_or_a_day(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``quick_check`` runs when a worker starts on a file never checked, after a worker died,
+    or a day after the last check; a start after a clean stop the same day skips it.
+    """
+    config = queue_of(tmp_path, items=6)
+    clock = FakeClock()
+
+    def start(plex: TakesEdits | None = None) -> list[str]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="plexsync"):
+            shell.run_worker(config, clock=clock, plex=plex or TakesEdits(), until_idle=True)
+        return [r.getMessage() for r in caplog.records if "quick_check" in r.getMessage()]
+
+    [first] = start()
+    assert re.fullmatch(
+        rf"{re.escape(config.db_path)} passed quick_check in \d+\.\d\ds \(not checked in the "
+        r"last day\)",
+        first,
+    )
+    assert start() == []  # a clean stop, the same day
+
+    shell.enqueue_many(
+        config, [(f"scene:again-{n}", metadata(n)) for n in range(3)], now=clock.now()
+    )
+    close_store(config)
+    with pytest.raises(Died):
+        start(TakesEdits(dies_at=2))
+    [after_death] = start()
+    assert after_death.endswith("(the last worker did not stop cleanly)")
+    assert start() == []
+
+    clock.advance(DAY + 1)
+    [a_day_later] = start()
+    assert a_day_later.endswith("(not checked in the last day)")
+
+
+def test_a_torn_page_stops_the_worker_at_start_saying_what_to_do(
+    torn: PlexSyncConfig,
+) -> None:
+    """``plexsync run`` on a file with a garbage page exits 1 before any work, with one line
+    that names the file, what ``quick_check`` found and ``plexsync db recover``.
+    """
+    result = plexsync("run", "--until-idle", db_path=torn.db_path)
+    line = error_line(result)
+    assert line.startswith(f"plexsync: error: {torn.db_path}: the file is damaged (quick_check: ")
+    assert line.endswith(f"; {RECOVER_ADVICE}")
+    assert "started" not in result.stderr  # it stopped before working
+
+
+def test_a_read_that_meets_damage_names_the_file_and_what_to_do(torn: PlexSyncConfig) -> None:
+    """Damage SQLite meets in use (a worker not checking at start) is a ``DamagedError`` in one
+    line that names the file and ``plexsync db recover``.
+    """
+    store = Store.open(torn.db_path)
+    try:
+        with pytest.raises(DamagedError) as raised, store.reading():
+            store.jobs.rows()
+    finally:
+        store.close()
+    assert str(raised.value) == (
+        f"{torn.db_path}: the file is damaged (database disk image is malformed); {RECOVER_ADVICE}"
+    )
+
+
+def test_a_truncated_wal_is_found_at_start(tmp_path: Path) -> None:
+    """A worker died; a checkpoint had copied the WAL into the file, and the disk then kept only
+    part of the WAL. The next worker's start finds the damage, and leaves the files as they are.
+    """
+    config = queue_of(tmp_path, items=2000)
+    host = Store.open(config.db_path)  # the host keeps the queue open: the WAL is not folded away
+    try:
+        host._db.execute("PRAGMA wal_autocheckpoint = 0")
+        host.enqueue_many(
+            [(f"scene:late-{n}", json.dumps(metadata(n, summary="s" * 300))) for n in range(300)],
+            now=1.0,
+        )
+        wal = config.db_path + "-wal"
+        kept_wal = os.path.getsize(wal)  # the WAL up to the host's last commit
+        worker = Store.open(config.db_path)  # a worker starts, finishes 1200 jobs, then dies
+        try:
+            worker._db.execute("PRAGMA wal_autocheckpoint = 0")
+            with worker.transaction() as tx:  # as a worker's start marks the file
+                tx.runs.started(alone=True, checked_at=time.time())
+            for _ in range(1200 // 60):
+                claimed = decisions.claim(
+                    worker, now=2.0, owner="host:1:dead:w", config=config, limit=60
+                )
+                attempts = [Attempted(stored=job, outcome=Succeeded(), at=2.0) for job in claimed]
+                decisions.record(worker, attempts, config=config)
+        finally:
+            worker.close()
+        host._db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # every frame copied into the file
+        crashed = tmp_path / "after-the-crash"
+        crashed.mkdir()
+        shutil.copy(config.db_path, crashed / "queue.db")
+        shutil.copy(wal, crashed / "queue.db-wal")
+    finally:
+        host.close()
+    path = str(crashed / "queue.db")
+    os.truncate(path + "-wal", kept_wal)
+
+    damaged = (digest(path), digest(path + "-wal"))
+    started = plexsync("run", "--until-idle", db_path=path)
+    assert error_line(started).startswith(
+        f"plexsync: error: {path}: the file is damaged (quick_check: "
+    )
+    assert (digest(path), digest(path + "-wal")) == damaged  # the check only read
