@@ -1,4 +1,5 @@
-"""A queue file damaged on disk: found as a worker starts, and named with what to do.
+"""A queue file damaged on disk: found as a worker starts, named with what to do, checked with
+``plexsync db check`` and salvaged into a new file with ``plexsync db recover``.
 
 The damage is done to real files the way disks and crashes do it: a page overwritten with
 garbage in the middle of the file (a torn write), and a WAL that lost its tail after a
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,10 +29,11 @@ from core import Health, Outcome, PlexSyncConfig, Succeeded
 from shell import FakeClock
 from shell.api import close_store
 from shell.payload import Metadata
-from shell.store import DamagedError, Store
+from shell.store import DamagedError, Filters, Store
 from shell.store.database import RECOVER_ADVICE
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
+from shell.worker.presence import announce
 from tests.builders import make_config, metadata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +81,7 @@ def tear_page(path: str, marker: bytes) -> int:
     """Overwrite the page holding *marker* with garbage, as a torn write leaves it; its number."""
     data = bytearray(Path(path).read_bytes())
     offset = data.find(marker)
-    assert offset > 0, marker
+    assert offset >= 0, marker
     page = offset // PAGE
     data[page * PAGE : (page + 1) * PAGE] = random.Random(page).randbytes(PAGE)
     Path(path).write_bytes(bytes(data))
@@ -190,9 +193,116 @@ def test_a_read_that_meets_damage_names_the_file_and_what_to_do(torn: PlexSyncCo
     )
 
 
-def test_a_truncated_wal_is_found_at_start(tmp_path: Path) -> None:
+def test_db_check_finds_a_torn_page_and_recover_salvages_every_other_row(
+    torn: PlexSyncConfig,
+) -> None:
+    """``db check`` exits 1 naming the damage; ``db recover`` puts a sound file in its place with
+    every row it could read, keeps the damaged one untouched beside it, says which ids were
+    lost, and the queue works on (ids are not handed out again).
+    """
+    path = torn.db_path
+    found = plexsync("db", "check", db_path=path)
+    assert error_line(found) == f"plexsync: error: {path} is damaged: {RECOVER_ADVICE}"
+    assert re.match(rf"{re.escape(path)}: integrity_check found \d+ problems?:\n  ", found.stdout)
+    checked = json.loads(plexsync("db", "check", "--quick", "--json", db_path=path).stdout)
+    assert (checked["ok"], checked["check"]) == (False, "quick_check")
+    assert checked["damage"]
+
+    before = digest(path)
+    recovered = plexsync("db", "recover", "--json", db_path=path)
+    assert recovered.returncode == 0, recovered.stderr
+    report = json.loads(recovered.stdout)
+    [jobs] = [t for t in report["tables"] if t["table"] == "jobs"]
+    [lost] = jobs["unreadable"]
+    assert lost["first"] <= 301 <= lost["last"]  # "Item 300" is job 301
+    assert jobs["lost_at_most"] == lost["last"] - lost["first"] + 1
+    assert jobs["salvaged"] + jobs["lost_at_most"] == ITEMS
+    assert jobs["refused"] == 0
+    assert (report["damage"], report["problems"]) == ([], [])
+    assert re.fullmatch(rf"{re.escape(path)}\.damaged-\d{{8}}T\d{{6}}Z", report["kept_as"])
+    assert digest(report["kept_as"]) == before
+    assert sorted(os.listdir(Path(path).parent)) == sorted(
+        ["queue.db", Path(report["kept_as"]).name]
+    )
+
+    sound = plexsync("db", "check", db_path=path)
+    assert sound.returncode == 0, sound.stderr
+    assert sound.stdout.startswith(f"{path}: ok (integrity_check in ")
+    assert f"{jobs['salvaged']} jobs, 0 dead letters)" in sound.stdout
+
+    store = Store.open(path)
+    try:
+        ids = [row.id for row in store.jobs.rows()]
+        assert ids == [n for n in range(1, ITEMS + 1) if not lost["first"] <= n <= lost["last"]]
+    finally:
+        store.close()
+    try:
+        [new_id] = shell.enqueue_many(torn, [("scene:new", metadata(1000))])
+    finally:
+        close_store(torn)
+    assert new_id == ITEMS + 1
+    report_of_run = shell.run_worker(torn, clock=FakeClock(), plex=TakesEdits(), until_idle=True)
+    assert report_of_run.done == jobs["salvaged"] + 1
+
+
+def test_db_recover_text_and_a_sound_file(torn: PlexSyncConfig, tmp_path: Path) -> None:
+    """The text report says how many rows were salvaged and lost and where the old file went; a
+    sound file has nothing to recover and is left alone.
+    """
+    recovered = plexsync("db", "recover", db_path=torn.db_path)
+    assert recovered.returncode == 0, recovered.stderr
+    lines = recovered.stdout.splitlines()
+    assert re.fullmatch(
+        rf"recovered {re.escape(torn.db_path)}: \d+ jobs and 0 dead letters salvaged, up to \d+ "
+        "rows lost",
+        lines[0],
+    )
+    assert lines[1].startswith(f"the damaged file is kept as {torn.db_path}.damaged-")
+    assert lines[2].split() == ["TABLE", "SALVAGED", "LOST", "UNREADABLE", "IDS"]
+    assert any(re.fullmatch(r"jobs +\d+ +<= \d+ +\d+-\d+", line) for line in lines[3:]), lines
+    assert lines[-1] == "jobs lost are edits no longer queued: send those items again from the host"
+
+    again = plexsync("db", "recover", db_path=torn.db_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"nothing to recover: {torn.db_path} passes integrity_check\n"
+    assert len([name for name in os.listdir(tmp_path) if ".damaged-" in name]) == 1
+
+
+def test_a_file_whose_first_page_is_garbage_cannot_be_salvaged_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """With its first page (the header and the schema) gone, nothing can be read: ``db check``
+    and ``db recover`` say so in one line each, and the file is left as it is.
+    """
+    config = queue_of(tmp_path)
+    tear_page(config.db_path, b"SQLite format 3")
+    before = digest(config.db_path)
+    checked = plexsync("db", "check", db_path=config.db_path)
+    assert error_line(checked) == (
+        f"plexsync: error: {config.db_path}: the file is not a SQLite database"
+    )
+    recovered = plexsync("db", "recover", db_path=config.db_path)
+    assert error_line(recovered) == (
+        f"plexsync: error: cannot salvage anything from {config.db_path}: SQLite cannot read "
+        "even its schema (file is not a database); the sqlite3 shell's .recover command, where "
+        "installed, may still get rows out"
+    )
+    assert digest(config.db_path) == before
+
+
+def test_db_recover_refuses_while_a_worker_runs(torn: PlexSyncConfig) -> None:
+    """Swapping the file under a running worker would lose its writes: ``db recover`` refuses."""
+    with announce(torn.db_path):
+        result = plexsync("db", "recover", db_path=torn.db_path)
+    assert error_line(result) == (
+        f"plexsync: error: a worker is running on {torn.db_path}: stop it (and the host) first"
+    )
+
+
+def test_a_truncated_wal_is_found_at_start_and_recovered(tmp_path: Path) -> None:
     """A worker died; a checkpoint had copied the WAL into the file, and the disk then kept only
-    part of the WAL. The next worker's start finds the damage, and leaves the files as they are.
+    part of the WAL. The next worker's start finds the damage; ``db recover`` salvages a sound
+    file and keeps the damaged one untouched.
     """
     config = queue_of(tmp_path, items=2000)
     host = Store.open(config.db_path)  # the host keeps the queue open: the WAL is not folded away
@@ -233,3 +343,18 @@ def test_a_truncated_wal_is_found_at_start(tmp_path: Path) -> None:
         f"plexsync: error: {path}: the file is damaged (quick_check: "
     )
     assert (digest(path), digest(path + "-wal")) == damaged  # the check only read
+    recovered = plexsync("db", "recover", "--json", db_path=path)
+    assert recovered.returncode == 0, recovered.stderr
+    report: dict[str, Any] = json.loads(recovered.stdout)
+    assert (report["damage"], report["problems"]) == ([], [])
+    kept = report["kept_as"]
+    assert (digest(kept), digest(kept + "-wal")) == damaged  # kept as it was
+    [jobs] = [t for t in report["tables"] if t["table"] == "jobs"]
+    assert jobs["salvaged"] > 0
+    assert plexsync("db", "check", db_path=path).returncode == 0
+    store = Store.open(path)
+    try:
+        assert store.jobs.count() == jobs["salvaged"]
+        assert store.dead_letters.count(Filters()) == 0
+    finally:
+        store.close()

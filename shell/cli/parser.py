@@ -14,6 +14,7 @@ from typing import Any, Final, NoReturn
 import core
 from core import DeadLetterReason, parse_duration
 from shell.cli import commands
+from shell.cli.db import add_db
 from shell.cli.errors import EXIT_USAGE
 from shell.cli.stash import add_stash
 from shell.fields import FIELDS, LIST_KEYS, Kind
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dlq(subcommands)
     _add_simulate(subcommands)
     add_stash(subcommands)
+    add_db(subcommands)
     return parser
 
 

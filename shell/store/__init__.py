@@ -5,8 +5,8 @@
   uploaded to which Plex item) and ``notes`` (a host's own notes) likewise;
 * ``records``: rows to values and back (``StoredJob``, attempt histories);
 * ``schema``: the schema and its migrations; ``database``: opening the file, locks, errors;
-* ``health``: the marks workers leave and SQLite's checks; ``maintenance``: checking the file
-  whole, read-only.
+* ``health``: the marks workers leave and SQLite's checks; ``maintenance``: ``plexsync db check``,
+  ``db recover`` (salvage into a new file) and ``db backup``.
 
 Another store (in memory, another database) would implement the methods the worker and the
 commands call on ``Store`` and its three tables; nothing outside this package sees SQL.

@@ -71,7 +71,7 @@ def failure(path: str, exc: sqlite3.DatabaseError, *, where: str | None = None) 
 def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
     """A configured connection to the file at *path*, created (private) if it is missing."""
     try:
-        _create_private(path)
+        create_private(path)
         connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the queue database {path}: {exc}") from None
@@ -153,7 +153,7 @@ def _nearly_full(path: str) -> bool:
     return free < NEARLY_FULL_BYTES
 
 
-def _create_private(path: str) -> None:
+def create_private(path: str) -> None:
     """Create the database file readable by its owner only (the DLQ holds payloads)."""
     if path == ":memory:" or os.path.exists(path):
         return
