@@ -9,10 +9,8 @@ still queued or counted done (a copy torn across a commit would lose or double o
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +20,9 @@ import pytest
 import shell
 from shell.store import Filters, Store, maintenance
 from tests.builders import TOKEN, make_config
+from tests.cli_process import PLEXSYNC, ROOT, environment, plexsync
 from tests.fake_plex import FakePlex
 
-ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = "/media/library"
 ITEMS = 300
 PATIENCE = 60.0
@@ -45,32 +43,6 @@ def fake() -> Iterator[FakePlex]:
         yield server
 
 
-def environment(db_path: str, fake: FakePlex | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["PLEXSYNC_DB_PATH"] = db_path
-    if fake is not None:
-        env |= {
-            "PLEXSYNC_PLEX_URL": fake.url,
-            "PLEXSYNC_PLEX_TOKEN": TOKEN,
-            "PLEXSYNC_POLL_INTERVAL": "0.05",
-            "PLEXSYNC_READ_TIMEOUT_SECONDS": "5",
-        }
-    return env
-
-
-def plexsync(*args: str, db_path: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "shell.cli", *args],
-        capture_output=True,
-        text=True,
-        env=environment(db_path),
-        cwd=ROOT,
-        check=False,
-        timeout=PATIENCE,
-    )
-
-
 def test_backups_taken_while_a_worker_runs_are_each_one_consistent_moment(
     tmp_path: Path, fake: FakePlex
 ) -> None:
@@ -85,10 +57,16 @@ def test_backups_taken_while_a_worker_runs_are_each_one_consistent_moment(
     shell.api.close_store(config)
     with (tmp_path / "worker.err").open("wb") as err:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "shell.cli", "run", "--json"],
+            [*PLEXSYNC, "run", "--json"],
             stdout=subprocess.PIPE,
             stderr=err,
-            env=environment(db_path, fake),
+            env=environment(
+                db_path,
+                plex_url=fake.url,
+                plex_token=TOKEN,
+                poll_interval="0.05",
+                read_timeout_seconds="5",
+            ),
             cwd=ROOT,
         )
     reader = Store.open(db_path)

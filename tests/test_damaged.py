@@ -17,7 +17,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,9 @@ from shell.store.database import RECOVER_ADVICE
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
 from shell.worker.presence import announce
+from tests import cli_process
 from tests.builders import make_config, metadata
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = 4096
 ITEMS = 600
 DAY = 86_400.0
@@ -93,20 +92,9 @@ def digest(path: str) -> str:
 
 
 def plexsync(*args: str, db_path: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
-    env |= {
-        "PLEXSYNC_DB_PATH": db_path,
-        "PLEXSYNC_PLEX_URL": "http://127.0.0.1:9",  # nothing listens: no Plex call may matter
-        "PLEXSYNC_PLEX_TOKEN": "unused-token",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "shell.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-        timeout=120,
+    """``plexsync *args``, with Plex settings that lead nowhere (none of these may call Plex)."""
+    return cli_process.plexsync(
+        *args, db_path=db_path, plex_url="http://127.0.0.1:9", plex_token="unused-token"
     )
 
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -25,9 +21,9 @@ from shell.payload import Metadata
 from shell.store import Filters, Store
 from shell.worker import storage
 from tests.builders import T0, make_config, metadata
+from tests.cli_process import plexsync
 from tests.small_disk import SmallDisk
 
-ROOT = Path(__file__).resolve().parents[1]
 DAY = 86_400.0
 
 
@@ -132,17 +128,7 @@ def test_the_command_line_reports_a_full_disk_in_one_line(small_disk: SmallDisk)
     shell.enqueue(config, key="scene:1", metadata=metadata(1))
     close_store(config)
     small_disk.fill()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
-    env["PLEXSYNC_DB_PATH"] = config.db_path
-    result = subprocess.run(
-        [sys.executable, "-m", "shell.cli", "enqueue", "--key", "scene:2", "--path", "/m/2.mkv"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-        timeout=60,
-    )
+    result = plexsync("enqueue", "--key", "scene:2", "--path", "/m/2.mkv", db_path=config.db_path)
     assert result.returncode == 1, result
     assert result.stdout == ""
     [line] = result.stderr.splitlines()

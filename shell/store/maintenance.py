@@ -160,10 +160,13 @@ def check(path: str, *, quick: bool = False, rules: bool = True) -> CheckReport:
 
 
 def marks(path: str) -> RunMarks:
-    """The marks the workers left in the file at *path* (read-only)."""
-    db = _read_only(path)
+    """The marks the workers left in the file at *path* (read-only), as a worker reads them
+    before it opens the file (a failure reads as ``Store.open``'s would).
+    """
+    where = f"cannot use the queue database {path}"
+    db = _read_only(path, where=where)
     try:
-        with named_failures(path):
+        with named_failures(path, where=where):
             return Runs(db).marks()
     finally:
         db.close()
@@ -286,12 +289,14 @@ def backup(path: str, target: str) -> BackupReport:
     )
 
 
-def _read_only(path: str) -> sqlite3.Connection:
-    """A read-only connection to the queue file at *path* (which must exist and be SQLite)."""
+def _read_only(path: str, *, where: str | None = None) -> sqlite3.Connection:
+    """A read-only connection to the queue file at *path* (which must exist and be SQLite); a
+    failure's message starts with *where* (by default the path).
+    """
     try:
         return _open_read_only(path)
     except sqlite3.DatabaseError as exc:
-        raise failure(path, exc) from None
+        raise failure(path, exc, where=where) from None
 
 
 def _open_read_only(path: str) -> sqlite3.Connection:
