@@ -159,14 +159,17 @@ def check(path: str, *, quick: bool = False, rules: bool = True) -> CheckReport:
     )
 
 
-def marks(path: str) -> RunMarks:
+def marks(path: str) -> RunMarks | None:
     """The marks the workers left in the file at *path* (read-only), as a worker reads them
-    before it opens the file (a failure reads as ``Store.open``'s would).
+    before it opens the file (a failure reads as ``Store.open``'s would); ``None`` for a queue
+    still being created (another process may be creating it right now).
     """
     where = f"cannot use the queue database {path}"
     db = _read_only(path, where=where)
     try:
         with named_failures(path, where=where):
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'counters'").fetchone():
+                return None
             return Runs(db).marks()
     finally:
         db.close()

@@ -47,9 +47,9 @@ def check_at_start(path: str, *, now: float, alone: bool) -> float | None:
     *alone*: no other worker runs on the queue (so a worker's mark left in the file is a dead
     one's). Raises ``DamagedError`` if ``quick_check`` finds anything.
     """
-    if path == ":memory:" or not os.path.exists(path):
+    marks = None if path == ":memory:" or not os.path.exists(path) else maintenance.marks(path)
+    if marks is None:
         return None  # a new queue: nothing to check
-    marks = maintenance.marks(path)
     unclean = alone and marks.workers_running > 0
     stale = marks.checked_at is None or not 0 <= now - marks.checked_at < CHECK_EVERY_SECONDS
     if not (unclean or stale):
