@@ -28,7 +28,7 @@ from core import Health, Outcome, PlexSyncConfig, Succeeded
 from shell import FakeClock
 from shell.api import close_store
 from shell.payload import Metadata
-from shell.store import DamagedError, Filters, Store
+from shell.store import DamagedError, Filters, Store, maintenance
 from shell.store.database import RECOVER_ADVICE
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
@@ -276,6 +276,46 @@ def test_a_file_whose_first_page_is_garbage_cannot_be_salvaged_and_says_so(
         "installed, may still get rows out"
     )
     assert digest(config.db_path) == before
+
+
+def test_a_row_whose_values_the_schema_refuses_is_counted_and_not_copied(
+    tmp_path: Path,
+) -> None:
+    """A garbled value (a job's state no longer one the schema allows) reads, but the new file
+    refuses it: that row is counted as lost, every other row is salvaged, and the file that
+    results is sound. ``quick_check`` misses this kind of damage; ``integrity_check`` finds it.
+    """
+    config = queue_of(tmp_path)
+    data = bytearray(Path(config.db_path).read_bytes())
+    state = data.find(b"waiting", data.find(b'"title": "Item 300"'))
+    data[state : state + 7] = b"waitinX"
+    Path(config.db_path).write_bytes(bytes(data))
+    assert maintenance.check(config.db_path, quick=True).damage == ()
+    assert maintenance.check(config.db_path).damage != ()
+
+    report = maintenance.recover(config.db_path, now=time.time())
+    [jobs] = [t for t in report.tables if t.table == "jobs"]
+    assert (jobs.salvaged, jobs.refused, jobs.unreadable) == (ITEMS - 1, 1, ())
+    assert jobs.lost_at_most == 1
+    assert (report.damage, report.problems) == ((), ())
+
+
+def test_a_torn_last_page_is_lost_up_to_the_last_id_handed_out(tmp_path: Path) -> None:
+    """A stretch that runs to the end of a table ends at the last id the table handed out; no
+    id in it is handed out again.
+    """
+    config = queue_of(tmp_path)
+    tear_page(config.db_path, f'"title": "Item {ITEMS - 1}"'.encode())
+    report = maintenance.recover(config.db_path, now=time.time())
+    [jobs] = [t for t in report.tables if t.table == "jobs"]
+    [stretch] = jobs.unreadable
+    assert stretch.last == ITEMS
+    assert jobs.salvaged == stretch.first - 1
+    store = Store.open(config.db_path)
+    try:
+        assert store.enqueue("scene:new", json.dumps(metadata(1000)), now=0.0) == ITEMS + 1
+    finally:
+        store.close()
 
 
 def test_db_recover_refuses_while_a_worker_runs(torn: PlexSyncConfig) -> None:
