@@ -148,23 +148,23 @@ def test_the_worker_waits_out_a_full_disk_and_resumes(
     small_disk: SmallDisk, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A commit that meets a full disk writes nothing and is not taken as written: the worker
-    holds all work, says so once, tries again every 30 s, gives back its jobs uncharged and
-    works them again once there is room. Every job ends done once, counted once; nothing is
-    dead-lettered or lost; the file is sound.
+    holds all work, says so at once and every 5 minutes, tries again every 30 s, gives back its
+    jobs uncharged and works them again once there is room. Every job ends done once, counted
+    once; nothing is dead-lettered or lost; the file is sound.
     """
     config = make_config(db_path=small_disk.path("queue.db"), poll_interval=1.0)
     shell.enqueue_many(config, [(f"scene:{n}", metadata(n)) for n in range(10)], now=T0)
     close_store(config)
     plex = TakesEdits(fills=small_disk, at=3)
-    clock = FreesSpace(small_disk, config, waits=3)
+    clock = FreesSpace(small_disk, config, waits=12)  # six minutes
     events: list[Event] = []
     with caplog.at_level(logging.INFO, logger="plexsync"):
         report = shell.run_worker(
             config, clock=clock, plex=plex, on_event=events.append, until_idle=True
         )
 
-    assert clock.full_waits == 3
-    assert clock.seen == [(10, 0)] * 3  # every job still queued (held) while the disk was full
+    assert clock.full_waits == 12
+    assert clock.seen == [(10, 0)] * 12  # every job still queued (held) while the disk was full
     assert report.done == 10
     assert sum(isinstance(event, JobSucceeded) for event in events) == 10
     assert report.dead_lettered_total == 0
@@ -187,9 +187,11 @@ def test_the_worker_waits_out_a_full_disk_and_resumes(
     assert re.match(disk_full_line(config.db_path), full[0])
     assert "holding all work (no job goes to Plex) and trying again every 30s" in full[0]
     assert any("gave back 10 jobs in hand, uncharged" in m for m in messages), messages
-    assert any(
-        m == f"{config.db_path} can be written again after 1m30s: resuming work" for m in messages
-    ), messages
+    still = [m for m in messages if "still full" in m]
+    assert still == [
+        f"{config.db_path}: the disk is still full after 5m; trying again every 30s"
+    ], messages
+    assert f"{config.db_path} can be written again after 6m: resuming work" in messages
 
 
 def test_a_retention_sweep_on_a_full_disk_waits_and_keeps_every_dead_letter(
