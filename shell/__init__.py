@@ -14,6 +14,10 @@
     report = shell.run_worker(config, until_idle=True)  # work what can be worked now, then return
     shell.status(config)                                # counts, oldest job, breaker, outage
 
+A database that cannot be used raises ``StoreError`` (one line naming the file); nothing of the
+call was stored. Its kinds include ``DiskFullError`` (try again once there is space) and
+``DamagedError`` (see ``plexsync db recover``).
+
 For tests and simulations, ``FakeClock`` and ``SimulatedPlex`` (with a ``Scenario``) replace the
 system clock and the real Plex: ``run_worker(config, clock=clock, plex=SimulatedPlex(...))``.
 """
@@ -27,7 +31,7 @@ from shell.clock import Clock, FakeClock, SystemClock
 from shell.gateway import PlexGateway
 from shell.payload import Metadata
 from shell.simulated_plex import Call, Scenario, SimulatedPlex, Window
-from shell.store import StoreError
+from shell.store import DamagedError, DiskFullError, StoreError
 from shell.worker import StopSignal, WorkerReport, run_worker
 
 # A library never configures logging; it only makes sure its records go nowhere by default.
@@ -36,6 +40,8 @@ logging.getLogger("plexsync").addHandler(logging.NullHandler())
 __all__ = [
     "Call",
     "Clock",
+    "DamagedError",
+    "DiskFullError",
     "FakeClock",
     "Metadata",
     "OutageStatus",

@@ -58,7 +58,9 @@ def enqueue(
 
     Newest edit wins: a job of the same key that is still waiting takes this payload (and a fresh
     retry budget, if the payload changed); if that key's job is in flight, this edit runs after
-    it. Invalid metadata raises ``ValueError`` naming the key at fault, and nothing is stored.
+    it. Invalid metadata raises ``ValueError`` naming the key at fault, and nothing is stored. A
+    database that cannot take the job raises ``StoreError`` in one line naming the file (on a
+    full disk ``DiskFullError``, saying "disk full"): the job was not stored.
     """
     payload = _checked(key, metadata)
     at = time.time() if now is None else now
@@ -74,7 +76,8 @@ def enqueue_many(
     """``enqueue`` each (key, metadata), in order, in one transaction: all or nothing.
 
     Every job is checked first; the first bad one raises ``ValueError`` naming its position and
-    key, and nothing is stored. Returns the job ids in order.
+    key, and nothing is stored. So does a ``StoreError`` (a full disk: ``DiskFullError``): none
+    of the jobs was stored. Returns the job ids in order.
     """
     payloads = []
     for position, (key, metadata) in enumerate(jobs):

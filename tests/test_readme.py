@@ -50,14 +50,14 @@ def test_the_exit_statuses_are_in_the_readme_once() -> None:
 
 
 def test_every_command_is_documented_with_an_example() -> None:
-    """Each command (and each dlq command) appears in the README as it is typed."""
+    """Each command (and each dlq and db command) appears in the README as it is typed."""
     text = README.read_text(encoding="utf-8")
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     for name, sub in commands.items():
-        if name == "dlq":
-            for dlq_name in sub._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
-                assert f"plexsync dlq {dlq_name}" in text
+        if name in {"dlq", "db"}:
+            for sub_name in sub._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+                assert f"plexsync {name} {sub_name}" in text
         else:
             assert f"plexsync {name}" in text
 

@@ -31,7 +31,7 @@ MEANING: Final[Mapping[Exit, str]] = {
     Exit.ERROR: (
         "a mistake or a failure, said in one `plexsync: error: ...` line (a bad setting, an "
         "unknown dead letter id, a database that cannot be used); `check` found a problem with "
-        "a sample path"
+        "a sample path; `db check` found damage"
     ),
     Exit.USAGE: "a command line that cannot be understood; the command's usage is printed",
     Exit.PLEX_UNAVAILABLE: (

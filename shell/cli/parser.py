@@ -17,6 +17,7 @@ from typing import Any, Final, NoReturn
 import core
 from core import DeadLetterReason, parse_duration
 from shell.cli import commands
+from shell.cli.db import add_db
 from shell.cli.errors import Exit
 from shell.cli.stash import add_stash
 from shell.fields import FIELDS, LIST_KEYS, Kind
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dlq(subcommands)
     _add_simulate(subcommands)
     add_stash(subcommands)
+    add_db(subcommands)
     return parser
 
 

@@ -5,7 +5,9 @@
   table; ``images`` (what was uploaded to which Plex item) and ``notes`` (a host's own notes)
   likewise;
 * ``records``: rows to values and back (``StoredJob``, attempt histories);
-* ``schema``: the schema and its migrations; ``database``: opening the file, locks, errors.
+* ``schema``: the schema and its migrations; ``database``: opening the file, locks, errors;
+* ``health``: the marks workers leave and SQLite's checks; ``maintenance``: ``plexsync db check``,
+  ``db recover`` (salvage into a new file) and ``db backup``.
 
 Another store (in memory, another database) would implement the methods the worker, the Plex
 gateway and the commands call on ``Store`` and its tables; nothing outside this package sees SQL.
@@ -13,7 +15,7 @@ gateway and the commands call on ``Store`` and its tables; nothing outside this 
 
 from __future__ import annotations
 
-from shell.store.database import StoreError
+from shell.store.database import DamagedError, DiskFullError, StoreError
 from shell.store.dead_letters import DeadLetterEntry, Filters
 from shell.store.jobs import Counts
 from shell.store.records import HISTORY_LIMIT, JOB_MOVES, JobRow, StoredJob, parse_history
@@ -25,7 +27,9 @@ __all__ = [
     "JOB_MOVES",
     "SCHEMA_VERSION",
     "Counts",
+    "DamagedError",
     "DeadLetterEntry",
+    "DiskFullError",
     "Filters",
     "JobRow",
     "Store",

@@ -2,13 +2,16 @@
 
 The file is created private (mode 0600: the dead letters hold payloads), in WAL mode with a busy
 timeout. A locked database is waited for, never reported to the caller. A failure of the database
-itself (not SQLite, read-only, disk full, corrupt) becomes a ``StoreError`` that names the file.
+itself (not SQLite, read-only, disk full, damaged) becomes a ``StoreError`` that names the file:
+``DiskFullError`` when the disk holding it is full (the transaction wrote nothing),
+``DamagedError`` when SQLite finds the file malformed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -16,18 +19,59 @@ from typing import Final, TypeVar
 
 BUSY_TIMEOUT_MS: Final = 10_000
 LOCKED_RETRIES: Final = 30
+NEARLY_FULL_BYTES: Final = 1 << 20
+"""Below this much free space, an I/O error of SQLite's is taken for a full disk."""
 
 _T = TypeVar("_T")
 
 
+RECOVER_ADVICE: Final = (
+    "stop the worker and the host, then run `plexsync db recover` "
+    "(it salvages what can be read into a new file and keeps this one)"
+)
+"""What to do about a damaged file, in every message that reports one."""
+
+
 class StoreError(Exception):
-    """The database cannot be used: not SQLite, not writable, or from a newer plexsync."""
+    """The database cannot be used: not SQLite, not writable, full, damaged, or from a newer
+    plexsync. The message is one line that names the file.
+    """
+
+
+class DiskFullError(StoreError):
+    """The disk holding the database is full: the transaction that met it wrote nothing (SQLite
+    rolled it back), and nothing stored before is lost.
+    """
+
+
+class DamagedError(StoreError):
+    """SQLite found the file malformed (a torn page, a truncated WAL): the message says what to
+    do (``plexsync db recover``).
+    """
+
+
+def failure(path: str, exc: sqlite3.DatabaseError, *, where: str | None = None) -> StoreError:
+    """The ``StoreError`` that reports *exc*, met using the file at *path*, in one line that
+    starts with *where* (by default the path).
+
+    A full disk is reported as such also when SQLite calls it an I/O error (growing the ``-shm``
+    file, which a process opening the queue must do, fails so) and the disk has no room left.
+    """
+    where = path if where is None else where
+    code = _primary_code(exc)
+    if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _nearly_full(path)):
+        return DiskFullError(
+            f"{where}: disk full: nothing was written (free space on the disk that holds it)"
+        )
+    if code == sqlite3.SQLITE_CORRUPT:
+        return DamagedError(f"{where}: the file is damaged ({exc}); {RECOVER_ADVICE}")
+    return StoreError(f"{where}: {explain(exc)}")
 
 
 def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
     """A configured connection to the file at *path*, created (private) if it is missing."""
     try:
-        _create_private(path)
+        create_private(path)
         connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the queue database {path}: {exc}") from None
@@ -35,7 +79,7 @@ def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
         _configure(connection, path, synchronous)
     except sqlite3.DatabaseError as exc:
         connection.close()
-        raise StoreError(f"cannot use the queue database {path}: {explain(exc)}") from None
+        raise failure(path, exc, where=f"cannot use the queue database {path}") from None
     except StoreError:
         connection.close()
         raise
@@ -46,26 +90,30 @@ def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
 def transaction(connection: sqlite3.Connection, path: str) -> Iterator[sqlite3.Connection]:
     """One write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), rolled back on any error.
 
-    Other writers are waited out; a failure of the database itself is a ``StoreError``.
+    Other writers are waited out; a failure of the database itself is a ``StoreError``. A COMMIT
+    that fails (the disk is full) leaves nothing written: SQLite rolls the transaction back, or
+    it is rolled back here.
     """
     with named_failures(path):
         when_not_busy(lambda: connection.execute("BEGIN IMMEDIATE"))
         try:
             yield connection
+            connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:  # SQLite may have rolled back already (disk full)
                 connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
 
 
 @contextlib.contextmanager
-def named_failures(path: str) -> Iterator[None]:
-    """Turn a failure of the database into a ``StoreError`` naming the file at *path*."""
+def named_failures(path: str, *, where: str | None = None) -> Iterator[None]:
+    """Turn a failure of the database at *path* into a ``StoreError`` naming the file (or
+    starting with *where*).
+    """
     try:
         yield
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: {explain(exc)}") from None
+        raise failure(path, exc, where=where) from None
 
 
 def when_not_busy(operation: Callable[[], _T]) -> _T:
@@ -96,7 +144,16 @@ def explain(exc: sqlite3.DatabaseError) -> str:
             return str(exc)
 
 
-def _create_private(path: str) -> None:
+def _nearly_full(path: str) -> bool:
+    """Whether the disk holding the file at *path* has less than ``NEARLY_FULL_BYTES`` free."""
+    try:
+        free = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+    except OSError:
+        return False
+    return free < NEARLY_FULL_BYTES
+
+
+def create_private(path: str) -> None:
     """Create the database file readable by its owner only (the DLQ holds payloads)."""
     if path == ":memory:" or os.path.exists(path):
         return

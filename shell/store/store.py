@@ -19,6 +19,7 @@ from shell.store import consistency
 from shell.store.breaker import BreakerRow
 from shell.store.database import connect, named_failures, transaction
 from shell.store.dead_letters import DeadLetters
+from shell.store.health import Runs, damage
 from shell.store.images import UploadedImages
 from shell.store.jobs import Jobs
 from shell.store.late_edits import LateEdits
@@ -44,13 +45,16 @@ class Store:
         self.images = UploadedImages(connection)
         self.notes = HostNotes(connection)
         self.scans = ScanRequests(connection)
+        self.runs = Runs(connection)
+        self.writes = 0
+        """Transactions this connection committed that changed a row (each needed disk space)."""
 
     @classmethod
     def open(cls, path: str, *, synchronous: str = "NORMAL") -> Store:
         """Open (creating, private, if missing) and migrate the database at *path*."""
         connection = connect(path, synchronous=synchronous)
         try:
-            with named_failures(f"cannot use the queue database {path}"):
+            with named_failures(path, where=f"cannot use the queue database {path}"):
                 migrate(connection, path)
         except BaseException:
             connection.close()
@@ -64,8 +68,11 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Store]:
         """One unit of work: everything done through the yielded store commits together."""
+        changes = self._db.total_changes
         with transaction(self._db, self.path):
             yield self
+        if self._db.total_changes != changes:
+            self.writes += 1
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Store]:
@@ -138,12 +145,12 @@ class Store:
         with self.reading():
             return consistency.problems(self._db)
 
-    def damage(self) -> list[str]:
-        """What SQLite's ``integrity_check`` finds wrong with the file (nothing, normally)."""
+    def damage(self, *, quick: bool = False) -> list[str]:
+        """What SQLite's ``integrity_check`` (``quick_check`` with *quick*) finds wrong with the
+        file, one problem a line (nothing, normally).
+        """
         with self.reading():
-            rows = self._db.execute("PRAGMA integrity_check").fetchall()
-        found = [str(row[0]) for row in rows]
-        return [] if found == ["ok"] else found
+            return damage(self._db, quick=quick)
 
     def done_count(self) -> int:
         """Jobs finished since the database was created."""

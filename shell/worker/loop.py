@@ -14,11 +14,14 @@ nothing is due the worker sleeps until the earliest of the next due job, the end
 
 The worker never dies on one job: a payload that no longer decodes is dead-lettered as invalid,
 and an unexpected exception from a gateway becomes a transient failure (logged with its type), so
-a bug ends in the DLQ with a reason after the retry budget instead of killing the loop.
+a bug ends in the DLQ with a reason after the retry budget instead of killing the loop. Nor on a
+full disk: it holds all work and waits for space (``storage``). A damaged file stops it, at start
+(``storage.check_at_start``) or when SQLite meets the damage, with one line saying what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter, deque
@@ -54,12 +57,13 @@ from shell.gateway import PlexGateway, check_health
 from shell.payload import decode_payload
 from shell.redact import get_logger
 from shell.settings import load_config
-from shell.store import Store, StoredJob
-from shell.worker import decisions
+from shell.store import DiskFullError, Store, StoredJob
+from shell.store.database import named_failures
+from shell.worker import decisions, storage
 from shell.worker.decisions import Attempted
 from shell.worker.log import EventLog
 from shell.worker.owner import alive_here, expire_leases_of_dead_local_workers, new_owner
-from shell.worker.presence import announce
+from shell.worker.presence import announce, worker_running
 from shell.worker.signals import StopNow, stop_on_signals
 
 log = get_logger("plexsync.worker")
@@ -132,6 +136,8 @@ def run_worker(
     stop_event = threading.Event()
     wake = stop if isinstance(stop, threading.Event) else stop_event
     clock = clock if clock is not None else SystemClock(wake=wake)
+    alone = not worker_running(config.db_path)
+    checked_at = storage.check_at_start(config.db_path, now=clock.now(), alone=alone)
     store = Store.open(config.db_path, synchronous=config.sqlite_synchronous)
     own_gateway = None
     if plex is None:
@@ -139,9 +145,15 @@ def run_worker(
 
         plex = own_gateway = PlexServerGateway(config, clock=clock)
     try:
-        with stop_on_signals(stop_event, enabled=stop is None), announce(config.db_path):
+        with (
+            stop_on_signals(stop_event, enabled=stop is None),
+            announce(config.db_path),
+            named_failures(config.db_path),
+        ):
             worker = _Worker(config, store, clock, plex, on_event)
-            return worker.run(stop if stop is not None else stop_event, until_idle=until_idle)
+            stopping = stop if stop is not None else stop_event
+            storage.record_start(store, alone=alone, checked_at=checked_at)
+            return worker.run(stopping, until_idle=until_idle)
     finally:
         if own_gateway is not None:
             own_gateway.close()
@@ -172,26 +184,41 @@ class _Worker:
         self.stop: StopSignal | None = None
         self.call_seconds = 0.05
         """Moving average of one attempt's duration: sizes claims to about a second of work."""
+        self.full_disk = storage.FullDisk(store, clock, self.owner)
 
     def run(self, stop: StopSignal, *, until_idle: bool) -> WorkerReport:
+        """Work until *stop* is set (or, *until_idle*, until nothing can be worked now)."""
         started_at = self.clock.now()
-        expire_leases_of_dead_local_workers(self.store, now=started_at)
+        with contextlib.suppress(DiskFullError):  # the leases run out; the loop waits for space
+            expire_leases_of_dead_local_workers(self.store, now=started_at)
         log.info("worker %s started on %s", self.owner, self.store.path)
         self.stop = stop
         try:
             while not stop.is_set():
-                if not self._step(until_idle=until_idle):
+                try:
+                    self.full_disk.before_step()
+                    going = self._step(until_idle=until_idle)
+                except DiskFullError as full:
+                    self.full_disk.met(full)  # nothing of the step was written: wait, try again
+                    continue
+                self.full_disk.went_through()
+                if not going:
                     break
         except StopNow as again:
-            released = decisions.release_held(self.store, owner=self.owner)
+            released = self.full_disk.release()
             log.info(
-                "received %s again: stopping now; %s in hand given back uncharged",
+                "received %s again: stopping now%s",
                 again,
-                counted(released, "job"),
+                ""
+                if released is None
+                else f"; {counted(released, 'job')} in hand given back uncharged",
             )
         except KeyboardInterrupt:
-            decisions.release_held(self.store, owner=self.owner)
+            self.full_disk.release()
+            storage.record_stop(self.store)
             raise
+        self.full_disk.stopping()
+        storage.record_stop(self.store)
         stopped_at = self.clock.now()
         log.info(
             "worker %s stopped: %d done, %d retried, %d dead-lettered, %s",
@@ -465,8 +492,8 @@ class _Worker:
             for decision in reaped:
                 self._emit(decision.events)
         if _due(self.last_sweep_at, now, SWEEP_INTERVAL):
-            self.last_sweep_at = now
             self._sweep_dead_letters(now)
+            self.last_sweep_at = now  # not before: a sweep the disk refused is tried again
 
     def _sweep_dead_letters(self, now: float) -> None:
         # The store keeps all workers together to one sweep an hour; this one asks hourly too,

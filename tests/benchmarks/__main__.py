@@ -284,6 +284,47 @@ def outage_cost(sizes: Sequence[int]) -> list[dict[str, Any]]:
     return rows
 
 
+# ---------------------------------------------------------------------------- start-up check
+def start_check(sizes: Sequence[int], rounds: int) -> list[dict[str, Any]]:
+    """What a worker's start costs with and without ``PRAGMA quick_check`` (run after an unclean
+    stop, or once a day), and what ``integrity_check`` (``plexsync db check``) costs, for queues
+    of *sizes* jobs with payloads the size a host's are (a title, a 300-character summary, a
+    few names). Warm disk cache; medians over *rounds*.
+    """
+    rows = []
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "plexsync.db")
+            store = Store.open(path)
+            summary = "A summary of the scene, as a host sends it. " * 7
+            for first in range(0, size, 5000):
+                store.enqueue_many(
+                    [
+                        (f"k{n}", json.dumps({**metadata(n), "summary": summary[:300]}))
+                        for n in range(first, min(size, first + 5000))
+                    ],
+                    now=time.time(),
+                )
+            timings: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(rounds):
+                for quick in (True, False):
+                    started = time.perf_counter()
+                    assert store.damage(quick=quick) == []
+                    timings[quick].append(time.perf_counter() - started)
+            store.close()
+            size_mb = os.path.getsize(path) / 2**20
+        rows.append(
+            {
+                "jobs": f"{size:,}",
+                "database_mb": round(size_mb, 1),
+                "quick_check_s": round(statistics.median(timings[True]), 3),
+                "integrity_check_s": round(statistics.median(timings[False]), 3),
+            }
+        )
+        _progress(f"start-up check: {size:,} jobs")
+    return rows
+
+
 # ---------------------------------------------------------------------------- output
 def table(rows: list[dict[str, Any]]) -> str:
     """Rows as a markdown table."""
@@ -323,6 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "memory": peak_rss((1_000, sizes[-1])),
         "enqueue_latency": enqueue_latency(10_000 if quick else 100_000, 300 if quick else 2000),
         "outage": outage_cost((1_000, 10_000)),
+        "start_check": start_check((1_000, 10_000, 100_000), rounds=3),
     }
     print(f"# plexsync benchmarks\n\n{machine()}\n")
     command = f"python -m tests.benchmarks{' --quick' if quick else ''}"
