@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from core import ErrorClass, explain
 from shell import diagrams
 from shell.cli import _parser
 from shell.diagrams import breaker_diagram, job_diagram, render
+from tests.builders import make_config
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -48,3 +50,13 @@ def test_the_generator_rewrites_a_stale_readme(
         encoding="utf-8"
     )
     assert diagrams.main() == 0
+
+
+def test_the_explain_excerpt_quotes_todays_summaries() -> None:
+    """Every ``class: summary`` line the README shows is what explain says for the defaults."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    classes = tuple(f"{error_class.value}: " for error_class in ErrorClass)
+    quoted = [line for line in lines if line.startswith(classes)]
+    said = {f"{s.error_class.value}: {s.summary}" for s in explain(make_config())}
+    assert quoted
+    assert set(quoted) <= said
