@@ -17,9 +17,7 @@ from hypothesis import settings
 
 settings.register_profile("dev", max_examples=150, deadline=None)
 settings.register_profile("thorough", max_examples=3000, stateful_step_count=150, deadline=None)
-settings.register_profile(
-    "mutate", max_examples=50, deadline=None, derandomize=True, database=None
-)
+settings.register_profile("mutate", max_examples=50, deadline=None, derandomize=True, database=None)
 
 _chosen = os.environ.get("HYPOTHESIS_PROFILE")
 if _chosen:

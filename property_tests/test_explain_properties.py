@@ -95,7 +95,7 @@ def test_explain_states_the_budget_decide_keeps(config: PlexSyncConfig) -> None:
         action = decision.action
         charged = isinstance(action, DeadLetter) or (isinstance(action, RetryAt) and action.charged)
         assert schedule.costs_attempt is charged
-        assert schedule.repeats is not charged
+        assert schedule.repeats is (not charged)
         if charged:
             assert schedule.then is _dead_letter_reason(schedule.error_class, config)
         else:
