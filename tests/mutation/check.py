@@ -11,9 +11,10 @@ and after. It fails (exit 1) when
 
 The list keys each mutant by the function it lives in and by the lines it changes (``from`` and
 ``to``, stripped), never by line number or mutmut's running number, so it survives unrelated edits.
-A ``[[pending]]`` entry has the same keys and names a real survivor whose test is still owed: it
-counts against the score as any survivor does, but does not fail the run. A ``[[equivalent]]``
-entry names a mutant no test can tell apart from the original; it leaves the score's count.
+A ``[[pending]]`` entry has the same keys and names a survivor not dealt with yet (a test owed, or
+its equivalence not yet argued): it counts against the score as any survivor does, but does not
+fail the run. An ``[[equivalent]]`` entry names a mutant no test can tell apart from the original;
+it leaves the score's count. Timeouts count as detected (mutmut's own rule): the tests did not pass.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Mutant:
 
 @dataclass(frozen=True)
 class Entry:
-    """A listed mutant: equivalent (no test can tell it apart) or pending (a test is owed)."""
+    """A listed mutant: equivalent (no test can tell it apart) or pending (not dealt with yet)."""
 
     kind: str
     function: str
@@ -219,7 +220,7 @@ def report(verdict: Verdict, min_score: float) -> tuple[str, bool]:
     pending = verdict.total.pending
     if pending:
         lines.append(
-            f"\n{pending} pending survivors (listed, a test still owed) count as survivors."
+            f"\n{pending} pending survivors (listed, not dealt with yet) count as survivors."
         )
     verdict_line = f"\nmutation score of core/: {score:.1%} (at least {min_score:.0%} needed)"
     lines.append(verdict_line)
