@@ -82,9 +82,7 @@ def test_not_found_job_stays_within_its_limit_and_window(
 def test_not_found_job_gets_exactly_its_retries_when_the_window_allows(
     config: PlexSyncConfig, samples: list[float]
 ) -> None:
-    """With a window longer than any schedule, a job that is never found is retried exactly
-    not_found_max_retries times, and dead-lettered on the answer after that.
-    """
+    """Given room in the window, a job never found gets exactly not_found_max_retries retries."""
     config = attrs.evolve(config, not_found_window_seconds=1e12)
     job, breaker, now, answers = fresh_job(), Breaker(), T0, 0
     for jitter in samples:
@@ -104,9 +102,7 @@ def test_not_found_job_gets_exactly_its_retries_when_the_window_allows(
 def test_crashing_job_is_taken_exactly_one_plus_max_crashes_times(
     config: PlexSyncConfig, steps: list[tuple[float, float]]
 ) -> None:
-    """A job whose worker always dies is taken again at once, max_crashes times, then
-    dead-lettered; the breaker never hears of it.
-    """
+    """Always crashing: max_crashes immediate retries, then the DLQ; the breaker never hears."""
     job, breaker, taken = fresh_job(), Breaker(consecutive_failures=1), 0
     for now, jitter in steps:
         taken += 1
@@ -129,9 +125,7 @@ answering = st.sampled_from([E.TRANSIENT, E.NOT_FOUND, E.PERMANENT, E.RATE_LIMIT
 def test_any_answer_from_plex_restarts_the_outage_count(
     config: PlexSyncConfig, job: Job, failure: Failed, now: float, jitter: float, count: int
 ) -> None:
-    """A job-level error proves Plex is up: a closed breaker's consecutive outage failures are
-    forgotten, whatever the class.
-    """
+    """A job-level error proves Plex is up: a closed breaker forgets its outage failures."""
     breaker = Breaker(consecutive_failures=count)
     decision = decide(job, failure, now=now, jitter=jitter, config=config, breaker=breaker)
     assert decision.breaker.kind is BreakerKind.CLOSED
@@ -142,10 +136,7 @@ def test_any_answer_from_plex_restarts_the_outage_count(
 def test_rate_limited_job_waits_the_bounded_hint_under_its_backoff_plus_jitter(
     config: PlexSyncConfig, job: Job, failure: Failed, now: float, jitter: float
 ) -> None:
-    """Rule 6, on a breaker not yet throttled: the hint, never before now and at most
-    retry_after_max_seconds away, is a floor under the transient backoff; all work is held until
-    the later of the two, and the job retries after that plus its jitter.
-    """
+    """Rule 6: the bounded hint floors the backoff; work holds till then; the job adds jitter."""
     hint, policy = failure.retry_after_at, config.transient_policy
     floor = 0.0 if hint is None else min(max(hint - now, 0.0), config.retry_after_max_seconds)
     deferrals = job.rate_limited_deferrals + 1

@@ -51,9 +51,7 @@ def test_explain_brackets_every_delay_backoff_can_return(
 
 @given(configs())
 def test_elapsed_times_add_up_the_delays_and_retries_count_from_one(config: PlexSyncConfig) -> None:
-    """In every schedule the n-th step is retry n, and each elapsed column is the running sum of
-    its delay column (least, expected and greatest alike).
-    """
+    """Retries count from 1, and each elapsed column is the running sum of its delay column."""
     for schedule in explain(config):
         totals = (0.0, 0.0, 0.0)
         for number, step in enumerate(schedule.steps, start=1):
@@ -86,10 +84,7 @@ def _dead_letter_reason(error_class: ErrorClass, config: PlexSyncConfig) -> Dead
 
 @given(configs())
 def test_explain_states_the_budget_decide_keeps(config: PlexSyncConfig) -> None:
-    """A class costs an attempt in explain exactly when decide charges it (or dead-letters at
-    once); such a class never repeats and ends in the reason decide gives, the others repeat for
-    as long as their cause lasts; the first listed delay is decide's first delay without jitter.
-    """
+    """Explain agrees with decide on who pays, what repeats, the DLQ reason and the first delay."""
     for schedule in explain(config):
         decision = _first_decision(schedule.error_class, config)
         action = decision.action

@@ -118,9 +118,7 @@ def test_not_found_uses_its_own_longer_budget(config: PlexSyncConfig) -> None:
 
 
 def test_not_found_dead_letters_after_its_limit() -> None:
-    """The (limit + 1)-th not-found answer dead-letters, inside the window or not; the limit-th
-    still retries.
-    """
+    """The (limit + 1)-th not-found answer dead-letters (window or not); the limit-th retries."""
     config = make_config(not_found_max_retries=2, not_found_window_seconds=10**6)
     job = make_job(not_found_failures=2, not_found_since_at=T0)
     decision = run(job, Failed(E.NOT_FOUND), config, now=T0 + 200)
