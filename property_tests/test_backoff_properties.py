@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import PlexSyncConfig, backoff, nominal_delay
+from core import PlexSyncConfig, backoff, delay_range, nominal_delay
 from property_tests.strategies import attempts, configs, jitters
 
 
@@ -38,3 +40,27 @@ def test_nominal_delays_never_decrease(config: PlexSyncConfig, attempt: int) -> 
     """The nominal delay after attempt n+1 is at least the one after attempt n."""
     for policy in (config.transient_policy, config.not_found_policy):
         assert nominal_delay(attempt + 1, policy) >= nominal_delay(attempt, policy)
+
+
+@given(configs(), attempts)
+def test_first_delay_is_the_initial_one_and_each_next_grows_by_the_base(
+    config: PlexSyncConfig, attempt: int
+) -> None:
+    """Attempt 1 waits wait_initial exactly; each next delay is base times the last, capped."""
+    for policy in (config.transient_policy, config.not_found_policy):
+        assert nominal_delay(1, policy) == policy.wait_initial
+        grown = min(policy.wait_max, policy.wait_exp_base * nominal_delay(attempt, policy))
+        assert math.isclose(nominal_delay(attempt + 1, policy), grown, rel_tol=1e-9)
+
+
+@given(configs(), attempts)
+def test_delay_range_is_backoff_at_no_mean_and_full_jitter(
+    config: PlexSyncConfig, attempt: int
+) -> None:
+    """delay_range gives backoff without a floor at jitter 0 and 0.5, and the supremum at 1."""
+    policy = config.transient_policy
+    least, expected, greatest = delay_range(attempt, policy)
+    assert least == backoff(attempt, 0.0, policy)
+    assert expected == backoff(attempt, 0.5, policy)
+    supremum = nominal_delay(attempt, policy) * (1 + policy.jitter_fraction)
+    assert math.isclose(greatest, supremum, rel_tol=1e-12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,9 +20,11 @@ from core import (
     RetryAt,
     Succeeded,
     admit,
+    backoff,
     decide,
+    nominal_delay,
 )
-from core.breaker import Signal, observe
+from core.breaker import Closed, Signal, observe
 from property_tests.strategies import T0, configs, failures, instants, jitters, jobs, outcomes
 
 E = ErrorClass
@@ -72,6 +75,75 @@ def test_not_found_job_stays_within_its_limit_and_window(
     else:
         raise AssertionError("a not-found job must be dead-lettered within 101 answers")
     assert retries <= config.not_found_max_retries
+
+
+@given(configs(), st.lists(jitters, min_size=61, max_size=61))
+def test_not_found_job_gets_exactly_its_retries_when_the_window_allows(
+    config: PlexSyncConfig, samples: list[float]
+) -> None:
+    """Given room in the window, a job never found gets exactly not_found_max_retries retries."""
+    config = attrs.evolve(config, not_found_window_seconds=1e12)
+    job, breaker, now, answers = fresh_job(), Breaker(), T0, 0
+    for jitter in samples:
+        answers += 1
+        decision = decide(
+            job, Failed(E.NOT_FOUND), now=now, jitter=jitter, config=config, breaker=breaker
+        )
+        job, breaker = decision.job, decision.breaker
+        if isinstance(decision.action, DeadLetter):
+            break
+        assert isinstance(decision.action, RetryAt)
+        now = decision.action.at
+    assert answers == 1 + config.not_found_max_retries
+
+
+@given(configs(), st.lists(st.tuples(instants, jitters), min_size=11, max_size=11))
+def test_crashing_job_is_taken_exactly_one_plus_max_crashes_times(
+    config: PlexSyncConfig, steps: list[tuple[float, float]]
+) -> None:
+    """Always crashing: max_crashes immediate retries, then the DLQ; the breaker never hears."""
+    job, breaker, taken = fresh_job(), Breaker(state=Closed(consecutive_failures=1)), 0
+    for now, jitter in steps:
+        taken += 1
+        decision = decide(
+            job, Failed(E.CRASHED), now=now, jitter=jitter, config=config, breaker=breaker
+        )
+        assert decision.breaker == breaker
+        job = decision.job
+        if isinstance(decision.action, DeadLetter):
+            assert decision.action.reason is DeadLetterReason.CRASHED_REPEATEDLY
+            break
+        assert decision.action == RetryAt(now)
+    assert taken == 1 + config.max_crashes
+
+
+answering = st.sampled_from([E.TRANSIENT, E.NOT_FOUND, E.PERMANENT, E.RATE_LIMITED])
+
+
+@given(configs(), jobs(), answering.flatmap(failures), instants, jitters, st.integers(1, 9))
+def test_any_answer_from_plex_restarts_the_outage_count(
+    config: PlexSyncConfig, job: Job, failure: Failed, now: float, jitter: float, count: int
+) -> None:
+    """A job-level error proves Plex is up: a closed breaker forgets its outage failures."""
+    breaker = Breaker(state=Closed(consecutive_failures=count))
+    decision = decide(job, failure, now=now, jitter=jitter, config=config, breaker=breaker)
+    assert isinstance(decision.breaker.state, Closed)
+    assert decision.breaker.state.consecutive_failures == 0
+
+
+@given(configs(), jobs(), failures(E.RATE_LIMITED), instants, jitters)
+def test_rate_limited_job_waits_the_bounded_hint_under_its_backoff_plus_jitter(
+    config: PlexSyncConfig, job: Job, failure: Failed, now: float, jitter: float
+) -> None:
+    """Rule 6: the bounded hint floors the backoff; work holds till then; the job adds jitter."""
+    hint, policy = failure.retry_after_at, config.transient_policy
+    floor = 0.0 if hint is None else min(max(hint - now, 0.0), config.retry_after_max_seconds)
+    deferrals = job.rate_limited_deferrals + 1
+    decision = decide(job, failure, now=now, jitter=jitter, config=config, breaker=Breaker())
+    retry_at = now + backoff(deferrals, jitter, policy, floor=floor)
+    assert decision.action == RetryAt(retry_at, charged=False)
+    held_until = now + max(nominal_delay(deferrals, policy), floor)
+    assert decision.breaker.throttled_until_at == held_until
 
 
 @given(configs(), jobs(), instants, jitters)

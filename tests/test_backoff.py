@@ -69,3 +69,54 @@ def test_jitter_sample_is_reproducible_and_spread() -> None:
     assert 0.45 < sum(samples) / len(samples) < 0.55
     assert min(samples) < 0.01
     assert max(samples) > 0.99
+
+
+SUB_SECOND = RetryPolicy(wait_initial=0.1, wait_max=0.5, wait_exp_base=2, jitter_fraction=0.2)
+
+
+def test_sub_second_delays_follow_the_same_schedule() -> None:
+    """A policy in fractions of a second starts at wait_initial and doubles to its cap too."""
+    assert [nominal_delay(n, SUB_SECOND) for n in (1, 2, 3, 4)] == [0.1, 0.2, 0.4, 0.5]
+    assert delay_range(1, SUB_SECOND) == pytest.approx((0.1, 0.11, 0.12), abs=1e-12)
+
+
+def test_a_growth_base_past_the_float_range_reaches_the_cap() -> None:
+    """Any growth base and any attempt reach the cap instead of overflowing a float."""
+    # base ** 2 is past the largest float, though the cap is reached at attempt 3
+    huge = RetryPolicy(wait_initial=1e-100, wait_max=1e100, wait_exp_base=1e180, jitter_fraction=0)
+    assert [nominal_delay(n, huge) for n in (1, 2, 3, 4, 10_000)] == [1e-100, 1e80] + [1e100] * 3
+
+
+@pytest.mark.xfail(
+    raises=OverflowError,
+    reason="known bug: wait_max / wait_initial itself overflows, so the overflow guard never fires",
+)
+def test_a_cap_more_than_a_float_range_above_the_start_does_not_overflow() -> None:
+    """Even wait_max / wait_initial past the float range gives the cap, not an OverflowError."""
+    wide = RetryPolicy(wait_initial=1e-300, wait_max=1e300, wait_exp_base=1e300, jitter_fraction=0)
+    assert nominal_delay(3, wide) == 1e300
+
+
+def _splitmix64_output(n: int) -> float:
+    """The n-th output of splitmix64 seeded with 0 (published reference values), as a sample."""
+    reference = {1: 0xE220A8397B1DCDAF, 2: 0x6E789E6AA1B965F4, 3: 0x06C45D188009454F}
+    return (reference[n] >> 11) / float(1 << 53)
+
+
+def test_jitter_sample_is_splitmix64() -> None:
+    """Job n at attempt 0 gives splitmix64's n-th output: the documented generator, no other."""
+    assert [jitter_sample(n, 0) for n in (1, 2, 3)] == [_splitmix64_output(n) for n in (1, 2, 3)]
+
+
+@pytest.mark.parametrize(
+    ("job_id", "attempt", "sample"),
+    [
+        (0, 1, 0.5079605879681605),
+        (42, 3, 0.32002727291481914),
+        (7, 12, 0.6806956012301171),
+        (2**62, 10_000, 0.5336822627512859),
+    ],
+)
+def test_jitter_samples_never_change(job_id: int, attempt: int, sample: float) -> None:
+    """A schedule stored by one version replays the same under the next: samples are fixed."""
+    assert jitter_sample(job_id, attempt) == sample

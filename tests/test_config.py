@@ -56,14 +56,17 @@ def test_token_never_appears_in_repr() -> None:
         ("max_retries", True),
         ("retry_wait_initial_seconds", 0.0),
         ("retry_backoff_base", 0.5),
+        ("retry_backoff_base", "2"),
         ("jitter_fraction", 1.5),
         ("jitter_fraction", -0.1),
         ("read_back_fraction", 1.5),
         ("read_back_fraction", "all"),
+        ("jitter_fraction", math.nan),
         ("not_found_max_retries", -3),
         ("not_found_window_seconds", 0),
         ("retry_after_max_seconds", -5),
         ("breaker_failure_threshold", 0),
+        ("breaker_failure_threshold", -1),
         ("breaker_cooldown_seconds", 0),
         ("job_lease_seconds", -1),
         ("max_crashes", None),
@@ -107,9 +110,12 @@ def test_a_ca_bundle_with_verification_off_is_refused_naming_both() -> None:
 
 
 def test_job_lease_must_outlast_one_plex_call() -> None:
-    """A lease shorter than a call's timeouts would hand a live worker's job to another."""
+    """A lease no longer than a call's timeouts would hand a live worker's job to another."""
     with pytest.raises(ValueError, match=r"^job_lease_seconds"):
         make_config(job_lease_seconds=30, connect_timeout_seconds=5, read_timeout_seconds=30)
+    with pytest.raises(ValueError, match=r"^job_lease_seconds"):
+        make_config(job_lease_seconds=35, connect_timeout_seconds=5, read_timeout_seconds=30)
+    make_config(job_lease_seconds=35.5, connect_timeout_seconds=5, read_timeout_seconds=30)
 
 
 def test_lists_become_tuples() -> None:

@@ -138,11 +138,14 @@ def test_not_found_uses_its_own_longer_budget(config: PlexSyncConfig) -> None:
 
 
 def test_not_found_dead_letters_after_its_limit() -> None:
-    """The (limit + 1)-th not-found answer dead-letters, inside the window or not."""
+    """The (limit + 1)-th not-found answer dead-letters (window or not); the limit-th retries."""
     config = make_config(not_found_max_retries=2, not_found_window_seconds=10**6)
     job = make_job(not_found_failures=2, not_found_since_at=T0)
     decision = run(job, Failed(E.NOT_FOUND), config, now=T0 + 200)
     assert decision.action == DeadLetter(R.NOT_FOUND)
+    job = make_job(not_found_failures=1, not_found_since_at=T0)
+    decision = run(job, Failed(E.NOT_FOUND), config, now=T0 + 200)
+    assert decision.action == RetryAt(T0 + 200 + 120)
 
 
 def test_not_found_never_retries_past_its_window() -> None:
@@ -205,7 +208,8 @@ def test_rate_limited_waits_for_retry_after_and_throttles_everyone(config: PlexS
     decision = run(make_job(), Failed(E.RATE_LIMITED, retry_after_at=hint), config, jitter=0.5)
     assert isinstance(decision.action, RetryAt)
     assert decision.action.charged is False
-    assert decision.action.at == pytest.approx(hint + 0.5 * 0.2 * 10)
+    assert decision.action.at == pytest.approx(hint + 0.5 * 0.2 * 10, abs=1e-6)  # not relative:
+    # an epoch instant times approx's default 1e-6 is half an hour of slack
     assert decision.breaker.throttled_until_at == hint
     assert Throttled(at=T0, until_at=hint) in decision.events
     assert decision.job.charged_attempts == 0
@@ -218,6 +222,27 @@ def test_rate_limited_without_a_hint_backs_off_and_grows(config: PlexSyncConfig)
     decision = run(job, Failed(E.RATE_LIMITED), config)
     assert decision.action == RetryAt(T0 + 80, charged=False)
     assert decision.breaker.throttled_until_at == T0 + 80
+
+
+@pytest.mark.parametrize("hint", [None, T0 - 500])
+def test_rate_limit_without_a_future_hint_waits_the_backoff_however_short(
+    hint: float | None,
+) -> None:
+    """No Retry-After, or one already past, adds no wait: a sub-second backoff stays sub-second."""
+    config = make_config(retry_wait_initial_seconds=0.25, retry_wait_max_seconds=0.5)
+    decision = run(make_job(), Failed(E.RATE_LIMITED, retry_after_at=hint), config, jitter=0.5)
+    assert decision.action == RetryAt(T0 + (0.25 + 0.5 * 0.2 * 0.25), charged=False)
+    assert decision.breaker.throttled_until_at == T0 + 0.25
+
+
+def test_rate_limit_jitter_adds_on_top_of_the_server_hint(config: PlexSyncConfig) -> None:
+    """The job retries after Retry-After plus its jitter, so a herd does not return at once."""
+    hint = T0 + 600
+    early = run(make_job(), Failed(E.RATE_LIMITED, retry_after_at=hint), config, jitter=0.0)
+    late = run(make_job(), Failed(E.RATE_LIMITED, retry_after_at=hint), config, jitter=0.9)
+    assert early.action == RetryAt(hint, charged=False)
+    assert late.action == RetryAt(T0 + (600 + 0.9 * 0.2 * 10), charged=False)
+    assert late.breaker.throttled_until_at == hint
 
 
 @pytest.mark.parametrize(
@@ -254,6 +279,36 @@ def test_crash_retries_at_once_then_dead_letters() -> None:
     )
 
 
+def test_crash_counts_against_the_job_and_tells_the_breaker_nothing(
+    config: PlexSyncConfig,
+) -> None:
+    """The crash is counted on the job; the breaker is stored as it was, with no event."""
+    breaker = Breaker(state=Closed(consecutive_failures=2))
+    decision = run(make_job(crashes=1), Failed(E.CRASHED), config, breaker=breaker)
+    assert decision.job.crashes == 2
+    assert decision.breaker == breaker
+    assert [type(event) for event in decision.events] == [RetryScheduled]
+
+
+def test_permanent_error_proves_plex_answers(config: PlexSyncConfig) -> None:
+    """A refusal is an answer from a live Plex: the breaker's outage count restarts."""
+    decision = run(
+        make_job(),
+        Failed(E.PERMANENT),
+        config,
+        breaker=Breaker(state=Closed(consecutive_failures=2)),
+    )
+    assert decision.breaker == Breaker()
+
+
+def test_an_outcome_of_no_known_kind_is_refused(config: PlexSyncConfig) -> None:
+    """Nothing decide cannot read passes silently: a foreign outcome or class raises, naming it."""
+    with pytest.raises(AssertionError, match="'bogus'"):
+        run(make_job(), "bogus", config)  # type: ignore[arg-type]
+    with pytest.raises(AssertionError, match="'bogus'"):
+        run(make_job(), Failed("bogus"), config)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("jitter", [-0.5, 1.0])
 def test_jitter_outside_its_range_is_refused(jitter: float, config: PlexSyncConfig) -> None:
     """Decide checks its chance input up front, whatever the outcome."""
@@ -263,7 +318,7 @@ def test_jitter_outside_its_range_is_refused(jitter: float, config: PlexSyncConf
 
 def test_impossible_jobs_cannot_be_built() -> None:
     """A not-found count without its start instant (or the reverse) is refused."""
-    with pytest.raises(ValueError, match="not_found_since_at"):
+    with pytest.raises(ValueError, match=r"^not_found_since_at is set exactly when"):
         make_job(not_found_failures=1)
     with pytest.raises(ValueError, match="not_found_since_at"):
         make_job(not_found_since_at=T0)

@@ -35,7 +35,16 @@ def test_parse_rejects(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (0.4, "0s"), (10.5, "11s"), (90, "1m30s"), (43200, "12h"), (90061, "1d1h1m1s")],
+    [
+        (0, "0s"),
+        (0.4, "0s"),
+        (0.5, "1s"),
+        (1, "1s"),
+        (10.5, "11s"),
+        (90, "1m30s"),
+        (43200, "12h"),
+        (90061, "1d1h1m1s"),
+    ],
 )
 def test_format(seconds: float, text: str) -> None:
     """Largest units first, zero parts left out, rounded half up to whole seconds."""

@@ -77,6 +77,7 @@ def test_breaker_schedules_are_probe_cooldowns(
     assert not schedule.costs_attempt
     assert schedule.then is None
     assert schedule.whole_window is None
+    assert schedule.repeat_delay == config.breaker_max_cooldown_seconds
 
 
 def test_rate_limited_repeats_the_capped_backoff(config: PlexSyncConfig) -> None:
@@ -108,6 +109,7 @@ def test_crashes_are_retried_max_crashes_times(config: PlexSyncConfig) -> None:
     """A crash is retried as soon as the lease runs out, max_crashes times."""
     schedule = schedule_of(ErrorClass.CRASHED, config)
     assert len(schedule.steps) == config.max_crashes
+    assert all(step.max_delay == 0 for step in schedule.steps)
     assert schedule.then is DeadLetterReason.CRASHED_REPEATEDLY
 
 
@@ -144,3 +146,95 @@ def test_a_breaker_that_waits_for_several_failures_says_how_many() -> None:
     assert outage.summary.startswith(
         "the breaker opens after 3 outage failures in a row, each confirmed by a failed health call"
     )
+
+
+def test_a_retry_due_exactly_at_the_window_end_is_listed_and_not_cut() -> None:
+    """The window's last instant still allows a retry (as decide does): listed, never marked."""
+    config = make_config(
+        not_found_wait_initial_seconds=100,
+        not_found_wait_max_seconds=100,
+        not_found_window_seconds=400,
+        not_found_max_retries=10,
+        jitter_fraction=0,
+    )
+    steps = schedule_of(ErrorClass.NOT_FOUND, config).steps
+    assert [(s.retry, s.max_elapsed, s.may_be_cut) for s in steps] == [
+        (1, 100, False),
+        (2, 200, False),
+        (3, 300, False),
+        (4, 400, False),
+    ]
+
+
+def test_a_flat_rate_limit_backoff_lists_one_step() -> None:
+    """The rate-limit table stops at the first delay that reaches the cap: here, the first."""
+    config = make_config(retry_wait_initial_seconds=60, retry_wait_max_seconds=60)
+    schedule = schedule_of(ErrorClass.RATE_LIMITED, config)
+    assert [s.min_delay for s in schedule.steps] == [60]
+    assert schedule.repeat_delay == 60
+
+
+SMALL = make_config(
+    max_retries=2,
+    not_found_max_retries=5,
+    not_found_window_seconds=5400,
+    breaker_failure_threshold=4,
+    retry_after_max_seconds=90,
+    job_lease_seconds=600,
+    max_crashes=1,
+)
+
+
+@pytest.mark.parametrize(
+    ("error_class", "summary"),
+    [
+        (
+            ErrorClass.TRANSIENT,
+            "retried 2 times on a healthy Plex (at most 3 attempts), then dead-lettered",
+        ),
+        (
+            ErrorClass.NOT_FOUND,
+            (
+                "retried up to 5 times, never later than 1h30m after the first not-found answer, "
+                "then dead-lettered"
+            ),
+        ),
+        (ErrorClass.PERMANENT, "never retried: dead-lettered at once"),
+        (
+            ErrorClass.OUTAGE,
+            (
+                "the breaker opens after 4 outage failures in a row, each confirmed by a failed "
+                "health call and holds all work; "
+                "the steps are its probes (one health call each); "
+                "costs no attempt, never dead-letters"
+            ),
+        ),
+        (
+            ErrorClass.RATE_LIMITED,
+            (
+                "all work waits for the server's Retry-After (at most 1m30s) or, without one, "
+                "for the delays below; costs no attempt, never dead-letters"
+            ),
+        ),
+        (
+            ErrorClass.AUTH,
+            (
+                "the breaker opens at once and holds all work; the steps are its probes "
+                "(one health call each); costs no attempt, never dead-letters"
+            ),
+        ),
+        (ErrorClass.INVALID_PAYLOAD, "never retried: dead-lettered at once"),
+        (
+            ErrorClass.CRASHED,
+            (
+                "taken again as soon as the dead worker's lease (10m) runs out; a crash counts "
+                "when the worker held only this job; after 1, dead-lettered"
+            ),
+        ),
+    ],
+)
+def test_each_summary_states_its_budget_with_the_configs_numbers(
+    error_class: ErrorClass, summary: str
+) -> None:
+    """The one line an operator reads per class, word for word, with this config's numbers."""
+    assert schedule_of(error_class, SMALL).summary == summary

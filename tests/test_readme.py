@@ -10,11 +10,12 @@ from pathlib import Path
 
 import attrs
 
-from core import PlexSyncConfig
+from core import ErrorClass, PlexSyncConfig, explain
 from shell import docgen
 from shell.cli.errors import MEANING
 from shell.cli.parser import build_parser
 from shell.diagrams import breaker_diagram, job_diagram
+from tests.builders import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -77,3 +78,13 @@ def test_the_generator_rewrites_stale_documentation(tmp_path: Path) -> None:
             encoding="utf-8"
         )
     assert docgen.main(tmp_path) == 0
+
+
+def test_the_explain_excerpt_quotes_todays_summaries() -> None:
+    """Every ``class: summary`` line the README shows is what explain says for the defaults."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    classes = tuple(f"{error_class.value}: " for error_class in ErrorClass)
+    quoted = [line for line in lines if line.startswith(classes)]
+    said = {f"{s.error_class.value}: {s.summary}" for s in explain(make_config())}
+    assert quoted
+    assert set(quoted) <= said
