@@ -40,7 +40,7 @@ test: lint typecheck contract cov prop
 mutate: setup
     {{bin}}/python -m pip install --quiet --disable-pip-version-check -e '.[mutate]'
     rm -rf mutants
-    HYPOTHESIS_PROFILE=mutate {{bin}}/mutmut run
+    HYPOTHESIS_PROFILE=mutate {{bin}}/mutmut run --max-children 2
     {{bin}}/python -m tests.mutation.check
 
 # ruff: lint rules and formatting

@@ -22,8 +22,8 @@ class RetryPolicy:
     All durations are seconds.
     """
 
-    wait_initial: float = field(validator=check.positive)
-    wait_max: float = field(validator=check.positive)
+    wait_initial: float = field(validator=check.duration)
+    wait_max: float = field(validator=check.duration)
     wait_exp_base: float = field(validator=check.growth)
     jitter_fraction: float = field(validator=check.fraction)
 

@@ -71,24 +71,24 @@ class PlexSyncConfig:
     """Host path prefixes and the Plex path prefix each stands for, when the host and Plex see
     the files under different folders (containers, NAS shares); the longest match wins."""
 
-    connect_timeout_seconds: float = field(default=5.0, validator=check.positive)
+    connect_timeout_seconds: float = field(default=5.0, validator=check.duration)
     """How long a request to Plex may take to connect."""
-    read_timeout_seconds: float = field(default=30.0, validator=check.positive)
+    read_timeout_seconds: float = field(default=30.0, validator=check.duration)
     """How long a request to Plex may wait for the answer once connected. A stop timeout
     (systemd, Docker) must be longer than one call: see the README."""
-    health_timeout_seconds: float = field(default=5.0, validator=check.positive)
+    health_timeout_seconds: float = field(default=5.0, validator=check.duration)
     """How long a health call may take: the one that checks a failure that looks like Plex's as a
     whole, and each probe while work is held."""
 
-    poll_interval: float = field(default=5.0, validator=check.positive)
+    poll_interval: float = field(default=5.0, validator=check.duration)
     """The longest the worker sleeps before looking at the queue again (seconds)."""
 
     max_retries: int = field(default=8, validator=check.count)
     """Retries of a job whose own call failed on a healthy Plex, before it is dead-lettered."""
-    retry_wait_initial_seconds: float = field(default=10.0, validator=check.positive)
+    retry_wait_initial_seconds: float = field(default=10.0, validator=check.duration)
     """The wait before the first of those retries; each next wait is ``retry_backoff_base``
     times longer."""
-    retry_wait_max_seconds: float = field(default=900.0, validator=check.positive)
+    retry_wait_max_seconds: float = field(default=900.0, validator=check.duration)
     """The longest wait between those retries."""
     retry_backoff_base: float = field(default=2.0, validator=check.growth)
     """How many times longer each retry waits than the one before."""
@@ -98,16 +98,16 @@ class PlexSyncConfig:
 
     not_found_max_retries: int = field(default=24, validator=check.count)
     """Retries of a job whose file Plex does not know yet (its scan has not reached it)."""
-    not_found_wait_initial_seconds: float = field(default=60.0, validator=check.positive)
+    not_found_wait_initial_seconds: float = field(default=60.0, validator=check.duration)
     """The wait before the first not-found retry; also how old the path index must be before a
     path missing from it rebuilds it."""
-    not_found_wait_max_seconds: float = field(default=1800.0, validator=check.positive)
+    not_found_wait_max_seconds: float = field(default=1800.0, validator=check.duration)
     """The longest wait between not-found retries."""
-    not_found_window_seconds: float = field(default=12 * 3600.0, validator=check.positive)
+    not_found_window_seconds: float = field(default=12 * 3600.0, validator=check.duration)
     """No not-found retry later than this after the first not-found answer: the job is then
     dead-lettered."""
 
-    retry_after_max_seconds: float = field(default=3600.0, validator=check.positive)
+    retry_after_max_seconds: float = field(default=3600.0, validator=check.duration)
     """The longest wait a server's Retry-After is obeyed for; a longer one is cut to this."""
 
     breaker_failure_threshold: int = field(default=1, validator=check.at_least_one)
@@ -117,23 +117,23 @@ class PlexSyncConfig:
     """Edits failing in a row (a 5xx or an unreadable answer) on this many different items, with
     none going through in between, mean that Plex is failing as a whole although it answers its
     health call: all work is held (no attempt charged) and one real job probes it."""
-    breaker_cooldown_seconds: float = field(default=10.0, validator=check.positive)
+    breaker_cooldown_seconds: float = field(default=10.0, validator=check.duration)
     """The wait before the first probe once work is held; it doubles after each failed probe."""
-    breaker_max_cooldown_seconds: float = field(default=300.0, validator=check.positive)
+    breaker_max_cooldown_seconds: float = field(default=300.0, validator=check.duration)
     """The longest wait between probes."""
 
-    late_edit_window_seconds: float = field(default=300.0, validator=check.positive)
+    late_edit_window_seconds: float = field(default=300.0, validator=check.duration)
     """How long after an edit timed out Plex may still carry it out. Until then, a later edit of
     the same item is not final: it is sent once more when the window has passed, so that the
     older edit, landing late, cannot win."""
 
-    job_lease_seconds: float = field(default=300.0, validator=check.positive)
+    job_lease_seconds: float = field(default=300.0, validator=check.duration)
     """How long a claimed job stays its worker's; a worker that died loses it then (at once, on
     the same host). Longer than one Plex call."""
     max_crashes: int = field(default=3, validator=check.count)
     """Workers that may die on one job before it is dead-lettered as ``crashed_repeatedly``."""
 
-    dlq_retention_days: float = field(default=30.0, validator=check.positive)
+    dlq_retention_days: float = field(default=30.0, validator=check.days)
     """Dead letters older than this are deleted by the worker (it looks once an hour)."""
 
     read_back_fraction: float = field(default=0.0, validator=check.fraction)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import attrs
@@ -22,6 +22,33 @@ def positive(instance: object, attribute: attrs.Attribute[Any], value: float) ->
     number(instance, attribute, value)
     if value <= 0:
         raise ValueError(f"{attribute.name} must be greater than 0, got {value!r}")
+
+
+MIN_SECONDS: Final = 0.001
+MAX_SECONDS: Final = 3_155_760_000  # 100 years of 365.25 days
+"""The range of every duration setting: wide enough for any real use, and narrow enough that
+every delay, cap, cooldown and sum of them the core computes is a finite float (a start a float
+range below its cap once made a backoff overflow)."""
+
+
+def duration(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    """Seconds, from a millisecond to 100 years."""
+    number(instance, attribute, value)
+    if not MIN_SECONDS <= value <= MAX_SECONDS:
+        raise ValueError(
+            f"{attribute.name} must be between {MIN_SECONDS} and {MAX_SECONDS} seconds "
+            f"(a millisecond and 100 years), got {value!r}"
+        )
+
+
+def days(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    """Days, more than 0 and at most 100 years."""
+    positive(instance, attribute, value)
+    if value > MAX_SECONDS / 86_400:
+        raise ValueError(
+            f"{attribute.name} must be at most {MAX_SECONDS / 86_400:g} days (100 years), "
+            f"got {value!r}"
+        )
 
 
 def instant(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:

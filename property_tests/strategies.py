@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from hypothesis import strategies as st
 
 from core import ErrorClass, Failed, Job, PlexSyncConfig, Succeeded
+from core.validation import MAX_SECONDS, MIN_SECONDS
 
 T0 = 1_700_000_000.0
 
@@ -66,3 +69,51 @@ def failures(error_class: ErrorClass) -> st.SearchStrategy[Failed]:
 
 
 outcomes = st.just(Succeeded()) | st.sampled_from(ErrorClass).flatmap(failures)
+
+
+@st.composite
+def edge_configs(draw: st.DrawFn) -> PlexSyncConfig:
+    """Any config validation accepts, its edges most of all: every duration from a millisecond
+    to 100 years (often exactly one of the two), growth up to the largest float.
+    """
+    edges = st.sampled_from([MIN_SECONDS, MAX_SECONDS])
+    seconds = edges | st.floats(min_value=MIN_SECONDS, max_value=MAX_SECONDS)
+
+    def ordered() -> tuple[float, float]:
+        low, high = sorted((draw(seconds), draw(seconds)))
+        return low, high
+
+    (initial, cap), (nf_initial, nf_cap), (cooldown, max_cooldown) = ordered(), ordered(), ordered()
+    connect = draw(edges | st.floats(min_value=MIN_SECONDS, max_value=MAX_SECONDS / 3))
+    read = draw(edges | st.floats(min_value=MIN_SECONDS, max_value=MAX_SECONDS / 3))
+    read = min(read, MAX_SECONDS / 3)
+    connect = min(connect, MAX_SECONDS / 3)
+    lease = draw(st.floats(min_value=connect + read, max_value=MAX_SECONDS, exclude_min=True))
+    return PlexSyncConfig(
+        plex_url="http://127.0.0.1:32400",
+        plex_token="token",
+        connect_timeout_seconds=connect,
+        read_timeout_seconds=read,
+        health_timeout_seconds=draw(seconds),
+        poll_interval=draw(seconds),
+        max_retries=draw(st.integers(0, 30)),
+        retry_wait_initial_seconds=initial,
+        retry_wait_max_seconds=cap,
+        retry_backoff_base=draw(
+            st.just(sys.float_info.max) | st.floats(min_value=1.0, allow_infinity=False)
+        ),
+        jitter_fraction=draw(st.sampled_from([0.0, 1.0]) | st.floats(0.0, 1.0)),
+        not_found_max_retries=draw(st.integers(0, 30)),
+        not_found_wait_initial_seconds=nf_initial,
+        not_found_wait_max_seconds=nf_cap,
+        not_found_window_seconds=draw(seconds),
+        retry_after_max_seconds=draw(seconds),
+        breaker_failure_threshold=draw(st.integers(1, 10)),
+        failing_edits_threshold=draw(st.integers(2, 10)),
+        breaker_cooldown_seconds=cooldown,
+        breaker_max_cooldown_seconds=max_cooldown,
+        late_edit_window_seconds=draw(seconds),
+        job_lease_seconds=lease,
+        max_crashes=draw(st.integers(0, 10)),
+        dlq_retention_days=draw(st.floats(min_value=MIN_SECONDS, max_value=MAX_SECONDS / 86_400)),
+    )

@@ -99,10 +99,10 @@ def _kind(field: attrs.Attribute[Any]) -> tuple[str, Callable[[Any], str]]:
     kinds: list[tuple[bool, str, Callable[[Any], str]]] = [
         (
             name.endswith("_seconds") or name == "poll_interval",
-            "duration: seconds, or 45s, 90m, 6h, 2d",
+            "duration: seconds, or 45s, 90m, 6h, 2d (1 ms to 100 years)",
             format_duration,
         ),
-        (name.endswith("_days"), "days", number),
+        (name.endswith("_days"), "days (up to 100 years)", number),
         (name.endswith("_fraction"), "fraction, 0 to 1", number),
         (
             kind == tuple[PathMapping, ...],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from core import RetryPolicy, backoff, delay_range, jitter_sample, nominal_delay
+from core.validation import MAX_SECONDS, MIN_SECONDS
 
 POLICY = RetryPolicy(wait_initial=10, wait_max=100, wait_exp_base=2, jitter_fraction=0.2)
 
@@ -82,19 +85,33 @@ def test_sub_second_delays_follow_the_same_schedule() -> None:
 
 def test_a_growth_base_past_the_float_range_reaches_the_cap() -> None:
     """Any growth base and any attempt reach the cap instead of overflowing a float."""
-    # base ** 2 is past the largest float, though the cap is reached at attempt 3
-    huge = RetryPolicy(wait_initial=1e-100, wait_max=1e100, wait_exp_base=1e180, jitter_fraction=0)
-    assert [nominal_delay(n, huge) for n in (1, 2, 3, 4, 10_000)] == [1e-100, 1e80] + [1e100] * 3
+    huge = RetryPolicy(wait_initial=0.001, wait_max=1000, wait_exp_base=1e180, jitter_fraction=0)
+    # base ** 2 is past the largest float: the cap must come from comparing exponents
+    assert [nominal_delay(n, huge) for n in (1, 2, 3, 10_000)] == [0.001] + [1000] * 3
+    largest = RetryPolicy(
+        wait_initial=1, wait_max=1000, wait_exp_base=sys.float_info.max, jitter_fraction=1
+    )
+    assert [nominal_delay(n, largest) for n in (1, 2, 10**9)] == [1, 1000, 1000]
 
 
-@pytest.mark.xfail(
-    raises=OverflowError,
-    reason="known bug: wait_max / wait_initial itself overflows, so the overflow guard never fires",
-)
-def test_a_cap_more_than_a_float_range_above_the_start_does_not_overflow() -> None:
-    """Even wait_max / wait_initial past the float range gives the cap, not an OverflowError."""
-    wide = RetryPolicy(wait_initial=1e-300, wait_max=1e300, wait_exp_base=1e300, jitter_fraction=0)
-    assert nominal_delay(3, wide) == 1e300
+def test_the_widest_policy_validation_accepts_stays_within_floats() -> None:
+    """From a millisecond to 100 years by the largest base: the cap, never an OverflowError."""
+    wide = RetryPolicy(
+        wait_initial=MIN_SECONDS,
+        wait_max=MAX_SECONDS,
+        wait_exp_base=sys.float_info.max,
+        jitter_fraction=1,
+    )
+    assert [nominal_delay(n, wide) for n in (1, 2, 3, 10**9)] == [MIN_SECONDS] + [MAX_SECONDS] * 3
+    assert delay_range(2, wide) == (MAX_SECONDS, 1.5 * MAX_SECONDS, 2 * MAX_SECONDS)
+
+
+def test_a_start_and_cap_a_float_range_apart_are_refused_naming_the_field() -> None:
+    """wait_max / wait_initial past the float range once overflowed: such durations are refused."""
+    with pytest.raises(ValueError, match=r"^wait_initial must be between 0.001 and "):
+        RetryPolicy(wait_initial=1e-300, wait_max=1e3, wait_exp_base=2, jitter_fraction=0)
+    with pytest.raises(ValueError, match=r"^wait_max must be between 0.001 and "):
+        RetryPolicy(wait_initial=1, wait_max=1e300, wait_exp_base=2, jitter_fraction=0)
 
 
 def _splitmix64_output(n: int) -> float:

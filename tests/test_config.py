@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import attrs
 import pytest
 
 from core import PathMapping, PlexSyncConfig, RetryPolicy
+from core.validation import MAX_SECONDS, MIN_SECONDS
 from tests.builders import TOKEN, make_config
 
 
@@ -174,3 +176,40 @@ def test_a_stop_takes_at_most_one_call_and_a_health_call() -> None:
     """The stop time service files must allow: connect, read and health timeouts added up."""
     assert make_config().stop_seconds == 5 + 30 + 5
     assert make_config(read_timeout_seconds=60, health_timeout_seconds=2).stop_seconds == 67
+
+
+DURATIONS = [
+    field.name
+    for field in attrs.fields(PlexSyncConfig)
+    if field.name.endswith("_seconds") or field.name == "poll_interval"
+]
+CAPS = {
+    "retry_wait_initial_seconds": "retry_wait_max_seconds",
+    "not_found_wait_initial_seconds": "not_found_wait_max_seconds",
+    "breaker_cooldown_seconds": "breaker_max_cooldown_seconds",
+}
+"""Each start and the cap it may not exceed."""
+
+
+@pytest.mark.parametrize("name", DURATIONS)
+def test_every_duration_lies_between_a_millisecond_and_a_hundred_years(name: str) -> None:
+    """Both edges are accepted; a value past either is refused in one line naming the setting."""
+    starts = {cap: start for start, cap in CAPS.items()}
+    if name != "job_lease_seconds":  # it must outlast one call: tested on its own
+        make_config(
+            **{name: MIN_SECONDS, **({starts[name]: MIN_SECONDS} if name in starts else {})}
+        )
+    if name not in {"connect_timeout_seconds", "read_timeout_seconds"}:  # the same rule
+        make_config(**{name: MAX_SECONDS, **({CAPS[name]: MAX_SECONDS} if name in CAPS else {})})
+    for bad in (0.000999, MAX_SECONDS * 1.000001):
+        with pytest.raises(ValueError, match=rf"^{name} must be between 0.001 and 3155760000 "):
+            make_config(**{name: bad})
+
+
+def test_dead_letters_are_kept_at_most_a_hundred_years() -> None:
+    """dlq_retention_days accepts 36525 days and refuses more, naming the setting."""
+    assert make_config(dlq_retention_days=36525).dlq_retention_days == 36525
+    with pytest.raises(ValueError, match=r"^dlq_retention_days must be at most 36525 days"):
+        make_config(dlq_retention_days=36525.5)
+    with pytest.raises(ValueError, match=r"^dlq_retention_days must be greater than 0"):
+        make_config(dlq_retention_days=0)
