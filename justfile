@@ -43,6 +43,11 @@ mutate: setup
     HYPOTHESIS_PROFILE=mutate {{bin}}/mutmut run --max-children 2
     {{bin}}/python -m tests.mutation.check
 
+# mutation testing of the shell's claim, decision writing, coalescing, retention, reaping and classifier (reported, not gated)
+mutate-shell: setup
+    {{bin}}/python -m pip install --quiet --disable-pip-version-check -e '.[mutate]'
+    {{bin}}/python -m tests.mutation.shell
+
 # ruff: lint rules and formatting
 lint: setup
     {{bin}}/ruff check .

@@ -537,3 +537,39 @@ def test_a_probe_edit_that_fails_again_keeps_the_breaker_open_for_failing_edits(
     again = admit(failed, now=T0 + 40, config=config).breaker
     closed, _ = on_job_probe(again, Succeeded(), now=T0 + 41, config=config)
     assert closed.kind is K.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("signal", "cause"),
+    [
+        (Signal.REJECTED, PauseCause.AUTH),
+        (Signal.MISCONFIGURED, PauseCause.MISCONFIGURED),
+        (Signal.UNTRUSTED, PauseCause.CERTIFICATE),
+    ],
+)
+def test_an_open_breaker_told_a_new_cause_keeps_its_outage_and_probe_time(
+    signal: Signal, cause: PauseCause, config: PlexSyncConfig
+) -> None:
+    """While open, a call that finds Plex up but refusing (token, settings, certificate) changes
+    the outage's cause and words; the outage, its start and the next probe stay.
+    """
+    opened = open_breaker(config)
+    assert opened.outage is not None
+    after, events = observe(opened, signal, now=T0 + 3, config=config, detail="what it found")
+    assert after.state == attrs.evolve(
+        opened.state, outage=attrs.evolve(opened.outage, cause=cause, detail="what it found")
+    )
+    assert events == ()
+
+
+def test_an_idle_worker_wakes_within_a_hold_bounded_after_the_clock_stepped_back() -> None:
+    """A slow-down or a probe lease set before the clock stepped back a day keeps an idle worker
+    asleep only as long as it could last from now, even with a long poll_interval.
+    """
+    config = make_config(poll_interval=20_000, retry_after_max_seconds=3600)
+    day = 86400.0
+    throttled, _ = throttle(Breaker(), until_at=T0 + 600, now=T0)
+    assert wake_at(throttled, now=T0 - day, next_due_at=None, config=config) == T0 - day + 3600
+    probing = admit(open_breaker(config), now=T0 + 60, config=config).breaker
+    lease = config.probe_lease_seconds
+    assert wake_at(probing, now=T0 - day, next_due_at=None, config=config) == T0 - day + lease

@@ -68,3 +68,9 @@ def test_only_rate_limiting_carries_a_retry_after() -> None:
     """A server hint on any other class is a classifier bug, refused at construction."""
     with pytest.raises(ValueError, match="transient cannot carry one"):
         Failed(E.TRANSIENT, retry_after_at=5.0)
+
+
+def test_a_health_check_without_words_is_named_by_its_answer() -> None:
+    """With no words from the health call, the settled failure says what the answer was."""
+    settled = confirm(Failed(E.OUTAGE, "connection refused"), Health.UP)
+    assert settled == Failed(E.TRANSIENT, "connection refused (health check: Plex up)")
