@@ -25,6 +25,7 @@ from core import (
     nominal_delay,
 )
 from core.breaker import Closed, Signal, observe
+from core.validation import MAX_SECONDS
 from property_tests.strategies import T0, configs, failures, instants, jitters, jobs, outcomes
 
 E = ErrorClass
@@ -82,7 +83,7 @@ def test_not_found_job_gets_exactly_its_retries_when_the_window_allows(
     config: PlexSyncConfig, samples: list[float]
 ) -> None:
     """Given room in the window, a job never found gets exactly not_found_max_retries retries."""
-    config = attrs.evolve(config, not_found_window_seconds=1e12)
+    config = attrs.evolve(config, not_found_window_seconds=MAX_SECONDS)
     job, breaker, now, answers = fresh_job(), Breaker(), T0, 0
     for jitter in samples:
         answers += 1
