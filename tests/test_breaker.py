@@ -455,6 +455,8 @@ def test_by_default_one_confirmed_outage_failure_holds_work(config: PlexSyncConf
         (Succeeded(), Signal.PROBE_SUCCEEDED),
         (Failed(ErrorClass.NOT_FOUND, "no item"), Signal.PROBE_SUCCEEDED),
         (Failed(ErrorClass.PERMANENT, "(400)"), Signal.PROBE_SUCCEEDED),
+        # a 500 on one item: Plex answered, so the settings work (only failing edits would care)
+        (Failed(ErrorClass.TRANSIENT, "(500)"), Signal.PROBE_SUCCEEDED),
         (Failed(ErrorClass.OUTAGE, "connection refused"), Signal.PROBE_FAILED),
         (Failed(ErrorClass.AUTH, "(401)"), Signal.REJECTED),
         (Failed(ErrorClass.MISCONFIGURED, "no section 'Films'"), Signal.MISCONFIGURED),
@@ -573,3 +575,19 @@ def test_an_idle_worker_wakes_within_a_hold_bounded_after_the_clock_stepped_back
     probing = admit(open_breaker(config), now=T0 + 60, config=config).breaker
     lease = config.probe_lease_seconds
     assert wake_at(probing, now=T0 - day, next_due_at=None, config=config) == T0 - day + lease
+
+
+def test_late_reports_are_told_by_how_long_an_attempt_can_take(config: PlexSyncConfig) -> None:
+    """A failure of a call that began up to attempt_seconds before the close is a late report;
+    a success that ended up to attempt_seconds and one second before the outage began is one
+    too. Anything older came from a clock that stepped back, and counts.
+    """
+    late = config.attempt_seconds
+    probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
+    closed, _ = on_probe(probing, Health.UP, now=T0 + 11, config=config)
+    edge = T0 + 11 - late
+    assert failure_signal(closed, config, started_at=edge) is Signal.STALE_FAILURE
+    assert failure_signal(closed, config, started_at=edge - 0.001) is Signal.TRIPPED
+    opened = open_breaker(config)  # its outage began at T0
+    assert success_signal(opened, now=T0 - late - 1, config=config) is Signal.STALE_SUCCESS
+    assert success_signal(opened, now=T0 - late - 1.001, config=config) is Signal.SUCCEEDED

@@ -225,6 +225,28 @@ SMALL = make_config(
         ),
         (ErrorClass.INVALID_PAYLOAD, "never retried: dead-lettered at once"),
         (
+            ErrorClass.NOT_PLEX,
+            (
+                "the breaker opens once a health call confirms that plex_url is not a Plex "
+                "server and holds all work; the steps are its probes (one real job each); "
+                "costs no attempt, never dead-letters"
+            ),
+        ),
+        (
+            ErrorClass.MISCONFIGURED,
+            (
+                "the breaker opens at once and holds all work; the steps are its probes "
+                "(one real job each); costs no attempt, never dead-letters"
+            ),
+        ),
+        (
+            ErrorClass.CERTIFICATE,
+            (
+                "the breaker opens at once and holds all work; the steps are its probes "
+                "(one health call each); costs no attempt, never dead-letters"
+            ),
+        ),
+        (
             ErrorClass.CRASHED,
             (
                 "taken again as soon as the dead worker's lease (10m) runs out; a crash counts "
@@ -238,3 +260,13 @@ def test_each_summary_states_its_budget_with_the_configs_numbers(
 ) -> None:
     """The one line an operator reads per class, word for word, with this config's numbers."""
     assert schedule_of(error_class, SMALL).summary == summary
+
+
+def test_the_outage_summary_counts_failures_from_a_threshold_of_two() -> None:
+    """Two failures in a row are counted in the summary; one is worded as one confirmed failure."""
+    two = schedule_of(ErrorClass.OUTAGE, make_config(breaker_failure_threshold=2)).summary
+    assert two.startswith("the breaker opens after 2 outage failures in a row, each confirmed")
+    one = schedule_of(ErrorClass.OUTAGE, make_config(breaker_failure_threshold=1)).summary
+    assert one.startswith(
+        "the breaker opens once a failed call is confirmed by a failed health call and holds"
+    )
