@@ -29,6 +29,7 @@ from core import (
     backoff,
     decide,
 )
+from core.breaker import throttle
 from tests.builders import T0, make_config, make_job, open_breaker
 
 E = ErrorClass
@@ -405,10 +406,27 @@ def test_failed_edits_are_charged_until_plex_is_seen_failing_edits_then_held(
     tripping = run(make_job(id=6), Failed(E.TRANSIENT, "(500)"), config, breaker=breaker)
     assert tripping.action == RetryAt(T0 + 10, charged=False)
     assert tripping.job.transient_failures == 0
+    assert tripping.job.outage_deferrals == 1
     assert tripping.breaker.outage is not None
     assert tripping.breaker.outage.cause is PauseCause.FAILING_EDITS
+    assert tripping.breaker.outage.detail == "Plex is failing edits: (500) on 5 different items"
     late = run(make_job(id=1), Failed(E.TRANSIENT, "(500)"), config, breaker=tripping.breaker)
     assert late.action == RetryAt(T0 + 10, charged=False)
     below = run(make_job(id=7), Failed(E.TRANSIENT, "(500)"), config, breaker=Breaker())
     assert below.job.transient_failures == 1
     assert below.breaker.state == Closed(failing_jobs=(7,))
+
+
+def test_a_failed_edit_while_work_is_held_for_another_cause_is_charged(
+    config: PlexSyncConfig,
+) -> None:
+    """Only a hold for failing edits excuses a failed edit: under a server's slow-down, or an
+    outage another worker met, the job's own 500 costs it an attempt.
+    """
+    throttled, _ = throttle(Breaker(), until_at=T0 + 300, now=T0)
+    for breaker in (throttled, open_breaker(config, at=T0 - 1)):
+        decision = run(make_job(), Failed(E.TRANSIENT, "(500)"), config, breaker=breaker)
+        assert decision.job.transient_failures == 1
+        assert decision.job.outage_deferrals == 0
+        assert isinstance(decision.action, RetryAt)
+        assert decision.action.charged
