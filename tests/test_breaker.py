@@ -105,15 +105,21 @@ def test_trips_after_threshold_consecutive_failures() -> None:
     assert kinds == [K.CLOSED, K.CLOSED, K.OPEN]
 
 
+@pytest.mark.parametrize("failures", [1, 2])
 @pytest.mark.parametrize("signal", [Signal.SUCCEEDED, Signal.ANSWERED])
 def test_an_answer_from_plex_resets_the_failure_count(
-    signal: Signal, config: PlexSyncConfig
+    signal: Signal, failures: int, config: PlexSyncConfig
 ) -> None:
-    """Failures must be consecutive: any answer from a live Plex starts the count again."""
-    breaker = Breaker(state=Closed(consecutive_failures=2))
+    """Failures must be consecutive: any answer from a live Plex starts the count again; with
+    nothing counted, the breaker is handed back as it was.
+    """
+    breaker = Breaker(state=Closed(consecutive_failures=failures))
     after, events = observe(breaker, signal, now=T0, config=config)
     assert after == Breaker()
     assert events == ()
+    fresh = Breaker()
+    assert observe(fresh, signal, now=T0, config=config) == (fresh, ())
+    assert observe(fresh, signal, now=T0, config=config)[0] is fresh
 
 
 def test_opening_starts_one_outage_and_schedules_the_first_probe(config: PlexSyncConfig) -> None:
