@@ -597,3 +597,18 @@ def test_late_reports_are_told_by_how_long_an_attempt_can_take(config: PlexSyncC
     opened = open_breaker(config)  # its outage began at T0
     assert success_signal(opened, now=T0 - late - 1, config=config) is Signal.STALE_SUCCESS
     assert success_signal(opened, now=T0 - late - 1.001, config=config) is Signal.SUCCEEDED
+
+
+def test_a_wait_reaching_exactly_as_far_as_it_may_leaves_the_breaker_as_it_is(
+    config: PlexSyncConfig,
+) -> None:
+    """The very breaker given is handed back when no wait reaches further than it
+    could from now: a probe one cooldown away, a lease one probe lease away, a slow-down
+    retry_after_max_seconds away (nothing to store).
+    """
+    opened = open_breaker(config)
+    assert steady(opened, now=T0, config=config) is opened
+    probing = admit(opened, now=T0 + 10, config=config).breaker
+    assert steady(probing, now=T0 + 10, config=config) is probing
+    throttled, _ = throttle(Breaker(), until_at=T0 + config.retry_after_max_seconds, now=T0)
+    assert steady(throttled, now=T0, config=config) is throttled

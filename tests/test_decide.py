@@ -395,6 +395,19 @@ def test_an_edit_that_may_still_land_keeps_the_keys_next_success_from_being_fina
     assert run(make_job(), Failed(E.OUTAGE), config).job.late_edit_until_at is None
 
 
+def test_a_success_held_for_a_late_edit_keeps_its_job_and_tells_the_breaker(
+    config: PlexSyncConfig,
+) -> None:
+    """The success sent once more later is still a success: the job is kept as it is (to be
+    claimed again), and the breaker hears that Plex answered (an outage ends).
+    """
+    job = make_job(late_edit_until_at=T0 + 100)
+    decision = run(job, Succeeded(), config, now=T0 + 20, breaker=open_breaker(config))
+    assert decision.action == RetryAt(T0 + 100, charged=False)
+    assert decision.job == job
+    assert decision.breaker.kind is BreakerKind.CLOSED
+
+
 def test_failed_edits_are_charged_until_plex_is_seen_failing_edits_then_held(
     config: PlexSyncConfig,
 ) -> None:
