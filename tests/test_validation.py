@@ -42,6 +42,8 @@ Rule = Callable[[object, "attrs.Attribute[Any]", Any], None]
         (check.at_least_one, -1),
         (check.at_least_one, True),
         (check.at_least_one, 0),
+        (check.at_least_two, "2"),
+        (check.at_least_two, 1),
         (check.fraction, math.nan),
         (check.fraction, "0.5"),
         (check.fraction, 1.01),
