@@ -443,3 +443,14 @@ def test_a_failed_edit_while_work_is_held_for_another_cause_is_charged(
         assert decision.job.outage_deferrals == 0
         assert isinstance(decision.action, RetryAt)
         assert decision.action.charged
+
+
+def test_the_words_of_failing_edits_count_each_item_once() -> None:
+    """A job already in the run that fails again (the threshold lowered since) is one item, not
+    two, in the words the outage keeps.
+    """
+    config = make_config(failing_edits_threshold=3)
+    breaker = Breaker(state=Closed(failing_jobs=(1, 2, 3)))
+    decision = run(make_job(id=3), Failed(E.TRANSIENT, "(500)"), config, breaker=breaker)
+    assert decision.breaker.outage is not None
+    assert decision.breaker.outage.detail == "Plex is failing edits: (500) on 3 different items"
