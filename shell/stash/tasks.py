@@ -21,7 +21,7 @@ from shell.api import open_store, status
 from shell.cli.render import status_rows
 from shell.stash.autostart import start_worker
 from shell.stash.context import PluginError, Run
-from shell.stash.graphql import SETTINGS_QUERY, scene_pages
+from shell.stash.graphql import SETTINGS_QUERY, StashError, scene_pages
 from shell.stash.hook import enqueue_scenes
 from shell.stash.settings import PluginSettings
 from shell.worker.presence import worker_running
@@ -90,16 +90,26 @@ def sync(run: Run, settings: PluginSettings, *, since: str | None) -> str:
     scene_filter = None
     if since is not None:
         scene_filter = {"updated_at": {"value": before(since), "modifier": "GREATER_THAN"}}
-    queued = seen = 0
+    queued = seen = total = 0
     newest: tuple[dt.datetime, str] | None = None
-    for count, scenes in scene_pages(run.client, per_page=PAGE_SIZE, scene_filter=scene_filter):
-        queued += len(enqueue_scenes(run, settings, scenes))
-        seen += len(scenes)
-        for scene in scenes:
-            stamp = _instant(scene.get("updated_at"))
-            if stamp is not None and (newest is None or stamp > newest[0]):
-                newest = (stamp, str(scene["updated_at"]))
-        run.console.progress(seen / count if count else 1.0)
+    pages = scene_pages(run.client, per_page=PAGE_SIZE, scene_filter=scene_filter)
+    try:
+        for total, scenes in pages:
+            queued += len(enqueue_scenes(run, settings, scenes))
+            seen += len(scenes)
+            for scene in scenes:
+                stamp = _instant(scene.get("updated_at"))
+                if stamp is not None and (newest is None or stamp > newest[0]):
+                    newest = (stamp, str(scene["updated_at"]))
+            run.console.progress(seen / total if total else 1.0)
+    except StashError as error:
+        # What was queued stays queued; the mark of the last sync stays where it was, so the
+        # next sync (all or changed) takes up every scene this one did not reach.
+        if queued:
+            start_worker(run.plugin_values, settings)
+        raise PluginError(
+            f"sync stopped after queuing {queued} of {max(total, seen)} scenes: {error}"
+        ) from None
     if newest is not None:
         store = open_store(settings.config)
         with store.transaction() as tx:
