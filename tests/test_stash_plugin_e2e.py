@@ -5,11 +5,14 @@ plexapi over HTTP), then the Plex item's fields, locks and poster.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from shell.worker.presence import announce
 from tests.builders import TOKEN
 from tests.fake_plex import FakePlex
 from tests.fake_stash import FakeStash
@@ -207,3 +210,52 @@ def test_tasks_sync_all_then_changed_process_retry_and_status(
     status = plugin.task("status")
     assert "check: everything is in order" in status.lines("i"), status.stderr
     assert any(line.startswith("dead letters: 1") for line in status.lines("i")), status.stderr
+
+
+HEAVY_MODULES = (
+    "shell.worker.loop",
+    "shell.simulated_plex",
+    "shell.simulate",
+    "shell.plex",
+    "shell.cli",
+    "plexapi",
+    "requests",
+)
+"""What a hook run must not import: it runs inside the user's save, once per scene of a bulk
+edit, so its interpreter start and imports are most of its time."""
+
+
+def test_a_hook_run_imports_neither_the_worker_nor_plex_client_nor_the_cli(
+    plugin: InstalledPlugin, stash: FakeStash
+) -> None:
+    """A hook run (the installed launcher, Stash's stdin) queues its scene without importing
+    the worker, the simulator, plexapi, requests or the command line.
+    """
+    scene = stash.library.add_scene(paths=["/media/a.mp4"], title="A", cover=JPEG)
+    stdin = stash.hook_stdin(
+        stash.library.edit_scene(scene, title="B"), config_dir=str(plugin.config_dir)
+    )
+    launcher = plugin.argv[1]
+    probe = (
+        "import runpy, sys\n"
+        "try:\n"
+        f"    runpy.run_path({launcher!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n"
+    )
+    plugin.data_dir.mkdir(parents=True)
+    with announce(plugin.db_path):  # a worker runs: the hook starts none
+        done = subprocess.run(
+            [plugin.argv[0], "-c", probe],
+            input=stdin,
+            capture_output=True,
+            cwd=plugin.cwd,
+            env=plugin.env,
+            check=True,
+        )
+    assert json.loads(done.stdout)["output"] == f"scene {scene} queued for Plex"
+    modules = done.stderr.decode().rpartition("MODULES ")[2].split()
+    assert "shell.stash.hook" in modules
+    loaded = [m for m in modules if m.startswith(HEAVY_MODULES)]
+    assert loaded == []

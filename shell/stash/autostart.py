@@ -26,7 +26,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from logging.handlers import RotatingFileHandler
 from typing import Any, Final
 
 from returns.result import Failure, Success
@@ -124,6 +123,8 @@ def autostart_lock(db_path: str) -> Iterator[bool]:
 
 def main() -> int:
     """The detached worker: read the handover on stdin, then work until the queue is empty."""
+    from logging.handlers import RotatingFileHandler  # noqa: PLC0415 - not on a hook's path
+
     try:
         handover = json.loads(sys.stdin.buffer.read() or b"{}")
     except json.JSONDecodeError:
