@@ -7,9 +7,11 @@ Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
    by a health check; one, by default), or at once when Plex rejects the token or the settings
    cannot work (``plex_url`` is not Plex, a library section is wrong). Any answer from a live Plex
    (success or a job-level error) resets the count.
+   Edits failing on ``failing_edits_threshold`` different items in a row, none going through in
+   between, open it too: Plex answers its health call, but is failing as a whole.
 2. OPEN holds all work until its cooldown runs out, then admits exactly one probe (HALF_OPEN). The
-   probe is a cheap health call; when the settings were at fault it is one real job instead, since
-   only a job shows whether the library sections work now.
+   probe is a cheap health call; when the settings were at fault, or edits were failing, it is
+   one real job instead, since only a job shows whether the sections or the edits work now.
 3. A failed probe reopens the breaker with a cooldown twice as long, up to
    ``breaker_max_cooldown_seconds``; a successful probe (or any job success) closes it.
 4. One outage is one record: its cause, start, probe count and end. Failed probes extend it,
@@ -74,6 +76,8 @@ class Signal(enum.Enum):
     TRIPPED = "threshold reached"
     REJECTED = "token rejected"
     MISCONFIGURED = "settings cannot work"
+    EDIT_FAILED = "an item's edit failed"
+    EDITS_FAILING = "edits fail on many items"
     COOLED_DOWN = "cooldown over"
     PROBE_SUCCEEDED = "probe succeeded"
     PROBE_FAILED = "probe failed"
@@ -89,6 +93,9 @@ class Closed:
     kind: ClassVar = BreakerKind.CLOSED
     consecutive_failures: int = field(default=0, validator=check.count)
     closed_at: float | None = field(default=None, validator=check.instant)
+    failing_jobs: tuple[int, ...] = ()
+    """The different jobs whose edits failed in a row, none going through since: when they
+    reach ``failing_edits_threshold``, Plex is failing edits as a whole."""
 
 
 @frozen(kw_only=True)
@@ -163,6 +170,7 @@ PROBE_KINDS: Final = {
     PauseCause.OUTAGE: ProbeKind.HEALTH,
     PauseCause.AUTH: ProbeKind.HEALTH,
     PauseCause.MISCONFIGURED: ProbeKind.JOB,
+    PauseCause.FAILING_EDITS: ProbeKind.JOB,
 }
 """How each cause is probed."""
 
@@ -204,6 +212,7 @@ class _Input:
     now: float
     config: PlexSyncConfig
     detail: str = ""
+    job_id: int | None = None
 
 
 _Moved = tuple[BreakerState, tuple[BreakerEvent, ...]]
@@ -216,11 +225,21 @@ def _stay(state: BreakerState, given: _Input) -> _Moved:
 
 
 def _reset_count(state: Closed, given: _Input) -> _Moved:
-    """A live Plex answered: the run of outage failures is broken."""
+    """A live Plex answered or an edit went through: the runs of failures are broken."""
     del given
-    if state.consecutive_failures == 0:
+    if state.consecutive_failures == 0 and not state.failing_jobs:
         return state, ()
-    return attrs.evolve(state, consecutive_failures=0), ()
+    return attrs.evolve(state, consecutive_failures=0, failing_jobs=()), ()
+
+
+def _count_failed_edit(state: Closed, given: _Input) -> _Moved:
+    """Plex answered, but an item's edit failed: one more job in the run of failed edits (the
+    same job failing again adds none), and the run of outage failures is broken.
+    """
+    jobs = state.failing_jobs
+    if given.job_id is not None and given.job_id not in jobs:
+        jobs = (*jobs, given.job_id)
+    return attrs.evolve(state, consecutive_failures=0, failing_jobs=jobs), ()
 
 
 def _count_failure(state: Closed, given: _Input) -> _Moved:
@@ -290,6 +309,7 @@ DEFAULT_DETAIL: Final = {
     PauseCause.MISCONFIGURED: (
         "the settings do not fit this server; check plex_url and library_sections"
     ),
+    PauseCause.FAILING_EDITS: "edits fail on many different items",
 }
 """What a cause is called when the report that made it said nothing more precise."""
 
@@ -300,6 +320,8 @@ def _cause(signal: Signal) -> PauseCause:
             return PauseCause.AUTH
         case Signal.MISCONFIGURED:
             return PauseCause.MISCONFIGURED
+        case Signal.EDITS_FAILING:
+            return PauseCause.FAILING_EDITS
         case _:
             return PauseCause.OUTAGE
 
@@ -333,6 +355,8 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_CLOSED, _S.TRIPPED): Move(_start_outage, _OPEN),  # the threshold is reached
     (_CLOSED, _S.REJECTED): Move(_start_outage, _OPEN),  # a bad token needs no threshold
     (_CLOSED, _S.MISCONFIGURED): Move(_start_outage, _OPEN),  # nor do settings that cannot work
+    (_CLOSED, _S.EDIT_FAILED): Move(_count_failed_edit, _CLOSED),
+    (_CLOSED, _S.EDITS_FAILING): Move(_start_outage, _OPEN),  # on enough different items
     (_CLOSED, _S.COOLED_DOWN): Move(_stay, _CLOSED),  # nothing cools down while closed
     (_CLOSED, _S.PROBE_SUCCEEDED): Move(_stay, _CLOSED),  # a probe reporting after another
     (_CLOSED, _S.PROBE_FAILED): Move(_stay, _CLOSED),  # worker's success closed the breaker
@@ -344,6 +368,8 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_OPEN, _S.TRIPPED): Move(_stay, _OPEN),
     (_OPEN, _S.REJECTED): Move(_change_cause, _OPEN),  # Plex is up but refuses the token
     (_OPEN, _S.MISCONFIGURED): Move(_change_cause, _OPEN),  # or is not Plex, or lacks a section
+    (_OPEN, _S.EDIT_FAILED): Move(_stay, _OPEN),  # a call from before the breaker opened
+    (_OPEN, _S.EDITS_FAILING): Move(_stay, _OPEN),  # never sent: only a closed one counts
     (_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),
     (_OPEN, _S.PROBE_SUCCEEDED): Move(_stay, _OPEN),  # a late report of an earlier probe
     (_OPEN, _S.PROBE_FAILED): Move(_stay, _OPEN),
@@ -355,6 +381,8 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_HALF_OPEN, _S.TRIPPED): Move(_stay, _HALF_OPEN),
     (_HALF_OPEN, _S.REJECTED): Move(_back_off, _OPEN),  # a failed probe, and the cause is auth
     (_HALF_OPEN, _S.MISCONFIGURED): Move(_back_off, _OPEN),  # ... or the settings
+    (_HALF_OPEN, _S.EDIT_FAILED): Move(_stay, _HALF_OPEN),  # the probe decides
+    (_HALF_OPEN, _S.EDITS_FAILING): Move(_back_off, _OPEN),  # the probe's edit failed too
     (_HALF_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),  # the probe's lease ran out
     (_HALF_OPEN, _S.PROBE_SUCCEEDED): Move(_end_outage, _CLOSED),
     (_HALF_OPEN, _S.PROBE_FAILED): Move(_back_off, _OPEN),  # the cooldown doubles
@@ -369,15 +397,22 @@ def changes_anything(move: Move) -> bool:
 
 # ---------------------------------------------------------------------------- the calls
 def observe(
-    breaker: Breaker, signal: Signal, *, now: float, config: PlexSyncConfig, detail: str = ""
+    breaker: Breaker,
+    signal: Signal,
+    *,
+    now: float,
+    config: PlexSyncConfig,
+    detail: str = "",
+    job_id: int | None = None,
 ) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
     """Apply *signal* at *now*: the row of ``TRANSITIONS`` for the breaker's state and *signal*.
 
     *detail* says in plain words what the report found ("connection refused"); it is kept with
-    the outage when the signal opens the breaker or changes its cause.
+    the outage when the signal opens the breaker or changes its cause. *job_id* names the job
+    whose edit failed (``EDIT_FAILED``).
     """
     move = TRANSITIONS[breaker.kind, signal]
-    given = _Input(signal=signal, now=now, config=config, detail=detail)
+    given = _Input(signal=signal, now=now, config=config, detail=detail, job_id=job_id)
     state, events = move.effect(breaker.state, given)
     if state is breaker.state:
         return breaker, events
@@ -414,6 +449,27 @@ def failure_signal(
             return Signal.TRIPPED if reached else Signal.FAILED
         case _:
             return Signal.FAILED
+
+
+def edit_failure_signal(breaker: Breaker, job_id: int, config: PlexSyncConfig) -> Signal:
+    """The signal for a failed edit of job *job_id* (a 5xx, an unreadable answer) on a Plex
+    that answered: EDITS_FAILING once the run of different jobs whose edits failed reaches
+    ``failing_edits_threshold``.
+    """
+    match breaker.state:
+        case Closed(failing_jobs=jobs):
+            failing = len({*jobs, job_id})
+            reached = failing >= config.failing_edits_threshold
+            return Signal.EDITS_FAILING if reached else Signal.EDIT_FAILED
+        case _:
+            return Signal.EDIT_FAILED
+
+
+def failing_edits_detail(breaker: Breaker, job_id: int, message: str) -> str:
+    """The words for a run of failed edits: the last error, and on how many items."""
+    jobs = breaker.state.failing_jobs if isinstance(breaker.state, Closed) else ()
+    count = len({*jobs, job_id})
+    return f"Plex is failing edits: {message} on {count} different items"
 
 
 def hold_until(breaker: Breaker, *, now: float) -> float | None:
@@ -491,7 +547,11 @@ def on_job_probe(
     A job that Plex answered about (done, or failed for reasons of its own) shows the settings
     work again; one that failed as a whole server fails is a failed probe.
     """
+    failing_edits = breaker.outage is not None and breaker.outage.cause is PauseCause.FAILING_EDITS
     match outcome:
+        case Failed(error_class=ErrorClass.TRANSIENT, message=message) if failing_edits:
+            words = f"Plex is still failing edits: {message}"
+            return observe(breaker, Signal.EDITS_FAILING, now=now, config=config, detail=words)
         case Failed(error_class=ErrorClass.OUTAGE, message=message):
             return observe(breaker, Signal.PROBE_FAILED, now=now, config=config, detail=message)
         case Failed(error_class=ErrorClass.AUTH, message=message):

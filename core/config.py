@@ -77,6 +77,10 @@ class PlexSyncConfig:
     breaker_failure_threshold: int = field(default=1, validator=check.at_least_one)
     """Outage failures in a row, each confirmed by a failed health call, before work is held.
     One is proof enough: a job call and a health call that both fail."""
+    failing_edits_threshold: int = field(default=5, validator=check.at_least_two)
+    """Edits failing in a row (a 5xx or an unreadable answer) on this many different items, with
+    none going through in between, mean that Plex is failing as a whole although it answers its
+    health call: all work is held (no attempt charged) and one real job probes it."""
     breaker_cooldown_seconds: float = field(default=10.0, validator=check.positive)
     breaker_max_cooldown_seconds: float = field(default=300.0, validator=check.positive)
 

@@ -34,6 +34,8 @@ from core.backoff import backoff, nominal_delay
 from core.breaker import (
     Breaker,
     Signal,
+    edit_failure_signal,
+    failing_edits_detail,
     failure_signal,
     hold_until,
     observe,
@@ -43,6 +45,7 @@ from core.breaker import (
 from core.config import PlexSyncConfig
 from core.events import Event, JobDeadLettered, JobSucceeded, ResendScheduled, RetryScheduled
 from core.job import Job
+from core.outage import PauseCause
 from core.outcomes import ErrorClass, Failed, Outcome, Succeeded
 
 
@@ -159,8 +162,20 @@ def _invalid_payload(job: Job, failure: Failed, context: _Context) -> Decision:
 
 
 def _transient(job: Job, failure: Failed, context: _Context) -> Decision:
-    """Rule 3: back off; the (max_retries + 1)-th transient failure dead-letters."""
-    after, events = context.answered()
+    """Rule 3: back off; the (max_retries + 1)-th transient failure dead-letters. But failed
+    edits of ``failing_edits_threshold`` different jobs in a row are Plex's failure, not theirs:
+    the breaker holds all work, and while it does for that cause no such failure is charged.
+    """
+    breaker, now, config = context.breaker, context.now, context.config
+    signal = edit_failure_signal(breaker, job.id, config)
+    detail = failing_edits_detail(breaker, job.id, failure.message)
+    after, events = observe(breaker, signal, now=now, config=config, detail=detail, job_id=job.id)
+    holding = after.outage is not None and after.outage.cause is PauseCause.FAILING_EDITS
+    resume_at = hold_until(after, now=now)
+    if holding and resume_at is not None:
+        deferred = attrs.evolve(job, outage_deferrals=job.outage_deferrals + 1)
+        held = RetryAt(resume_at, charged=False)
+        return _conclude(held, deferred, failure, after, context, events)
     failures = job.transient_failures + 1
     counted = attrs.evolve(job, transient_failures=failures)
     action: RetryAt | DeadLetter

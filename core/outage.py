@@ -22,6 +22,9 @@ class PauseCause(enum.Enum):
     """Plex answers, but rejects the token."""
     MISCONFIGURED = "misconfigured"
     """The settings cannot work: plex_url is not a Plex server, or a library section is wrong."""
+    FAILING_EDITS = "failing_edits"
+    """Plex answers its health call but fails the edits of many different items (its database
+    is busy with a scan, an optimisation or a backup)."""
 
 
 @frozen(kw_only=True)

@@ -44,6 +44,13 @@ def at_least_one(instance: object, attribute: attrs.Attribute[Any], value: int) 
         raise ValueError(f"{attribute.name} must be at least 1, got {value!r}")
 
 
+def at_least_two(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    """A whole number >= 2."""
+    count(instance, attribute, value)
+    if value < 2:
+        raise ValueError(f"{attribute.name} must be at least 2, got {value!r}")
+
+
 def fraction(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     """A number in [0, 1]."""
     number(instance, attribute, value)

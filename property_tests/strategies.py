@@ -33,6 +33,7 @@ def configs(draw: st.DrawFn) -> PlexSyncConfig:
         not_found_window_seconds=draw(st.floats(min_value=1.0, max_value=10**6)),
         retry_after_max_seconds=draw(st.floats(min_value=1.0, max_value=10**5)),
         breaker_failure_threshold=draw(st.integers(1, 10)),
+        failing_edits_threshold=draw(st.integers(2, 10)),
         breaker_cooldown_seconds=cooldown,
         breaker_max_cooldown_seconds=cooldown * draw(growth),
         max_crashes=draw(st.integers(0, 10)),

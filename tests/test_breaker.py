@@ -39,6 +39,8 @@ from core.breaker import (
     DEFAULT_DETAIL,
     HEALTH_DETAIL,
     changes_anything,
+    edit_failure_signal,
+    failing_edits_detail,
     failure_signal,
     observe,
     on_job_probe,
@@ -431,3 +433,54 @@ def test_only_an_open_or_half_open_breaker_has_a_next_probe(config: PlexSyncConf
     assert open_breaker(config).next_probe_at == T0 + 10
     probing = admit(open_breaker(config), now=T0 + 10, config=config).breaker
     assert probing.next_probe_at == T0 + 10 + config.probe_lease_seconds
+
+
+def test_failed_edits_on_different_items_open_the_breaker_for_failing_edits(
+    config: PlexSyncConfig,
+) -> None:
+    """Each job whose edit fails joins the run once (the same job again adds none); an edit
+    that goes through, or any answer from Plex about an item, breaks the run; the run reaching
+    failing_edits_threshold opens the breaker with a cause of its own, probed by a real job.
+    """
+    breaker = Breaker()
+    for job_id in (1, 1, 2, 3, 3):
+        signal = edit_failure_signal(breaker, job_id, config)
+        assert signal is Signal.EDIT_FAILED
+        breaker, _ = observe(breaker, signal, now=T0, config=config, job_id=job_id)
+    assert breaker.state == Closed(failing_jobs=(1, 2, 3))
+    reset, _ = observe(breaker, Signal.ANSWERED, now=T0, config=config)
+    assert reset.state == Closed()
+    for job_id in (4, 5):
+        breaker, _ = observe(breaker, Signal.EDIT_FAILED, now=T0, config=config, job_id=job_id)
+    assert edit_failure_signal(breaker, 6, config) is Signal.EDITS_FAILING
+    words = failing_edits_detail(breaker, 6, "(500) internal_server_error")
+    assert words == "Plex is failing edits: (500) internal_server_error on 6 different items"
+    opened, events = observe(breaker, Signal.EDITS_FAILING, now=T0, config=config, detail=words)
+    assert opened.outage == Outage(cause=PauseCause.FAILING_EDITS, started_at=T0, detail=words)
+    assert isinstance(events[0], BreakerOpened)
+    assert admit(opened, now=T0 + 10, config=config).permission == Probe(ProbeKind.JOB)
+    assert edit_failure_signal(opened, 7, config) is Signal.EDIT_FAILED  # counted only closed
+    assert failing_edits_detail(opened, 7, "x") == "Plex is failing edits: x on 1 different items"
+
+
+def test_a_probe_edit_that_fails_again_keeps_the_breaker_open_for_failing_edits(
+    config: PlexSyncConfig,
+) -> None:
+    """While Plex fails edits, the probe is a real job: a 500 on it is a failed probe (the cause
+    stays), a success closes the breaker.
+    """
+    opened, _ = observe(Breaker(), Signal.EDITS_FAILING, now=T0, config=config, detail="w")
+    probing = admit(opened, now=T0 + 10, config=config).breaker
+    failed, events = on_job_probe(
+        probing, Failed(ErrorClass.TRANSIENT, "(500)"), now=T0 + 11, config=config
+    )
+    assert failed.kind is K.OPEN
+    assert failed.outage is not None
+    assert (failed.outage.cause, failed.outage.detail) == (
+        PauseCause.FAILING_EDITS,
+        "Plex is still failing edits: (500)",
+    )
+    assert isinstance(events[0], ProbeFailed)
+    again = admit(failed, now=T0 + 40, config=config).breaker
+    closed, _ = on_job_probe(again, Succeeded(), now=T0 + 41, config=config)
+    assert closed.kind is K.CLOSED

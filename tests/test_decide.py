@@ -320,3 +320,23 @@ def test_an_edit_that_may_still_land_keeps_the_keys_next_success_from_being_fina
     )
     assert run(failed.job, Succeeded(), config, now=T0 + window).action == Done()
     assert run(make_job(), Failed(E.OUTAGE), config).job.late_edit_until_at is None
+
+
+def test_failed_edits_are_charged_until_plex_is_seen_failing_edits_then_held(
+    config: PlexSyncConfig,
+) -> None:
+    """The failed edits before the run reaches failing_edits_threshold cost their jobs an
+    attempt; the one that reaches it, and any while the breaker holds for that cause, cost
+    nothing and wait for the probe.
+    """
+    breaker = Breaker(state=Closed(failing_jobs=(2, 3, 4, 5)))
+    tripping = run(make_job(id=6), Failed(E.TRANSIENT, "(500)"), config, breaker=breaker)
+    assert tripping.action == RetryAt(T0 + 10, charged=False)
+    assert tripping.job.transient_failures == 0
+    assert tripping.breaker.outage is not None
+    assert tripping.breaker.outage.cause is PauseCause.FAILING_EDITS
+    late = run(make_job(id=1), Failed(E.TRANSIENT, "(500)"), config, breaker=tripping.breaker)
+    assert late.action == RetryAt(T0 + 10, charged=False)
+    below = run(make_job(id=7), Failed(E.TRANSIENT, "(500)"), config, breaker=Breaker())
+    assert below.job.transient_failures == 1
+    assert below.breaker.state == Closed(failing_jobs=(7,))

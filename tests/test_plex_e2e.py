@@ -623,3 +623,29 @@ def test_an_edit_that_lands_after_its_timeout_cannot_win_over_a_newer_one(
     ]
     titles = [edit.query.get("title.value") for edit in fake.edits(key)]
     assert titles == ["old", "new", "new"]  # the late one, the newer one, and its re-send
+
+
+def test_plex_failing_edits_while_answering_its_health_call_holds_work_and_dead_letters_nothing(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Every edit answers 500 while / answers 200 (Plex's database busy): after failed edits
+    on five different items the breaker holds all work with a cause of its own, probes with a
+    real edit, charges no further attempt, and every job is done once edits work again.
+    """
+    keys = add_items(fake, 10)
+    config = e2e_config(tmp_path, fake, max_retries=2)
+    shell.enqueue_many(config, [(f"k{n}", full_metadata(n)) for n in range(10)])
+    fake.storm(500, method="PUT")
+    report, _ = work(config, seconds=2.5)
+    assert (report.dead_lettered, report.held) == ({}, PauseCause.FAILING_EDITS)
+    outage = shell.status(config).outage
+    assert outage is not None
+    assert outage.detail.startswith("Plex is ")
+    assert "failing edits: BadRequest: (500)" in outage.detail
+    charged = [row.transient_failures for row in Store.open(config.db_path).jobs.rows()]
+    assert sum(charged) == config.failing_edits_threshold - 1  # before the storm was recognised
+    assert max(charged) == 1
+    fake.clear_faults()
+    report, _ = work(config, seconds=15)
+    assert (report.done, report.dead_lettered, report.held) == (10, {}, None)
+    assert [fake.item(key).title for key in keys] == [f"Title {n}" for n in range(10)]

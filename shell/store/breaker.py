@@ -7,6 +7,7 @@ opening to it closing, however many probes it took.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import assert_never
@@ -87,8 +88,8 @@ class BreakerRow:
             ).lastrowid
         self._db.execute(
             "UPDATE breaker SET kind = ?, consecutive_failures = ?, closed_at = ?,"
-            " cooldown_seconds = ?, probe_at = ?, throttled_until_at = ?, outage_id = ?"
-            " WHERE id = 1",
+            " failing_jobs = ?, cooldown_seconds = ?, probe_at = ?, throttled_until_at = ?,"
+            " outage_id = ? WHERE id = 1",
             (after.kind.value, *_columns(after.state), after.throttled_until_at, outage_id),
         )
 
@@ -109,10 +110,23 @@ class BreakerRow:
         ]
 
 
+def _job_ids(text: object) -> tuple[int, ...]:
+    """The stored list of job ids; anything else (a damaged column) reads as none."""
+    try:
+        ids = json.loads(text) if isinstance(text, str) else []
+    except json.JSONDecodeError:
+        return ()
+    return tuple(i for i in ids if isinstance(i, int)) if isinstance(ids, list) else ()
+
+
 def _state(row: sqlite3.Row) -> BreakerState:
     kind = BreakerKind(row["kind"])
     if kind is BreakerKind.CLOSED:
-        return Closed(consecutive_failures=row["consecutive_failures"], closed_at=row["closed_at"])
+        return Closed(
+            consecutive_failures=row["consecutive_failures"],
+            closed_at=row["closed_at"],
+            failing_jobs=_job_ids(row["failing_jobs"]),
+        )
     outage = Outage(
         cause=PauseCause(row["cause"]),
         started_at=row["started_at"],
@@ -130,16 +144,16 @@ def _state(row: sqlite3.Row) -> BreakerState:
     )
 
 
-def _columns(state: BreakerState) -> tuple[int, float | None, float, float | None]:
-    """``consecutive_failures``, ``closed_at``, ``cooldown_seconds`` and ``probe_at``, as the
-    row keeps them.
+def _columns(state: BreakerState) -> tuple[int, float | None, str, float, float | None]:
+    """``consecutive_failures``, ``closed_at``, ``failing_jobs``, ``cooldown_seconds`` and
+    ``probe_at``, as the row keeps them.
     """
     match state:
-        case Closed(consecutive_failures=failures, closed_at=closed_at):
-            return (failures, closed_at, 0.0, None)
+        case Closed(consecutive_failures=failures, closed_at=closed_at, failing_jobs=jobs):
+            return (failures, closed_at, json.dumps(list(jobs)), 0.0, None)
         case Open(cooldown_seconds=cooldown, probe_at=at):
-            return (0, None, cooldown, at)
+            return (0, None, "[]", cooldown, at)
         case HalfOpen(cooldown_seconds=cooldown, probe_lease_until_at=at):
-            return (0, None, cooldown, at)
+            return (0, None, "[]", cooldown, at)
         case _:
             assert_never(state)

@@ -174,6 +174,10 @@ MIGRATIONS: Final[Sequence[str]] = (
         updated_at REAL NOT NULL
     );
     """,
+    # 5: the different jobs whose edits failed in a row (Plex failing edits as a whole).
+    """
+    ALTER TABLE breaker ADD COLUMN failing_jobs TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

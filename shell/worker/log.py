@@ -33,6 +33,7 @@ _HOLDING: Final = {
     PauseCause.OUTAGE: "is unavailable",
     PauseCause.AUTH: "rejects the token (check plex_token)",
     PauseCause.MISCONFIGURED: "cannot be used as configured",
+    PauseCause.FAILING_EDITS: "answers its health call but fails edits",
 }
 """How each cause reads after "Plex at <url>"."""
 
