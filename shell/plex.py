@@ -53,6 +53,7 @@ from shell.classify import (
 )
 from shell.clock import Clock, SystemClock
 from shell.fields import FIELDS, Field, Kind
+from shell.held import Held, held_from_xml
 from shell.payload import Metadata
 from shell.redact import get_logger, redact, remember_secret
 from shell.store import Store
@@ -62,6 +63,10 @@ log = get_logger("plexsync.plex")
 INDEX_PAGE_SIZE: Final = 1000
 SCAN_WINDOW_SECONDS: Final = 3600.0
 """A folder's partial scan is requested at most once in this long."""
+HELD_PER_REQUEST: Final = 100
+"""Items ``held`` reads in full with one request."""
+_NO_ITEM: Final = frozenset({ErrorClass.NOT_FOUND, ErrorClass.PERMANENT})
+"""The failures of ``_locate`` that concern one path, not Plex as a whole."""
 
 _T = TypeVar("_T")
 
@@ -258,6 +263,55 @@ class PlexServerGateway:
         except requests.exceptions.RequestException:
             return Health.DOWN
         return _health_of(response.status_code, response.content)
+
+    # ------------------------------------------------------------------ reading, for hosts
+    def held(self, paths: Sequence[str]) -> dict[str, Held | Failed] | Failed:
+        """What Plex holds for each of *paths* (as the host sees them, mapped as a job's path
+        is), for the fields of ``shell.fields``: a ``Held``, or why there is none (not-found for
+        an item Plex does not have yet, permanent for a path outside every library folder or
+        matching several items). Found as a job finds its item, read in full a hundred items a
+        request; it never asks Plex to scan and changes nothing. If Plex cannot be read at all
+        (down, refusing the token, no usable section) that one failure is returned.
+        """
+        found: dict[str, Held | Failed] = {}
+        keys: dict[str, int] = {}
+        try:
+            for path in dict.fromkeys(paths):
+                try:
+                    _, item = self._locate(
+                        map_path(path, self.config.path_mappings), may_scan=False
+                    )
+                except _Abort as failed:
+                    if failed.failure.error_class not in _NO_ITEM:
+                        raise
+                    found[path] = failed.failure
+                else:
+                    keys[path] = int(item.ratingKey)
+            server = self._connect()
+            wanted = list(dict.fromkeys(keys.values()))
+            videos: dict[int, ET.Element] = {}
+            for start in range(0, len(wanted), HELD_PER_REQUEST):
+                batch = wanted[start : start + HELD_PER_REQUEST]
+                videos.update(self._call("lookup", _items_by_key, server.query, batch))
+        except _Abort as failed:
+            return failed.failure
+        store = self._images()
+        machine = server.machineIdentifier
+        images = [f.key for f in FIELDS if f.kind is Kind.IMAGE]
+        with store.reading():
+            for path, key in keys.items():
+                video = videos.get(key)
+                if video is None:  # gone since the index was built
+                    problem = f"no Plex item for {path} now"
+                    found[path] = Failed(ErrorClass.NOT_FOUND, redact(problem))
+                    continue
+                uploaded = {
+                    name: digest
+                    for name in images
+                    if (digest := store.images.last_hash(machine, key, name)) is not None
+                }
+                found[path] = held_from_xml(video, uploaded)
+        return found
 
     # ------------------------------------------------------------------ steps
     def _call(self, stage: Stage, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
@@ -467,3 +521,14 @@ def _all_sections(server: PlexServer) -> list[Any]:
 def _inside(path: str, root: str) -> bool:
     trimmed = root.rstrip("/\\")
     return path.startswith((trimmed + "/", trimmed + "\\"))
+
+
+def _items_by_key(
+    query: Callable[..., ET.Element], rating_keys: Sequence[int]
+) -> dict[int, ET.Element]:
+    """The complete ``<Video>`` of each of *rating_keys* Plex still has (one request)."""
+    try:
+        answer = query(f"/library/metadata/{','.join(map(str, rating_keys))}")
+    except NotFound:  # none of them is there any more
+        return {}
+    return {int(video.attrib["ratingKey"]): video for video in answer.findall("Video")}
