@@ -73,6 +73,16 @@ def enqueue_scenes(
     A cover Stash cannot give is left out (the scene is queued without it), unless Stash refused
     the plugin's credentials: then ``StashRefusedError`` is raised and nothing is queued.
     """
+    queued = enqueue_mapped(run, settings, map_scenes(run, settings, scenes, verb="queued"))
+    return [int(job.key.rpartition(":")[2]) for job in queued]
+
+
+def map_scenes(
+    run: Run, settings: PluginSettings, scenes: Sequence[Mapping[str, Any]], *, verb: str
+) -> list[Mapped]:
+    """The jobs of *scenes*, their covers fetched if images are synced; a scene without a job
+    is one warning ("...: not *verb*"). ``StashRefusedError`` if Stash refuses a cover.
+    """
     jobs: list[Mapped] = []
     folder = images_folder(settings.config.db_path)
     for scene in scenes:
@@ -90,12 +100,11 @@ def enqueue_scenes(
                     run.console.info(note)
                 jobs.append(mapped)
             case Failure(reason):
-                run.console.warning(f"{reason}: not queued")
-    queued = _enqueue(run, settings, jobs)
-    return [int(job.key.rpartition(":")[2]) for job in queued]
+                run.console.warning(f"{reason}: not {verb}")
+    return jobs
 
 
-def _enqueue(run: Run, settings: PluginSettings, jobs: list[Mapped]) -> list[Mapped]:
+def enqueue_mapped(run: Run, settings: PluginSettings, jobs: list[Mapped]) -> list[Mapped]:
     """Enqueue *jobs* in one transaction; the jobs queued."""
     try:
         enqueue_many(settings.config, [(job.key, job.metadata) for job in jobs])

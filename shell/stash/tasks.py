@@ -23,6 +23,7 @@ from shell.stash.autostart import start_worker
 from shell.stash.context import PluginError, Run
 from shell.stash.graphql import SETTINGS_QUERY, StashError, scene_pages
 from shell.stash.hook import enqueue_scenes
+from shell.stash.reconcile import reconcile
 from shell.stash.settings import PluginSettings
 from shell.worker.presence import worker_running
 
@@ -47,6 +48,11 @@ class Task:
 TASKS: Final = (
     Task("Sync all scenes", "Queue every scene for Plex", "all"),
     Task("Sync changed scenes", "Queue the scenes changed since the last sync", "changed"),
+    Task(
+        "Reconcile with Plex",
+        "Queue only the scenes whose Plex item is missing or differs from the scene",
+        "reconcile",
+    ),
     Task("Process queue now", "Work the queue here until nothing more can be done now", "process"),
     Task("Retry dead letters", "Queue every dead-lettered job again", "retry"),
     Task(
@@ -61,6 +67,7 @@ def run_task(run: Run, args: Mapping[str, Any]) -> str:
     handlers: dict[str, Callable[[Run, PluginSettings], str]] = {
         "all": lambda r, s: sync(r, s, since=None),
         "changed": sync_changed,
+        "reconcile": reconcile,
         "process": process,
         "retry": retry,
         "status": report_status,
