@@ -93,6 +93,7 @@ from core.outcomes import (
     confirm,
     needs_confirmation,
 )
+from core.words import counted
 
 __version__ = "0.1.0"
 
@@ -152,6 +153,7 @@ __all__ = [
     "admit",
     "backoff",
     "confirm",
+    "counted",
     "decide",
     "delay_range",
     "explain",

@@ -24,7 +24,11 @@ Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
    says so, pair by pair.
 7. Rate limiting is not an outage: it holds work until the server's time (``throttle``) without
    touching the state machine.
-8. Time is an argument. A clock that steps backwards only makes a wait look "not yet elapsed".
+8. Time is an argument, and the wall clock may jump. A clock that steps back never makes the
+   breaker wait longer than it would have from now: a probe is never more than the cooldown
+   away, a probe's lease never longer than its length, a server's slow-down never longer than
+   ``retry_after_max_seconds`` (``steady``). Late reports are told by how long an attempt can
+   take, so a jump does not make every report look late.
 
 Every move is one row of ``TRANSITIONS``: (state, signal) -> (effect, next state). The table is
 total (a test walks every pair), and each state is a class of its own holding exactly the data
@@ -419,17 +423,17 @@ def observe(
     return attrs.evolve(breaker, state=state), events
 
 
-def success_signal(breaker: Breaker, *, now: float) -> Signal:
+def success_signal(breaker: Breaker, *, now: float, config: PlexSyncConfig) -> Signal:
     """The signal for a job success that ended at *now*: a success that ended no later than the
     outage under way began is a late report from before it (a worker writes its decisions in
-    groups), and says nothing about Plex now.
+    groups, at most about a second and one attempt after the call), and says nothing about Plex
+    now. One that ended long before that is a clock that stepped back, and counts.
     """
     outage = breaker.outage
-    return (
-        Signal.STALE_SUCCESS
-        if outage is not None and now <= outage.started_at
-        else (Signal.SUCCEEDED)
-    )
+    late_by = config.attempt_seconds + 1.0
+    if outage is not None and outage.started_at - late_by <= now <= outage.started_at:
+        return Signal.STALE_SUCCESS
+    return Signal.SUCCEEDED
 
 
 def failure_signal(
@@ -441,8 +445,12 @@ def failure_signal(
     """
     match breaker.state:
         case Closed(closed_at=closed_at) if (
-            closed_at is not None and started_at is not None and started_at < closed_at
+            closed_at is not None
+            and started_at is not None
+            and closed_at - config.attempt_seconds <= started_at < closed_at
         ):
+            # A call cannot take longer than attempt_seconds: one that began longer before the
+            # close than that began after a clock stepped back, and is not a late report.
             return Signal.STALE_FAILURE
         case Closed(consecutive_failures=failures):
             reached = failures + 1 >= config.breaker_failure_threshold
@@ -472,8 +480,30 @@ def failing_edits_detail(breaker: Breaker, job_id: int, message: str) -> str:
     return f"Plex is failing edits: {message} on {count} different items"
 
 
+def steady(breaker: Breaker, *, now: float, config: PlexSyncConfig) -> Breaker:
+    """*breaker* with no wait longer than it could be if set at *now*: a clock that stepped back
+    (NTP, a VM resumed, a wrong clock fixed) would otherwise hold work for the length of the
+    jump. Unchanged (the same object) when nothing reaches that far.
+    """
+    state = breaker.state
+    match state:
+        case Open(probe_at=at, cooldown_seconds=cooldown) if at > now + cooldown:
+            state = attrs.evolve(state, probe_at=now + cooldown)
+        case HalfOpen(probe_lease_until_at=at) if at > now + config.probe_lease_seconds:
+            state = attrs.evolve(state, probe_lease_until_at=now + config.probe_lease_seconds)
+    throttled = breaker.throttled_until_at
+    if throttled is not None and throttled > now + config.retry_after_max_seconds:
+        throttled = now + config.retry_after_max_seconds
+    if state is breaker.state and throttled == breaker.throttled_until_at:
+        return breaker
+    return Breaker(state=state, throttled_until_at=throttled)
+
+
 def hold_until(breaker: Breaker, *, now: float) -> float | None:
-    """The instant before which no Plex call may be made, or ``None`` if one may be made now."""
+    """The instant before which no Plex call may be made, or ``None`` if one may be made now.
+
+    Pass a ``steady`` breaker: this reads the instants as they are.
+    """
     until = breaker.throttled_until_at if breaker.kind is _CLOSED else breaker.next_probe_at
     return until if until is not None and now < until else None
 
@@ -485,6 +515,7 @@ def admit(breaker: Breaker, *, now: float, config: PlexSyncConfig) -> Admission:
     out, then goes HALF_OPEN and admits one probe; HALF_OPEN holds every other caller until the
     probe's lease runs out.
     """
+    breaker = steady(breaker, now=now, config=config)
     until = hold_until(breaker, now=now)
     if until is not None:
         return Admission(Hold(until), breaker)
@@ -502,7 +533,7 @@ def wake_at(
     hold, and ``poll_interval`` from now (so it notices jobs that other processes enqueue).
     """
     horizon = now + config.poll_interval
-    until = hold_until(breaker, now=now)
+    until = hold_until(steady(breaker, now=now, config=config), now=now)
     if until is None and breaker.kind is not _CLOSED:
         return now  # a probe is due right now
     candidates = [horizon]

@@ -47,32 +47,61 @@ class PlexSyncConfig:
     """
 
     plex_url: str = field(validator=check.url)
+    """The Plex server's address: ``http://host:32400`` (``https://`` when Plex requires secure
+    connections)."""
     plex_token: str = field(validator=check.secret, repr=False)
+    """The token sent with every request (``X-Plex-Token``). Keep it out of files: set
+    ``PLEXSYNC_PLEX_TOKEN``. It is never logged, stored or printed."""
     db_path: str = field(default="plexsync.db", validator=check.text)
+    """The queue's SQLite file, created when first needed. A relative path in a settings file is
+    beside that file; in a variable, in the current folder."""
 
     library_sections: tuple[str, ...] = field(default=(), converter=tuple, validator=check.names)
+    """The library sections (by title or key) jobs go to; none named means every movie section."""
     path_mappings: tuple[PathMapping, ...] = field(
         default=(), converter=tuple, validator=check.each(PathMapping)
     )
+    """Host path prefixes and the Plex path prefix each stands for, when the host and Plex see
+    the files under different folders (containers, NAS shares); the longest match wins."""
 
     connect_timeout_seconds: float = field(default=5.0, validator=check.positive)
+    """How long a request to Plex may take to connect."""
     read_timeout_seconds: float = field(default=30.0, validator=check.positive)
+    """How long a request to Plex may wait for the answer once connected. A stop timeout
+    (systemd, Docker) must be longer than one call: see the README."""
     health_timeout_seconds: float = field(default=5.0, validator=check.positive)
+    """How long a health call may take: the one that checks a failure that looks like Plex's as a
+    whole, and each probe while work is held."""
 
     poll_interval: float = field(default=5.0, validator=check.positive)
+    """The longest the worker sleeps before looking at the queue again (seconds)."""
 
     max_retries: int = field(default=8, validator=check.count)
+    """Retries of a job whose own call failed on a healthy Plex, before it is dead-lettered."""
     retry_wait_initial_seconds: float = field(default=10.0, validator=check.positive)
+    """The wait before the first of those retries; each next wait is ``retry_backoff_base``
+    times longer."""
     retry_wait_max_seconds: float = field(default=900.0, validator=check.positive)
+    """The longest wait between those retries."""
     retry_backoff_base: float = field(default=2.0, validator=check.growth)
+    """How many times longer each retry waits than the one before."""
     jitter_fraction: float = field(default=0.2, validator=check.fraction)
+    """At most this share of a delay is added at random, so that retries spread out; jitter only
+    ever adds."""
 
     not_found_max_retries: int = field(default=24, validator=check.count)
+    """Retries of a job whose file Plex does not know yet (its scan has not reached it)."""
     not_found_wait_initial_seconds: float = field(default=60.0, validator=check.positive)
+    """The wait before the first not-found retry; also how old the path index must be before a
+    path missing from it rebuilds it."""
     not_found_wait_max_seconds: float = field(default=1800.0, validator=check.positive)
+    """The longest wait between not-found retries."""
     not_found_window_seconds: float = field(default=12 * 3600.0, validator=check.positive)
+    """No not-found retry later than this after the first not-found answer: the job is then
+    dead-lettered."""
 
     retry_after_max_seconds: float = field(default=3600.0, validator=check.positive)
+    """The longest wait a server's Retry-After is obeyed for; a longer one is cut to this."""
 
     breaker_failure_threshold: int = field(default=1, validator=check.at_least_one)
     """Outage failures in a row, each confirmed by a failed health call, before work is held.
@@ -82,7 +111,9 @@ class PlexSyncConfig:
     none going through in between, mean that Plex is failing as a whole although it answers its
     health call: all work is held (no attempt charged) and one real job probes it."""
     breaker_cooldown_seconds: float = field(default=10.0, validator=check.positive)
+    """The wait before the first probe once work is held; it doubles after each failed probe."""
     breaker_max_cooldown_seconds: float = field(default=300.0, validator=check.positive)
+    """The longest wait between probes."""
 
     late_edit_window_seconds: float = field(default=300.0, validator=check.positive)
     """How long after an edit timed out Plex may still carry it out. Until then, a later edit of
@@ -90,9 +121,19 @@ class PlexSyncConfig:
     older edit, landing late, cannot win."""
 
     job_lease_seconds: float = field(default=300.0, validator=check.positive)
+    """How long a claimed job stays its worker's; a worker that died loses it then (at once, on
+    the same host). Longer than one Plex call."""
     max_crashes: int = field(default=3, validator=check.count)
+    """Workers that may die on one job before it is dead-lettered as ``crashed_repeatedly``."""
 
     dlq_retention_days: float = field(default=30.0, validator=check.positive)
+    """Dead letters older than this are deleted by the worker (it looks once an hour)."""
+
+    read_back_fraction: float = field(default=0.0, validator=check.fraction)
+    """Which share of edits is read back to check that Plex holds them: 0 (off, the default)
+    trusts Plex's success; 1 reads back every job, at one more request each; a share in between
+    reads back that share of jobs (chosen by their metadata, so a retried job is checked again).
+    An item that reads back otherwise than the job set it is a transient failure."""
 
     sqlite_synchronous: str = field(default="normal", validator=check.one_of("normal", "full"))
     """``normal`` (WAL's usual setting) loses nothing when a process dies; ``full`` also keeps the
@@ -117,6 +158,17 @@ class PlexSyncConfig:
             )
 
     @property
+    def stop_seconds(self) -> float:
+        """The longest a worker takes to stop after SIGTERM: the job in hand finishes its call
+        (connect and read) and the health call that may settle it. A service manager's stop
+        timeout must be longer, or it kills the worker mid-job (which loses nothing, but redoes
+        the job).
+        """
+        return (
+            self.connect_timeout_seconds + self.read_timeout_seconds + self.health_timeout_seconds
+        )
+
+    @property
     def transient_policy(self) -> RetryPolicy:
         """The backoff for transient failures (and for rate limiting without a server hint)."""
         return RetryPolicy(
@@ -134,6 +186,29 @@ class PlexSyncConfig:
             wait_max=self.not_found_wait_max_seconds,
             wait_exp_base=self.retry_backoff_base,
             jitter_fraction=self.jitter_fraction,
+        )
+
+    @property
+    def attempt_seconds(self) -> float:
+        """The longest one attempt can take: a call (connect and read) and its health check."""
+        return (
+            self.connect_timeout_seconds + self.read_timeout_seconds + self.health_timeout_seconds
+        )
+
+    @property
+    def longest_wait_seconds(self) -> float:
+        """The longest wait plexsync ever schedules: a retry's greatest delay with its jitter, a
+        server's Retry-After, the breaker's longest cooldown, an edit's late-landing window. A
+        due time further ahead than this was set by a clock that has since stepped back.
+        """
+        jitter = 1 + self.jitter_fraction
+        return max(
+            self.retry_wait_max_seconds * jitter,
+            self.not_found_wait_max_seconds * jitter,
+            self.retry_after_max_seconds + self.retry_wait_max_seconds * self.jitter_fraction,
+            self.breaker_max_cooldown_seconds,
+            self.probe_lease_seconds,
+            self.late_edit_window_seconds,
         )
 
     @property

@@ -39,6 +39,7 @@ from core.breaker import (
     failure_signal,
     hold_until,
     observe,
+    steady,
     success_signal,
     throttle,
 )
@@ -83,10 +84,12 @@ def decide(
         raise ValueError(f"jitter must lie in [0, 1), got {jitter!r}")
     match outcome:
         case Succeeded():
-            signal = success_signal(breaker, now=now)
+            breaker = steady(breaker, now=now, config=config)
+            signal = success_signal(breaker, now=now, config=config)
             after, events = observe(breaker, signal, now=now, config=config)
             late = job.late_edit_until_at
             if late is not None and now < late:
+                late = min(late, now + config.late_edit_window_seconds)  # a clock stepped back
                 resend = ResendScheduled(at=now, job_id=job.id, key=job.key, resend_at=late)
                 action = RetryAt(late, charged=False)
                 return Decision(action=action, job=job, breaker=after, events=(*events, resend))
@@ -94,7 +97,11 @@ def decide(
             return Decision(action=Done(), job=job, breaker=after, events=(*events, done))
         case Failed(may_land=may_land):
             context = _Context(
-                now=now, jitter=jitter, config=config, breaker=breaker, started_at=started_at
+                now=now,
+                jitter=jitter,
+                config=config,
+                breaker=steady(breaker, now=now, config=config),
+                started_at=started_at,
             )
             if may_land:
                 job = _may_still_land(job, context)

@@ -16,6 +16,7 @@ from core.backoff import RetryPolicy, delay_range, nominal_delay
 from core.config import PlexSyncConfig
 from core.durations import format_duration
 from core.outcomes import ErrorClass
+from core.words import counted
 
 
 @frozen(kw_only=True)
@@ -82,8 +83,8 @@ def _schedule(error_class: ErrorClass, config: PlexSyncConfig) -> Schedule:
             return Schedule(
                 error_class=error_class,
                 summary=(
-                    f"retried {config.max_retries} times on a healthy Plex "
-                    f"(at most {1 + config.max_retries} attempts), then dead-lettered"
+                    f"retried {counted(config.max_retries, 'time')} on a healthy Plex "
+                    f"(at most {counted(1 + config.max_retries, 'attempt')}), then dead-lettered"
                 ),
                 costs_attempt=True,
                 steps=_steps(config.transient_policy, config.max_retries),
@@ -100,8 +101,8 @@ def _schedule(error_class: ErrorClass, config: PlexSyncConfig) -> Schedule:
             return Schedule(
                 error_class=error_class,
                 summary=(
-                    f"retried up to {config.not_found_max_retries} times, never later than "
-                    f"{format_duration(window)} after the first not-found answer, "
+                    f"retried up to {counted(config.not_found_max_retries, 'time')}, never later "
+                    f"than {format_duration(window)} after the first not-found answer, "
                     "then dead-lettered"
                 ),
                 costs_attempt=True,

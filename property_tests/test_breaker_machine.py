@@ -98,7 +98,7 @@ class BreakerMachine(RuleBasedStateMachine):
     @rule(kind=st.sampled_from(["success", "answered", "outage", "rejected"]))
     def report_job(self, kind: str) -> None:
         signal = {
-            "success": success_signal(self.breaker, now=self.now),
+            "success": success_signal(self.breaker, now=self.now, config=self.config),
             "answered": Signal.ANSWERED,
             "rejected": Signal.REJECTED,
             "outage": failure_signal(self.breaker, self.config),

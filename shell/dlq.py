@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from attrs import frozen
 
 from shell.store import DeadLetterEntry, Filters, Store
+
+NEVER_EXISTED: Final = "no dead letter ever had this id"
+"""Why a re-drive skipped an id that was never issued (a mistyped id, not an idempotent repeat)."""
 
 
 def as_json(entry: DeadLetterEntry) -> dict[str, Any]:
@@ -136,6 +139,8 @@ def _redrive_one(store: Store, entry_id: int, *, now: float, dry_run: bool) -> s
     """Re-drive one entry; ``None`` if it was (or would be) queued, else why it was skipped."""
     with store.transaction() as tx:
         entry = tx.dead_letters.get(entry_id)
+        if entry is None and not tx.dead_letters.ever_issued(entry_id):
+            return NEVER_EXISTED
         if entry is None:
             return "not in the DLQ (already re-driven or purged)"
         if entry.superseded_at is not None:

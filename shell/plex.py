@@ -6,20 +6,32 @@ How it spends requests (what plexapi does with each call is pinned by tests/test
   talking through our own ``requests.Session``: it carries a stable client identity (so Plex does
   not report a new device on every start) and a response hook that keeps Retry-After, which
   plexapi's exceptions drop.
-* A path -> item index per library section, built by paging through each section once (1,000
-  items a request). A path missing from the index rebuilds it, but only if the index is older
-  than ``not_found_wait_initial_seconds``: a burst of new files costs one rebuild, and every
-  not-found retry still meets an index fresher than its wait.
+* A path -> item index of the movie sections, built by paging through each section's listing
+  (1,000 items a request) and reading every ``<Part file>`` of every ``<Media>`` (a film may have
+  several versions, a version several files). The listing is read as XML, not as plexapi items:
+  plexapi fetches an item again whenever a list it reads is empty, so an item listed without
+  ``<Media>`` would cost a request of its own; such items are read in full, 100 a request. A
+  path missing from the index rebuilds it, but only if the index is older than
+  ``not_found_wait_initial_seconds``: a burst of new files costs one rebuild, and every not-found
+  retry still meets an index fresher than its wait.
 * The edit is one PUT with every scalar field and tag list the job carries, each locked so Plex
   agents leave it alone. A tag list sets the field exactly (Plex replaces an indexed list); an
   empty list needs the item's current tags, read from the full item (never from a listing, whose
   tag lists are partial), to remove them. Applying a job twice leaves Plex as applying it once.
-* Fields of their own kind go their own way: a rating is one ``PUT /:/rate`` (plexapi's
-  ``rate``); an image is uploaded (``POST /library/metadata/<id>/posters``, as plexapi's
+  Plex answers it with an empty 200 that it labels HTML; that is success, not a web page.
+* With ``read_back_fraction`` above 0, that share of jobs reads the item back after the edit
+  (one more request) and fails, transiently, if Plex does not hold what was sent
+  (``shell.read_back``).
+* A path Plex does not know yet asks for a partial scan of its folder, at most once per folder
+  per ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry. The
+  scans asked for are kept in the queue's database (``shell.store.scans``), so the window holds
+  across runs and workers. A path in a folder of a section plexsync does not edit (shows, music,
+  a movie section ``library_sections`` leaves out) is a permanent failure that names it.
+* Fields of their own kind go their own way: a rating is one ``PUT /:/rate`` (what plexapi's
+  ``rate`` sends); an image is uploaded (``POST /library/metadata/<id>/posters``, as plexapi's
   ``uploadPoster`` does) only when its bytes differ from those last uploaded to that item, which
   the store remembers (``Store.images``), and is then locked in the edit.
-* A path Plex does not know yet asks for a partial scan of its folder, once per folder per
-  ``SCAN_WINDOW_SECONDS``, and reports not-found so the core schedules the longer retry.
+
 
 Every plexapi call goes through ``_call``, which turns Plex's failures into error classes with
 ``shell.classify``; nothing else is caught, so our own bugs are not mistaken for Plex's.
@@ -34,16 +46,19 @@ import posixpath
 import socket
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 import requests
+from attrs import frozen
 from plexapi.exceptions import NotFound
 from plexapi.server import PlexServer
+from plexapi.utils import joinArgs
 
 import core
 from core import ErrorClass, Failed, Health, Outcome, PathMapping, PlexSyncConfig, Succeeded
+from shell import read_back
 from shell.classify import (
     PLEX_ERRORS,
     NotPlexXml,
@@ -53,7 +68,7 @@ from shell.classify import (
 )
 from shell.clock import Clock, SystemClock
 from shell.fields import FIELDS, Field, Kind
-from shell.held import Held, held_from_xml
+from shell.held import Held
 from shell.payload import Metadata
 from shell.redact import get_logger, redact, remember_secret
 from shell.store import Store
@@ -61,14 +76,43 @@ from shell.store import Store
 log = get_logger("plexsync.plex")
 
 INDEX_PAGE_SIZE: Final = 1000
+FULL_ITEMS_PER_REQUEST: Final = 100
+"""Items listed without their files are read in full this many a request."""
 SCAN_WINDOW_SECONDS: Final = 3600.0
 """A folder's partial scan is requested at most once in this long."""
-HELD_PER_REQUEST: Final = 100
-"""Items ``held`` reads in full with one request."""
 _NO_ITEM: Final = frozenset({ErrorClass.NOT_FOUND, ErrorClass.PERMANENT})
 """The failures of ``_locate`` that concern one path, not Plex as a whole."""
+MOVIE_TYPE: Final = 1
+LIBRARY: Final = "com.plexapp.plugins.library"
+"""The identifier Plex's rating endpoint wants for items of a library section."""
+"""Plex's number for movies, in a listing's and an edit's ``type``."""
+SECTION_KINDS: Final = {"show": "TV show", "artist": "music", "photo": "photo"}
+"""Plex's kinds of library section other than movies, in words."""
 
 _T = TypeVar("_T")
+
+_join_args: Callable[[Mapping[str, object]], str] = joinArgs
+"""plexapi's query string: values encoded, names sorted (as its own edits send them)."""
+
+_Query = Callable[..., ET.Element]
+"""``PlexServer.query``: the XML answer to a path (an empty answer, ``None``, fails where read)."""
+
+
+@frozen
+class _Entry:
+    """An item of the index: the section that holds it, its ratingKey, and its title."""
+
+    section: Any
+    rating_key: int
+    title: str
+
+
+@frozen
+class Found:
+    """An item ``find`` found: its title and ratingKey (named as plexapi names them)."""
+
+    title: str
+    ratingKey: int  # noqa: N815 - Plex's own name
 
 
 class _Abort(Exception):  # noqa: N818 - a carrier, not an error of its own
@@ -118,8 +162,13 @@ class _Session(requests.Session):
 
     @staticmethod
     def _refuse_web_pages(response: requests.Response, *args: object, **kwargs: object) -> None:
+        # Only a page with something in it: Plex answers an edit or a scan request with an
+        # empty 200 labelled HTML. Taking that for a web page would retry an edit that landed
+        # (harmless, as edits are idempotent, but each retry costs an attempt, a health call
+        # and another PUT, and a job always answered so would end in the DLQ).
         del args, kwargs
-        if response.status_code == 200 and "html" in response.headers.get("Content-Type", ""):
+        labelled = "html" in response.headers.get("Content-Type", "")
+        if response.status_code == 200 and labelled and response.content.strip():
             response.close()  # nobody else will: the exception replaces the response
             raise NotPlexXml(f"Plex answered {response.request.method} with a web page")
 
@@ -205,7 +254,16 @@ def edit_params(metadata: Metadata, current_tags: dict[str, list[str]]) -> dict[
 class PlexServerGateway:
     """The gateway protocol over a real Plex Media Server (see the module docstring)."""
 
-    def __init__(self, config: PlexSyncConfig, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: PlexSyncConfig,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        """*store* keeps the scans asked for; by default the gateway opens the queue's database
+        (``config.db_path``) itself when it first needs it, and closes it in ``close``.
+        """
         self.config = config
         self.clock = clock if clock is not None else SystemClock()
         remember_secret(config.plex_token)
@@ -213,10 +271,11 @@ class PlexServerGateway:
         self._server: PlexServer | None = None
         self._machine: str | None = None
         self._sections: list[Any] = []
-        self._index: dict[str, list[tuple[Any, Any]]] = {}
+        self._available: list[Any] = []
+        self._index: dict[str, list[_Entry]] = {}
         self._index_built_at: float | None = None
-        self._scanned: dict[str, float] = {}
-        self._store: Store | None = None
+        self._store = store
+        self._own_store: Store | None = None
 
     @property
     def requests_sent(self) -> int:
@@ -224,26 +283,26 @@ class PlexServerGateway:
         return self.session.sent
 
     def close(self) -> None:
-        """Close the HTTP session (and the database, if images were uploaded)."""
+        """Close the HTTP session, and the database if the gateway opened it."""
         self.session.close()
-        if self._store is not None:
-            self._store.close()
+        if self._own_store is not None:
+            self._own_store.close()
+            self._store = self._own_store = None
 
     # ------------------------------------------------------------------ the protocol
     def apply(self, metadata: Metadata) -> Outcome:
         """Find the item for ``metadata.path`` and apply the metadata in one PUT."""
         path = map_path(metadata.path, self.config.path_mappings)
         try:
-            section, item = self._locate(path)
+            entry = self._locate(path)
             try:
-                self._edit(section, item, metadata)
+                self._edit(entry, metadata)
             except _Abort as failed:
                 if not failed.item_gone:
                     raise
                 # The item was re-added under a new ratingKey since the index was built.
                 self._rebuild_index()
-                section, item = self._locate(path, may_scan=False)
-                self._edit(section, item, metadata)
+                self._edit(self._locate(path, may_scan=False), metadata)
         except _Abort as failed:
             return failed.failure
         return Succeeded()
@@ -267,50 +326,48 @@ class PlexServerGateway:
     # ------------------------------------------------------------------ reading, for hosts
     def held(self, paths: Sequence[str]) -> dict[str, Held | Failed] | Failed:
         """What Plex holds for each of *paths* (as the host sees them, mapped as a job's path
-        is), for the fields of ``shell.fields``: a ``Held``, or why there is none (not-found for
-        an item Plex does not have yet, permanent for a path outside every library folder or
-        matching several items). Found as a job finds its item, read in full a hundred items a
-        request; it never asks Plex to scan and changes nothing. If Plex cannot be read at all
-        (down, refusing the token, no usable section) that one failure is returned.
+        is): a ``Held`` (the complete item, and the digests of the images plexsync last
+        uploaded to it), or why there is none (not-found for an item Plex does not have yet,
+        permanent for a path outside every library folder or matching several items). Found as
+        a job finds its item, read in full ``FULL_ITEMS_PER_REQUEST`` items a request; it never
+        asks Plex to scan and changes nothing. If Plex cannot be read at all (down, refusing
+        the token, no usable section) that one failure is returned.
         """
         found: dict[str, Held | Failed] = {}
         keys: dict[str, int] = {}
         try:
             for path in dict.fromkeys(paths):
                 try:
-                    _, item = self._locate(
-                        map_path(path, self.config.path_mappings), may_scan=False
-                    )
+                    entry = self._locate(map_path(path, self.config.path_mappings), may_scan=False)
                 except _Abort as failed:
                     if failed.failure.error_class not in _NO_ITEM:
                         raise
                     found[path] = failed.failure
                 else:
-                    keys[path] = int(item.ratingKey)
+                    keys[path] = entry.rating_key
             server = self._connect()
             wanted = list(dict.fromkeys(keys.values()))
-            videos: dict[int, ET.Element] = {}
-            for start in range(0, len(wanted), HELD_PER_REQUEST):
-                batch = wanted[start : start + HELD_PER_REQUEST]
-                videos.update(self._call("lookup", _items_by_key, server.query, batch))
+            items: dict[int, ET.Element] = {}
+            for start in range(0, len(wanted), FULL_ITEMS_PER_REQUEST):
+                batch = wanted[start : start + FULL_ITEMS_PER_REQUEST]
+                items.update(self._call("lookup", _full_items, server.query, batch))
         except _Abort as failed:
             return failed.failure
-        store = self._images()
-        machine = server.machineIdentifier
+        store = self._memory()
         images = [f.key for f in FIELDS if f.kind is Kind.IMAGE]
         with store.reading():
             for path, key in keys.items():
-                video = videos.get(key)
-                if video is None:  # gone since the index was built
+                item = items.get(key)
+                if item is None:  # gone since the index was built
                     problem = f"no Plex item for {path} now"
                     found[path] = Failed(ErrorClass.NOT_FOUND, redact(problem))
                     continue
                 uploaded = {
                     name: digest
                     for name in images
-                    if (digest := store.images.last_hash(machine, key, name)) is not None
+                    if (digest := store.images.last_hash(server.machineIdentifier, key, name))
                 }
-                found[path] = held_from_xml(video, uploaded)
+                found[path] = Held(rating_key=key, item=item, images=uploaded)
         return found
 
     # ------------------------------------------------------------------ steps
@@ -342,7 +399,8 @@ class PlexServerGateway:
             )
             if server.machineIdentifier != self._machine:  # another server: forget what we knew
                 self._machine = server.machineIdentifier
-                self._sections, self._index, self._index_built_at = [], {}, None
+                self._sections, self._available = [], []
+                self._index, self._index_built_at = {}, None
             self._server = server
         return self._server
 
@@ -351,6 +409,7 @@ class PlexServerGateway:
             return self._sections
         server = self._connect()
         available = self._call("connect", _all_sections, server)
+        self._available = available
         movies = [s for s in available if s.type == "movie"]
         wanted = self.config.library_sections
         if not wanted:
@@ -372,19 +431,24 @@ class PlexServerGateway:
         return self._sections
 
     def _rebuild_index(self) -> None:
-        index: dict[str, list[tuple[Any, Any]]] = {}
+        index: dict[str, list[_Entry]] = {}
+        server = self._connect()
         for section in self._library_sections():
-            items = self._call(
-                "lookup", section.search, libtype="movie", container_size=INDEX_PAGE_SIZE
-            )
-            for item in items:
-                for path in item.locations:
-                    index.setdefault(path, []).append((section, item))
+            listed = self._call("lookup", _list_movies, server.query, section.key)
+            files = {key: found for key, (_, found) in listed.items() if found}
+            bare = [key for key, (_, found) in listed.items() if not found]
+            for start in range(0, len(bare), FULL_ITEMS_PER_REQUEST):
+                batch = bare[start : start + FULL_ITEMS_PER_REQUEST]
+                files.update(self._call("lookup", _files_of_items, server.query, batch))
+            for key, found in files.items():
+                entry = _Entry(section, key, listed[key][0])
+                for path in dict.fromkeys(found):
+                    index.setdefault(path, []).append(entry)
         self._index = index
         self._index_built_at = self.clock.now()
         log.debug("indexed %d paths in %d sections", len(index), len(self._sections))
 
-    def _locate(self, path: str, *, may_scan: bool = True) -> tuple[Any, Any]:
+    def _locate(self, path: str, *, may_scan: bool = True) -> _Entry:
         now = self.clock.now()
         built = self._index_built_at
         fresh_for = self.config.not_found_wait_initial_seconds
@@ -396,8 +460,8 @@ class PlexServerGateway:
             raise _Abort(self._not_found(path, now=now, may_scan=may_scan))
         if len(entries) > 1:
             found = "; ".join(
-                f"ratingKey {item.ratingKey} {item.title!r} in {section.title!r}"
-                for section, item in entries
+                f"ratingKey {entry.rating_key} {entry.title!r} in {entry.section.title!r}"
+                for entry in entries
             )
             raise _Abort(Failed(ErrorClass.PERMANENT, redact(f"{path} is ambiguous: {found}")))
         return entries[0]
@@ -405,50 +469,86 @@ class PlexServerGateway:
     def _not_found(self, path: str, *, now: float, may_scan: bool) -> Failed:
         sections = self._library_sections()
         folder = folder_of(path)
-        section = next(
-            (s for s in sections if any(_inside(path, root) for root in s.locations)), None
-        )
+        section = _holding(path, sections)
         if section is None:
-            roots = ", ".join(root for s in sections for root in s.locations) or "none"
-            return Failed(
-                ErrorClass.PERMANENT,
-                redact(f"{path} is outside every library folder ({roots}); check path_mappings"),
-            )
-        last = self._scanned.get(folder)
-        if may_scan and (last is None or not 0 <= now - last < SCAN_WINDOW_SECONDS):
-            self._call("scan", section.update, path=folder)
-            self._scanned[folder] = now
+            return Failed(ErrorClass.PERMANENT, redact(self._outside(path, sections)))
+        if may_scan and self._claim_scan(folder, now=now):
+            try:
+                self._call("scan", section.update, path=folder)
+            except _Abort:
+                self._memory().scans.forget(folder)  # Plex never got it: ask again next time
+                raise
             return Failed(
                 ErrorClass.NOT_FOUND,
                 redact(f"no Plex item for {path}; asked Plex to scan {folder}"),
             )
         return Failed(ErrorClass.NOT_FOUND, redact(f"no Plex item for {path} yet"))
 
-    def _edit(self, section: Any, item: Any, metadata: Metadata) -> None:  # noqa: ANN401
+    def _outside(self, path: str, sections: Sequence[Any]) -> str:
+        """Why *path*, in no folder of the *sections* plexsync edits, cannot be edited."""
+        other = _holding(path, self._available)
+        if other is not None and other.type != "movie":
+            kind = SECTION_KINDS.get(other.type, other.type)
+            return (
+                f"{path} is in library section {other.title!r}, a {kind} section; "
+                "plexsync edits movies only"
+            )
+        if other is not None:
+            return (
+                f"{path} is in the movie section {other.title!r}, which library_sections leaves out"
+            )
+        roots = ", ".join(root for s in sections for root in s.locations) or "none"
+        return f"{path} is outside every library folder ({roots}); check path_mappings"
+
+    def _claim_scan(self, folder: str, *, now: float) -> bool:
+        """Whether to ask Plex to scan *folder* now (recorded if so): not if any worker asked
+        within ``SCAN_WINDOW_SECONDS``.
+        """
+        with self._memory().transaction() as tx:
+            return tx.scans.claim(folder, now=now, window_seconds=SCAN_WINDOW_SECONDS)
+
+    def _memory(self) -> Store:
+        """The queue's database, where the gateway remembers scans asked for and images
+        uploaded: the store it was given, or one it opens (and closes) itself.
+        """
+        if self._store is None:
+            self._store = self._own_store = Store.open(
+                self.config.db_path, synchronous=self.config.sqlite_synchronous
+            )
+        return self._store
+
+    def _edit(self, entry: _Entry, metadata: Metadata) -> None:
+        server = self._connect()
         current: dict[str, list[str]] = {}
         emptied = [(f.plex, f.element) for f in FIELDS if f.element and metadata.get(f.key) == ()]
         if emptied:
             # Removing tags needs their names, from the full item (a listing shows only a few).
-            # Read as raw XML: plexapi's item object would reload itself for every empty list.
-            server = self._connect()
-            full = self._call("lookup", server.query, f"/library/metadata/{item.ratingKey}")
+            full = self._call("lookup", _full_item, server.query, entry.rating_key)
             current = {
-                name: [tag.attrib["tag"] for tag in full.iter(element) if "tag" in tag.attrib]
+                name: [tag.attrib["tag"] for tag in full.findall(element) if "tag" in tag.attrib]
                 for name, element in emptied
             }
         for field in FIELDS:
             value = metadata.get(field.key)
             if field.kind is Kind.RATING and isinstance(value, float):
-                self._call("edit", item.rate, value)
+                rate = f"/:/rate?key={entry.rating_key}&identifier={LIBRARY}&rating={value:g}"
+                self._call("edit", server.query, rate, method=self.session.put)
             elif field.kind is Kind.IMAGE and isinstance(value, str):
-                self._upload(item, field, value)
+                self._upload(entry.rating_key, field, value)
         params = edit_params(metadata, current)
-        if params:
-            self._call("edit", section.multiEdit, [item], **params)
+        if not params:
+            return
+        query = _join_args({"type": MOVIE_TYPE, "id": entry.rating_key, **params})
+        key = f"/library/sections/{entry.section.key}/all{query}"
+        self._call("edit", server.query, key, method=self.session.put)
+        if read_back.chosen(metadata, self.config.read_back_fraction):
+            shown = self._call("lookup", _full_item, server.query, entry.rating_key)
+            if found := read_back.differences(metadata, shown):
+                raise _Abort(Failed(ErrorClass.TRANSIENT, redact(read_back.describe(found))))
 
-    def _upload(self, item: Any, field: Field, path: str) -> None:  # noqa: ANN401
-        """Upload the image at *path* as *field* of *item*, unless those very bytes were the
-        last uploaded there.
+    def _upload(self, rating_key: int, field: Field, path: str) -> None:
+        """Upload the image at *path* as *field* of the item *rating_key*, unless those very
+        bytes were the last uploaded there.
         """
         try:
             with open(path, "rb") as handle:
@@ -458,8 +558,7 @@ class PlexServerGateway:
             raise _Abort(Failed(ErrorClass.PERMANENT, redact(problem))) from None
         digest = hashlib.sha256(data).hexdigest()
         server = self._connect()
-        store = self._images()
-        rating_key = int(item.ratingKey)
+        store = self._memory()
         with store.reading():
             if store.images.last_hash(server.machineIdentifier, rating_key, field.key) == digest:
                 return
@@ -472,12 +571,34 @@ class PlexServerGateway:
             )
         log.debug("uploaded the %s of ratingKey %s (%d bytes)", field.key, rating_key, len(data))
 
-    def _images(self) -> Store:
-        if self._store is None:
-            self._store = Store.open(
-                self.config.db_path, synchronous=self.config.sqlite_synchronous
-            )
-        return self._store
+    # ------------------------------------------------------------------ for `plexsync check`
+    def server(self) -> Any | Failed:  # noqa: ANN401 - plexapi's PlexServer
+        """The server, connected to as a job connects (``friendlyName``, ``version``, ...), or
+        why it cannot be.
+        """
+        return self._unless_aborted(self._connect)
+
+    def sections(self) -> list[Any] | Failed:
+        """The library sections jobs go to (``title``, ``type``, ``locations``), or why the
+        settings name none that can be used.
+        """
+        return self._unless_aborted(self._library_sections)
+
+    def find(self, path: str) -> Found | Failed:
+        """The item Plex has for *path* (a path as Plex sees it), found as a job finds it but
+        without asking Plex to scan; or why there is none.
+        """
+        entry = self._unless_aborted(lambda: self._locate(path, may_scan=False))
+        if isinstance(entry, Failed):
+            return entry
+        return Found(title=entry.title, ratingKey=entry.rating_key)
+
+    @staticmethod
+    def _unless_aborted(step: Callable[[], _T]) -> _T | Failed:
+        try:
+            return step()
+        except _Abort as failed:
+            return failed.failure
 
 
 def _misconfigured(problem: str, available: Sequence[Any]) -> Failed:
@@ -518,17 +639,73 @@ def _all_sections(server: PlexServer) -> list[Any]:
     return list(server.library.sections())
 
 
+def _list_movies(query: _Query, section_key: int) -> dict[int, tuple[str, list[str]]]:
+    """Every movie of a section, page by page: ratingKey -> (title, the files it lists).
+
+    Read as XML: a plexapi item would fetch itself again to find the files of one listed
+    without ``<Media>``. A server that ignores paging repeats items; each is kept once.
+    """
+    movies: dict[int, tuple[str, list[str]]] = {}
+    start = 0
+    while True:
+        page = query(
+            f"/library/sections/{section_key}/all?type={MOVIE_TYPE}",
+            headers={
+                "X-Plex-Container-Start": str(start),
+                "X-Plex-Container-Size": str(INDEX_PAGE_SIZE),
+            },
+        )
+        videos = page.findall("Video")
+        for video in videos:
+            movies.setdefault(
+                int(video.attrib["ratingKey"]), (video.get("title", ""), _files(video))
+            )
+        total = int(page.get("totalSize") or page.get("size") or len(videos))
+        start += INDEX_PAGE_SIZE
+        if not videos or start >= total:
+            return movies
+
+
+def _files_of_items(query: _Query, rating_keys: Sequence[int]) -> dict[int, list[str]]:
+    """The files of each item, read in full (one request); an item Plex no longer has has none."""
+    return {key: _files(video) for key, video in _full_items(query, rating_keys).items()}
+
+
+def _full_items(query: _Query, rating_keys: Sequence[int]) -> dict[int, ET.Element]:
+    """The complete ``<Video>`` of each of *rating_keys* Plex still has (one request)."""
+    try:
+        items = query(f"/library/metadata/{','.join(map(str, rating_keys))}?includeFields=1")
+    except NotFound:  # none of them is there any more
+        return {}
+    return {int(video.attrib["ratingKey"]): video for video in items.findall("Video")}
+
+
+def _files(video: ET.Element) -> list[str]:
+    """Every file of every version of a ``<Video>``, in order."""
+    return [part.attrib["file"] for part in video.iterfind("Media/Part") if part.get("file")]
+
+
+def _full_item(query: _Query, rating_key: int) -> ET.Element:
+    """The item's complete ``<Video>`` (every tag, the locked fields), as XML.
+
+    Not a plexapi item: that would fetch itself again for every empty list read from it.
+    """
+    found = query(f"/library/metadata/{rating_key}?includeFields=1").find("Video")
+    if found is None:
+        raise NotFound(f"no item {rating_key} in Plex's answer")
+    return found
+
+
+def _holding(path: str, sections: Sequence[Any]) -> Any:  # noqa: ANN401 - a plexapi section
+    """The first of *sections* with a folder that holds *path*, if any."""
+    return next((s for s in sections if any(_inside(path, root) for root in s.locations)), None)
+
+
+def in_folder(path: str, folders: Sequence[str]) -> bool:
+    """Whether *path* lies inside one of *folders* (a library section's locations)."""
+    return any(_inside(path, root) for root in folders)
+
+
 def _inside(path: str, root: str) -> bool:
     trimmed = root.rstrip("/\\")
     return path.startswith((trimmed + "/", trimmed + "\\"))
-
-
-def _items_by_key(
-    query: Callable[..., ET.Element], rating_keys: Sequence[int]
-) -> dict[int, ET.Element]:
-    """The complete ``<Video>`` of each of *rating_keys* Plex still has (one request)."""
-    try:
-        answer = query(f"/library/metadata/{','.join(map(str, rating_keys))}")
-    except NotFound:  # none of them is there any more
-        return {}
-    return {int(video.attrib["ratingKey"]): video for video in answer.findall("Video")}

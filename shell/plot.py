@@ -7,6 +7,7 @@ raises ``PlotUnavailable`` with that hint, and nothing else in plexsync needs it
 from __future__ import annotations
 
 import importlib.util
+import os
 from typing import Final
 
 from core import BreakerKind
@@ -17,13 +18,35 @@ _LEVEL: Final = {BreakerKind.CLOSED: 0, BreakerKind.HALF_OPEN: 1, BreakerKind.OP
 
 
 class PlotUnavailable(Exception):  # noqa: N818 - reads as the condition it reports
-    """matplotlib is not installed."""
+    """matplotlib is not installed, or the plot cannot be written where it was asked for."""
 
 
 def check_available() -> None:
     """Raise ``PlotUnavailable`` now, not after a long simulation, if plotting cannot work."""
     if importlib.util.find_spec("matplotlib") is None:
         raise PlotUnavailable(INSTALL_HINT)
+
+
+def check_target(path: str) -> None:
+    """Raise ``PlotUnavailable`` now, not after a long simulation, if a plot cannot be written
+    to *path*: no matplotlib, a format it cannot draw, or a folder that is missing or read-only.
+    """
+    check_available()
+    from matplotlib.backend_bases import FigureCanvasBase  # noqa: PLC0415 - optional
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    if extension not in formats:
+        given = f"a .{extension} file" if extension else "a file without an extension"
+        raise PlotUnavailable(
+            f"{path}: cannot draw {given}; name it .png, .svg or .pdf (or any "
+            f"of {', '.join(formats)})"
+        )
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise PlotUnavailable(f"{path}: there is no folder {folder}")
+    if not os.access(folder, os.W_OK):
+        raise PlotUnavailable(f"{path}: the folder {folder} cannot be written to")
 
 
 def plot_timeline(result: SimulationResult, path: str) -> None:
@@ -72,7 +95,7 @@ def plot_timeline(result: SimulationResult, path: str) -> None:
     calls_axis.legend(loc="upper center")  # the right edge is where recovery's calls are
 
     if spec.outage_seconds:
-        start = spec.outage_start_seconds / hours
+        start = spec.outage_starts_after / hours
         stop = start + spec.outage_seconds / hours
         for axis in (depth_axis, breaker_axis, calls_axis):
             axis.axvspan(start, stop, color="grey", alpha=0.15, label=None)

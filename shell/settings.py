@@ -1,6 +1,12 @@
 """Settings for the command line: a TOML file and ``PLEXSYNC_<FIELD>`` variables, environment over
 file, checked into one ``PlexSyncConfig``.
 
+The file is the first found of: ``--config PATH``, ``$PLEXSYNC_CONFIG``, ``plexsync.toml`` in the
+current folder, ``plexsync/plexsync.toml`` in the user's config folder (``$XDG_CONFIG_HOME`` or
+``~/.config`` on Linux, ``~/Library/Application Support`` on macOS, ``%APPDATA%`` on Windows),
+and ``/etc/plexsync/plexsync.toml`` (not on Windows). Only that one file is read. A relative
+``db_path`` in a file is relative to the file's folder; in a variable, to the current folder.
+
 This is a seam where outside data comes in, so it answers with a ``Result``: the config, or one line
 naming the setting at fault and where it came from. Durations in seconds may be written as ``90m``
 or ``6h``; lists in a variable are comma-separated, path mappings ``host=plex`` separated by ``;``.
@@ -14,8 +20,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
@@ -28,9 +35,15 @@ from core import PathMapping, PlexSyncConfig, parse_duration
 from shell.serialise import converter
 
 DEFAULT_FILE: Final = "plexsync.toml"
+SYSTEM_FOLDER: Final = "/etc/plexsync"
 ENV_PREFIX: Final = "PLEXSYNC_"
 ENV_CONFIG_FILE: Final = "PLEXSYNC_CONFIG"
 """Names the config file when ``--config`` is not given (it is not a setting itself)."""
+OFFLINE_DEFAULTS: Final[Mapping[str, str]] = {
+    "plex_url": "http://plex.invalid:32400",
+    "plex_token": "unset",
+}
+"""Stand-ins for the two required settings, for commands that never talk to Plex."""
 
 FIELDS: Final = {f.name: f for f in attrs.fields(PlexSyncConfig)}
 
@@ -43,15 +56,33 @@ class Settings:
     sources: Mapping[str, str]
 
 
+def config_search_path(
+    environ: Mapping[str, str], *, directory: str = ".", platform: str = sys.platform
+) -> list[str]:
+    """Where a settings file is looked for when none is named, in order (see the module)."""
+    home = environ.get("HOME") or os.path.expanduser("~")
+    if platform == "win32":
+        user = environ.get("APPDATA") or os.path.join(home, "AppData", "Roaming")
+    elif platform == "darwin":
+        user = os.path.join(home, "Library", "Application Support")
+    else:
+        user = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    found = [os.path.join(directory, DEFAULT_FILE), os.path.join(user, "plexsync", DEFAULT_FILE)]
+    if platform != "win32":
+        found.append(os.path.join(SYSTEM_FOLDER, DEFAULT_FILE))
+    return found
+
+
 def load_settings(
     path: str | None,
     environ: Mapping[str, str],
     *,
     directory: str = ".",
     defaults: Mapping[str, Any] | None = None,
+    search: Sequence[str] | None = None,
 ) -> Result[Settings, str]:
-    """Read the file (``path``, else ``$PLEXSYNC_CONFIG``, else ``plexsync.toml`` in *directory*
-    if there is one), overlay the environment, and check everything.
+    """Read the file (``path``, else ``$PLEXSYNC_CONFIG``, else the first of *search* that
+    exists: by default ``config_search_path``), overlay the environment, and check everything.
 
     *defaults* fill settings neither source gives (below both); commands that never reach Plex use
     them to run without a URL or token.
@@ -59,8 +90,9 @@ def load_settings(
     values: dict[str, Any] = dict(defaults or {})
     sources: dict[str, str] = dict.fromkeys(values, "default")
     chosen = path or environ.get(ENV_CONFIG_FILE)
-    if chosen is None and os.path.exists(os.path.join(directory, DEFAULT_FILE)):
-        chosen = os.path.join(directory, DEFAULT_FILE)
+    if chosen is None:
+        candidates = config_search_path(environ, directory=directory) if search is None else search
+        chosen = next((c for c in candidates if os.path.isfile(c)), None)
     if chosen is not None:
         match _read_file(chosen):
             case Failure(message):
@@ -68,6 +100,11 @@ def load_settings(
             case Success(table):
                 for name, value in table.items():
                     values[name], sources[name] = (value, chosen)
+                db_path = table.get("db_path")
+                if isinstance(db_path, str) and db_path and not os.path.isabs(db_path):
+                    # Beside the file, wherever the command runs from.
+                    folder = os.path.dirname(os.path.abspath(chosen))
+                    values["db_path"] = os.path.join(folder, db_path)
     for variable, text in sorted(environ.items()):
         if not variable.startswith(ENV_PREFIX) or variable == ENV_CONFIG_FILE:
             continue
@@ -89,6 +126,22 @@ def load_config(
             return config
         case Failure(message):
             raise ValueError(message)
+    raise AssertionError("unreachable")  # pragma: no cover - a Result is one of the two
+
+
+def read_table(table: Mapping[str, Any], source: str) -> Result[PlexSyncConfig, str]:
+    """Settings given in a table of another file (a scenario's ``[config]``), read and checked
+    as a settings file's are, over the defaults and ``OFFLINE_DEFAULTS``.
+    """
+    for name in table:
+        if name not in FIELDS:
+            return Failure(f"{source}: unknown setting {name!r}{_suggest(name)}")
+    sources = {**dict.fromkeys(OFFLINE_DEFAULTS, "default"), **dict.fromkeys(table, source)}
+    match _build({**OFFLINE_DEFAULTS, **table}, sources):
+        case Failure(message):
+            return Failure(message)
+        case Success(Settings(config=config)):
+            return Success(config)
     raise AssertionError("unreachable")  # pragma: no cover - a Result is one of the two
 
 

@@ -27,6 +27,7 @@ from core import (
     PlexSyncConfig,
     ProbeFailed,
     ProbeStarted,
+    format_duration,
 )
 from core import validation as check
 from shell.api import enqueue
@@ -40,22 +41,35 @@ SIMULATED_URL: Final = "http://simulated.plex.invalid:32400"
 
 @frozen(kw_only=True)
 class SimulationSpec:
-    """What to simulate. Durations are seconds; the outage starts ``outage_start_seconds`` in."""
+    """What to simulate. Durations are seconds; the outage starts ``outage_start_seconds`` in
+    (by default once about a quarter of the jobs are done, so that it has work to hold).
+    """
 
     jobs: int = field(default=1000, validator=check.at_least_one)
     outage_seconds: float = field(default=0.0, validator=check.number)
-    outage_start_seconds: float = field(default=60.0, validator=check.number)
+    outage_start_seconds: float | None = field(
+        default=None, validator=attrs.validators.optional(check.number)
+    )
     scan_delay_seconds: float = field(default=0.0, validator=check.number)
     transient_rate: float = field(default=0.0, validator=check.fraction)
     permanent_rate: float = field(default=0.0, validator=check.fraction)
     rate_limit_per_minute: int | None = None
     seed: int = 0
 
+    @property
+    def outage_starts_after(self) -> float:
+        """When the outage begins, in seconds from the start: as given, or once a quarter of the
+        jobs have had their call on a healthy Plex.
+        """
+        if self.outage_start_seconds is not None:
+            return self.outage_start_seconds
+        return self.jobs * Scenario().call_seconds / 4
+
     def scenario(self) -> Scenario:
         """The simulated Plex's behaviour for this spec."""
         outages: tuple[Window, ...] = ()
         if self.outage_seconds > 0:
-            outages = (Window(self.outage_start_seconds, self.outage_seconds),)
+            outages = (Window(self.outage_starts_after, self.outage_seconds),)
         return Scenario(
             outages=outages,
             scan_delay_seconds=self.scan_delay_seconds,
@@ -87,13 +101,16 @@ class SimulationResult:
     calls_during_outage: int
     job_calls_during_outage: int
     recovery_to_empty_seconds: float | None
-    """From the end of the outage to an empty queue (``None`` without an outage)."""
+    """From the end of the outage to an empty queue (``None`` without an outage, or when the
+    queue was empty before the outage ended)."""
     recovery_to_first_done_seconds: float | None
     """From the end of the outage to the first job done after it (``None`` if none was)."""
     simulated_seconds: float
     wall_seconds: float
     samples: tuple[Sample, ...]
     calls: tuple[Call, ...]
+    warnings: tuple[str, ...] = ()
+    """What the scenario asked for but could not show (an outage after the queue emptied)."""
 
     def summary(self) -> dict[str, Any]:
         """The figures ``plexsync simulate`` prints, JSON-ready."""
@@ -110,6 +127,7 @@ class SimulationResult:
             "wall_seconds": round(self.wall_seconds, 3),
             "outages": self.report.outages,
             "probes": self.report.probes,
+            "warnings": list(self.warnings),
         }
 
 
@@ -173,10 +191,11 @@ def _run(
         wall = time.perf_counter() - wall
     finally:
         store.close()
-    outage_from = start + spec.outage_start_seconds
+    outage_from = start + spec.outage_starts_after
     outage_to = outage_from + spec.outage_seconds
     during = plex.calls_between(outage_from, outage_to) if spec.outage_seconds > 0 else []
     finished = clock.now()
+    recovered = spec.outage_seconds > 0 and finished >= outage_to
     return SimulationResult(
         spec=spec,
         report=report,
@@ -185,9 +204,7 @@ def _run(
         plex_calls=len(plex.calls),
         calls_during_outage=len(during),
         job_calls_during_outage=sum(c.kind == "apply" for c in during),
-        recovery_to_empty_seconds=(
-            max(0.0, finished - outage_to) if spec.outage_seconds > 0 else None
-        ),
+        recovery_to_empty_seconds=finished - outage_to if recovered else None,
         recovery_to_first_done_seconds=_first_done_after(events, outage_to)
         if spec.outage_seconds > 0
         else None,
@@ -195,7 +212,39 @@ def _run(
         wall_seconds=wall,
         samples=_timeline(spec.jobs, events, start),
         calls=tuple(attrs.evolve(c, at=c.at - start) for c in plex.calls),
+        warnings=_unshown(spec, plex.calls, emptied_after=finished - start),
     )
+
+
+_SHOWN_BY: Final = (
+    ("outage_seconds", "outage", "--outage-start"),
+    ("scan_delay_seconds", "not_found", "--scan-delay"),
+    ("transient_rate", "transient", "--transient-rate"),
+    ("permanent_rate", "permanent", "--permanent-rate"),
+    ("rate_limit_per_minute", "rate_limited", "--rate-limit"),
+)
+"""Each part of a scenario, the answer of Plex that shows it, and the option that tunes it."""
+
+
+def _unshown(spec: SimulationSpec, calls: list[Call], *, emptied_after: float) -> tuple[str, ...]:
+    """A warning for each part of *spec* that no call of the simulation met."""
+    met = {call.result for call in calls}
+    warnings = []
+    for name, answer, option in _SHOWN_BY:
+        if not getattr(spec, name) or answer in met:
+            continue
+        if name == "outage_seconds":
+            warnings.append(
+                f"the queue was empty {format_duration(emptied_after)} in, before the outage "
+                f"began ({format_duration(spec.outage_starts_after)} in): it held no work; start "
+                f"it earlier ({option}) or queue more jobs (--jobs)"
+            )
+        else:
+            warnings.append(
+                f"no call met the {option.removeprefix('--').replace('-', ' ')} asked for: "
+                "too few jobs to show it (--jobs) or a value too small"
+            )
+    return tuple(warnings)
 
 
 def _first_done_after(events: list[Event], instant: float) -> float | None:

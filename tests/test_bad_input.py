@@ -150,6 +150,7 @@ _BAD_BY_NAME: dict[str, list[object]] = {
     "path_mappings": [("a=b",), (None,), ({"host": "/a"},)],
     "breaker_failure_threshold": [0, -1, 1.5, "3", None],
     "jitter_fraction": [-0.1, 1.01, float("nan"), "0.5", None],
+    "read_back_fraction": [-0.1, 1.01, float("nan"), "0.5", None],
     "retry_backoff_base": [0.5, 0, -2, float("inf"), None],
 }
 _BAD_COUNTS: list[object] = [-1, -100, 1.5, "3", True, None]

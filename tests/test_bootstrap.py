@@ -67,8 +67,8 @@ def test_every_python_snippet_in_the_ci_scripts_parses_on_python_3_8() -> None:
 def test_ci_runs_the_readme_quick_start_with_just_hidden() -> None:
     """``.ci/run`` runs exactly the README's two commands, each with ``just`` hidden from PATH."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("## Quick start", 1)[1].split("```", 2)[1]
-    commands = [line.split("#", 1)[0].strip() for line in block.strip().splitlines()]
+    block = readme.split("## Quick start", 1)[1].split("```console\n", 1)[1].split("```", 1)[0]
+    commands = [line[2:].split("#", 1)[0].strip() for line in block.strip().splitlines()]
     assert commands == [".ci/bootstrap", ".venv/bin/just test"]
     run_lines = [line.strip() for line in RUN.read_text(encoding="utf-8").splitlines()]
     for command in commands:

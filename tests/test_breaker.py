@@ -9,6 +9,7 @@ import pytest
 
 from core import (
     TRANSITIONS,
+    Admission,
     Breaker,
     BreakerClosed,
     BreakerKind,
@@ -44,6 +45,7 @@ from core.breaker import (
     failure_signal,
     observe,
     on_job_probe,
+    steady,
     success_signal,
     throttle,
 )
@@ -287,19 +289,36 @@ def test_a_success_from_before_the_outage_does_not_end_it(config: PlexSyncConfig
     """
     breaker = open_breaker(config, at=T0)
     for before in (T0 - 0.5, T0):
-        assert success_signal(breaker, now=before) is Signal.STALE_SUCCESS
-        signal = success_signal(breaker, now=before)
+        assert success_signal(breaker, now=before, config=config) is Signal.STALE_SUCCESS
+        signal = success_signal(breaker, now=before, config=config)
         assert observe(breaker, signal, now=before, config=config) == (breaker, ())
-    assert success_signal(breaker, now=T0 + 0.5) is Signal.SUCCEEDED
+    assert success_signal(breaker, now=T0 + 0.5, config=config) is Signal.SUCCEEDED
     closed, _ = observe(breaker, Signal.SUCCEEDED, now=T0 + 0.5, config=config)
     assert closed.kind is K.CLOSED
-    assert success_signal(Breaker(), now=T0) is Signal.SUCCEEDED
+    assert success_signal(Breaker(), now=T0, config=config) is Signal.SUCCEEDED
 
 
-def test_a_clock_stepping_backwards_only_delays(config: PlexSyncConfig) -> None:
-    """Before the probe time (even before the outage began) the breaker simply holds."""
+def test_a_clock_stepping_backwards_never_holds_longer_than_from_now(
+    config: PlexSyncConfig,
+) -> None:
+    """After the clock steps back a day, an open breaker probes one cooldown from now, not a
+    day later; a half-open one lets another probe go after one probe lease; a server's
+    slow-down lasts at most retry_after_max_seconds from now. The breaker stored is the one
+    with those shorter waits. A small step back changes nothing.
+    """
+    day = 86400.0
     breaker = open_breaker(config)
-    assert admit(breaker, now=T0 - 3600, config=config).permission == Hold(T0 + 10)
+    after_jump = admit(breaker, now=T0 - day, config=config)
+    assert after_jump.permission == Hold(T0 - day + 10)
+    assert after_jump.breaker.next_probe_at == T0 - day + 10
+    assert admit(breaker, now=T0 + 5, config=config) == Admission(Hold(T0 + 10), breaker)
+    probing = admit(breaker, now=T0 + 10, config=config).breaker
+    lease = config.probe_lease_seconds
+    assert admit(probing, now=T0 - day, config=config).permission == Hold(T0 - day + lease)
+    throttled, _ = throttle(Breaker(), until_at=T0 + 600, now=T0)
+    bounded = admit(throttled, now=T0 - day, config=config)
+    assert bounded.permission == Hold(T0 - day + config.retry_after_max_seconds)
+    assert steady(throttled, now=T0, config=config) is throttled
     probing = admit(breaker, now=T0 + 10, config=config).breaker
     closed, events = on_probe(probing, Health.UP, now=T0 - 50, config=config)
     assert closed.kind is K.CLOSED

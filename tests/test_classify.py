@@ -51,9 +51,12 @@ def fake() -> Iterator[FakePlex]:
 
 
 def gateway_for(fake: FakePlex, **overrides: Any) -> PlexServerGateway:
-    """A gateway with short timeouts, closed when the test ends."""
+    """A gateway with short timeouts and a database of its own in memory (for the scans it asks
+    for), closed when the test ends.
+    """
     fields = {
         "plex_url": fake.url,
+        "db_path": ":memory:",
         "connect_timeout_seconds": 0.5,
         "read_timeout_seconds": 0.5,
         "health_timeout_seconds": 0.5,

@@ -58,6 +58,8 @@ def test_token_never_appears_in_repr() -> None:
         ("retry_backoff_base", 0.5),
         ("jitter_fraction", 1.5),
         ("jitter_fraction", -0.1),
+        ("read_back_fraction", 1.5),
+        ("read_back_fraction", "all"),
         ("not_found_max_retries", -3),
         ("not_found_window_seconds", 0),
         ("retry_after_max_seconds", -5),
@@ -145,3 +147,17 @@ def test_retry_policy_refuses_a_cap_below_its_start() -> None:
     """RetryPolicy keeps the same invariant as the config it is built from."""
     with pytest.raises(ValueError, match="wait_max"):
         RetryPolicy(wait_initial=10, wait_max=1, wait_exp_base=2, jitter_fraction=0)
+
+
+def test_one_failing_item_is_never_plex_failing_edits() -> None:
+    """failing_edits_threshold below 2 would take one item that always fails for a failing
+    server, and hold all work for it: refused, naming the setting.
+    """
+    with pytest.raises(ValueError, match="failing_edits_threshold must be at least 2, got 1"):
+        make_config(failing_edits_threshold=1)
+
+
+def test_a_stop_takes_at_most_one_call_and_a_health_call() -> None:
+    """The stop time service files must allow: connect, read and health timeouts added up."""
+    assert make_config().stop_seconds == 5 + 30 + 5
+    assert make_config(read_timeout_seconds=60, health_timeout_seconds=2).stop_seconds == 67

@@ -136,3 +136,11 @@ def test_the_outage_summary_says_when_the_breaker_opens() -> None:
     assert "after 3 outage failures in a row" in raised[ErrorClass.OUTAGE].summary
     assert "(one real job each)" in by_class[ErrorClass.MISCONFIGURED].summary
     assert "(one health call each)" in by_class[ErrorClass.AUTH].summary
+
+
+def test_a_breaker_that_waits_for_several_failures_says_how_many() -> None:
+    """With a threshold above one, the outage summary counts the failures that open it."""
+    outage = schedule_of(ErrorClass.OUTAGE, make_config(breaker_failure_threshold=3))
+    assert outage.summary.startswith(
+        "the breaker opens after 3 outage failures in a row, each confirmed by a failed health call"
+    )

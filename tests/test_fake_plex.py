@@ -20,7 +20,7 @@ from plexapi.server import PlexServer
 
 from shell.fields import FIELDS, Field, Kind
 from tests.builders import TOKEN
-from tests.fake_plex import FakePlex
+from tests.fake_plex import MUSIC_SECTION, TV_SECTION, FakePlex
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -96,14 +96,48 @@ def test_plexserver_connects_and_identity_needs_no_token(
     assert session.get(f"{fake.url}/", timeout=5).status_code == 401
 
 
-def test_sections_list_their_locations(fake: FakePlex, session: requests.Session) -> None:
-    """library.sections() gives a MovieSection with its key, title and folder."""
+def test_sections_of_every_kind_list_their_locations(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """Beside the movie sections a test adds, a show and a music section are there from the
+    start, each with its folders and agent; plexapi makes each kind its own class.
+    """
     fake.add_section("More", locations=("/a", "/b"))
     sections = connect(fake, session).library.sections()
     assert [(s.key, s.title, s.type, s.locations) for s in sections] == [
         (1, "Movies", "movie", [FOLDER]),
         (2, "More", "movie", ["/a", "/b"]),
+        (TV_SECTION, "TV Shows", "show", ["/tv"]),
+        (MUSIC_SECTION, "Music", "artist", ["/music"]),
     ]
+    assert [type(s).__name__ for s in sections] == [
+        "MovieSection",
+        "MovieSection",
+        "ShowSection",
+        "MusicSection",
+    ]
+    assert [s.agent for s in sections] == [
+        "com.plexapp.agents.imdb",
+        "com.plexapp.agents.imdb",
+        "com.plexapp.agents.thetvdb",
+        "tv.plex.agents.music",
+    ]
+    assert fake.add_section("Third") == 3  # the lowest free key
+
+
+def test_shows_and_artists_are_listed_without_media(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """A show or music section lists its entries as directories, with no <Media> of their own;
+    asking a section for a type it does not hold finds nothing.
+    """
+    plex = connect(fake, session)
+    [show] = plex.library.sectionByID(TV_SECTION).all()
+    [artist] = plex.library.sectionByID(MUSIC_SECTION).all()
+    assert (type(show).__name__, show.title, show._data.findall("Media")) == ("Show", "A Show", [])
+    assert (type(artist).__name__, artist.title) == ("Artist", "An Artist")
+    assert plex.library.sectionByID(TV_SECTION).search(libtype="episode") == []
+    assert movies(plex).search(libtype="show") == []
 
 
 def test_listing_pages_by_container_headers_and_shows_partial_tags(
@@ -128,9 +162,69 @@ def test_listing_pages_by_container_headers_and_shows_partial_tags(
     # Reading `first.labels` would make plexapi reload the empty list: look at the raw XML.
     assert first._data.findall("Label") == []
     assert first.librarySectionID == 1
+    assert (first.summary, first.studio) == ("Summary 0", "Studio")  # values, like real listings
     assert fake.requests_to("/library/metadata") == []
     # totalViewSize sends the container values as query parameters and reads totalSize.
     assert section.totalViewSize(libtype="movie") == 5
+
+
+def test_versions_and_parts_are_media_and_parts(fake: FakePlex, session: requests.Session) -> None:
+    """Each version of a film is a <Media>, each of its files a <Part>: a listing shows them
+    all, so plexapi reads every file of every item without fetching any item again.
+    """
+    split = fake.add_item(
+        1, f"{FOLDER}/split - cd1.avi", parts=[f"{FOLDER}/split - cd2.avi"], genres=["Drama"]
+    )
+    two = fake.add_item(1, f"{FOLDER}/two.mkv", versions=[[f"{FOLDER}/4k/two.mkv"]])
+    plex = connect(fake, session)
+    fake.clear_requests()
+    found = {movie.ratingKey: movie for movie in movies(plex).search(libtype="movie")}
+    assert [len(media.parts) for media in found[split].media] == [2]
+    assert [media.videoResolution for media in found[two].media] == ["1080", "4k"]
+    assert found[split].locations == [f"{FOLDER}/split - cd1.avi", f"{FOLDER}/split - cd2.avi"]
+    assert found[two].locations == [f"{FOLDER}/two.mkv", f"{FOLDER}/4k/two.mkv"]
+    assert (found[split].genres[0].tag, found[split].genres[0].filter) == ("Drama", "genre=1")
+    assert fake.requests_to("/library/metadata") == []
+    full = plex.fetchItem(two)
+    assert [s.streamType for s in full.media[1].parts[0].streams] == [1, 2]
+    assert fake.item_by_path(f"{FOLDER}/split - cd2.avi") == fake.item(split)
+    with pytest.raises(ValueError, match="already has"):
+        fake.add_item(1, f"{FOLDER}/other.mkv", versions=[[f"{FOLDER}/two.mkv"]])
+
+
+def test_a_listing_without_media_makes_plexapi_fetch_each_item_again(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """Reading the files of a listed item without <Media> (a hand-trimmed capture's shape)
+    makes plexapi reload that item: one more request per item.
+    """
+    keys = add_movies(fake, 3)
+    fake.listing_media = False
+    found = movies(connect(fake, session)).search(libtype="movie")
+    assert [movie._data.findall("Media") for movie in found] == [[], [], []]
+    assert [movie.locations for movie in found] == [[f"{FOLDER}/movie{n}.mkv"] for n in range(3)]
+    assert [r.path for r in fake.requests_to("/library/metadata")] == [
+        f"/library/metadata/{key}" for key in keys
+    ]
+
+
+def test_edits_and_scans_are_answered_with_an_empty_200_that_is_not_xml(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """What changes something gets 200 with no body, labelled HTML as Plex labels it; plexapi
+    returns None for it.
+    """
+    (key,) = add_movies(fake, 1)
+    token = {"X-Plex-Token": TOKEN}
+    edit = session.put(
+        f"{fake.url}/library/sections/1/all?type=1&id={key}&title.value=T", headers=token, timeout=5
+    )
+    scan = session.get(f"{fake.url}/library/sections/1/refresh", headers=token, timeout=5)
+    for answer in (edit, scan):
+        assert (answer.status_code, answer.content) == (200, b"")
+        assert answer.headers["Content-Type"].startswith("text/html")
+    assert connect(fake, session).query("/library/sections/1/refresh") is None
+    assert fake.item(key).title == "T"
 
 
 def test_fetch_item_has_every_field_tag_and_lock(fake: FakePlex, session: requests.Session) -> None:
@@ -425,7 +519,7 @@ def test_going_down_refuses_connections_and_coming_up_keeps_the_port(
 
     fake.come_up()
     assert fake.url == url
-    assert [s.title for s in plex.library.sections()] == ["Movies"]
+    assert [s.title for s in plex.library.sections()] == ["Movies", "TV Shows", "Music"]
 
 
 def test_fail_next_counts_down_and_sends_retry_after(
@@ -535,6 +629,25 @@ def test_broken_bodies(fake: FakePlex, session: requests.Session) -> None:
     fake.clear_faults()
     fake.html_body()
     assert connect(fake, session).machineIdentifier is None  # even GET / "succeeds"
+
+
+def test_keep_old_values_answers_an_edit_as_done_and_does_nothing(
+    fake: FakePlex, session: requests.Session
+) -> None:
+    """The edit gets Plex's usual empty 200, and the item stays as it was; the next is applied."""
+    (key,) = add_movies(fake, 1)
+    section = movies(connect(fake, session))
+    (movie,) = section.all()
+    fake.keep_old_values(count=1)
+    section.multiEdit([movie], **{"title.value": "Kept"})
+    assert fake.item(key).title == "Movie 0"
+    assert fake.edits() == []
+    section.multiEdit([movie], **{"title.value": "Applied"})
+    assert fake.item(key).title == "Applied"
+    assert [r.fault for r in fake.requests_to("/library/sections/1/all", "PUT")] == [
+        "keep_old_values",
+        None,
+    ]
 
 
 def test_recorded_requests_never_hold_the_token(fake: FakePlex, session: requests.Session) -> None:

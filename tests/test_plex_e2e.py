@@ -4,6 +4,7 @@ SQLite, and real time kept short (timeouts and waits of a fraction of a second).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import threading
@@ -31,8 +32,10 @@ from core import (
     RetryScheduled,
     Succeeded,
 )
+from shell import read_back
+from shell.clock import FakeClock
 from shell.payload import Metadata
-from shell.plex import PlexServerGateway
+from shell.plex import SCAN_WINDOW_SECONDS, PlexServerGateway
 from shell.store import Filters, Store
 from tests.builders import TOKEN, make_config
 from tests.fake_plex import FakePlex
@@ -112,9 +115,32 @@ def work(
     return report, plex
 
 
+def apply_each(config: PlexSyncConfig, *jobs: Metadata) -> list[Outcome]:
+    """Apply *jobs* in order through one real gateway, closed afterwards."""
+    gateway = PlexServerGateway(config)
+    try:
+        return [gateway.apply(job) for job in jobs]
+    finally:
+        gateway.close()
+
+
 def add_items(fake: FakePlex, count: int, **fields: Any) -> list[int]:
+    """Films /media/m000.mkv, m001, ...; like films in real libraries, every third has a second
+    version (under /media/4k) and every third after it a second part (m002.part2.mkv, ...).
+    """
+    shapes: dict[int, Any] = {
+        1: lambda n: {"versions": [[f"/media/4k/m{n:03d}.mkv"]]},
+        2: lambda n: {"parts": [f"/media/m{n:03d}.part2.mkv"]},
+    }
     return [
-        fake.add_item(1, f"/media/m{n:03d}.mkv", title=f"raw {n}", **fields) for n in range(count)
+        fake.add_item(
+            1,
+            f"/media/m{n:03d}.mkv",
+            title=f"raw {n}",
+            **(shapes[n % 3](n) if n % 3 in shapes else {}),
+            **fields,
+        )
+        for n in range(count)
     ]
 
 
@@ -415,27 +441,49 @@ def test_an_item_rematched_under_a_new_rating_key_is_found_again(
 
 
 def test_requests_per_job(tmp_path: Path, fake: FakePlex) -> None:
-    """Once the index exists a job costs one request (the PUT); building the index for a section
+    """Once the index exists a job costs one request (the PUT); read back, two (the PUT, then the
+    item); with a share of jobs read back, one plus that share. Building the index for a section
     of 5,000 items costs five listing pages, not one page walk per job.
+
+    Prints the figures (``pytest -s -k requests_per_job``).
     """
     # Pages of 1,000 items take a while on a loaded machine: this test counts requests, not time.
     config = e2e_config(tmp_path, fake, read_timeout_seconds=30.0, job_lease_seconds=60.0)
     for n in range(5000):
         fake.add_item(1, f"/media/big/{n:05d}.mkv", title=f"raw {n}")
     gateway = PlexServerGateway(config)
+    per_job: dict[float, float] = {}
+    picked: dict[float, int] = {}
+    numbers = iter(range(1, 5000))
     try:
         first = gateway.apply(Metadata(path="/media/big/00000.mkv", title="T"))
         assert type(first).__name__ == "Succeeded"
         cold = gateway.requests_sent
         listing_pages = len(fake.requests_to(LISTING, method="GET"))
-        for n in range(1, 11):
-            gateway.apply(Metadata(path=f"/media/big/{n:05d}.mkv", title="T", genres=("A",)))
-        warm = (gateway.requests_sent - cold) / 10
+        for fraction, count in ((0.0, 10), (0.25, 40), (1.0, 10)):
+            # The same gateway and index, read-back set as a new config would set it.
+            gateway.config = attrs.evolve(config, read_back_fraction=fraction)
+            jobs = [
+                Metadata(path=f"/media/big/{n:05d}.mkv", title="T", genres=("A",))
+                for n in itertools.islice(numbers, count)
+            ]
+            before = gateway.requests_sent
+            assert [gateway.apply(job) for job in jobs] == [Succeeded()] * count
+            per_job[fraction] = (gateway.requests_sent - before) / count
+            picked[fraction] = sum(read_back.chosen(job, fraction) for job in jobs)
     finally:
         gateway.close()
+    print(
+        f"\nrequests: index of 5,000 items {cold} (with the first job);"
+        f" per job with read-back off {per_job[0.0]:.2f},"
+        f" sampled 0.25 {per_job[0.25]:.2f} ({picked[0.25]} of 40 read back),"
+        f" every job {per_job[1.0]:.2f}"
+    )
     assert listing_pages == 5
     assert cold == 3 + listing_pages + 1  # connect (/, /library, sections), pages, the PUT
-    assert warm == 1
+    assert per_job[0.0] == 1
+    assert per_job[0.25] == 1 + picked[0.25] / 40
+    assert per_job[1.0] == 2
 
 
 def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePlex) -> None:
@@ -455,13 +503,15 @@ def test_only_the_configured_sections_are_searched(tmp_path: Path, fake: FakePle
         chosen.close()
         unknown.close()
     assert fake.item(key).title == "T"
-    assert isinstance(outside, Failed)
-    assert outside.error_class is ErrorClass.PERMANENT  # outside the chosen section's folders
+    assert outside == Failed(
+        ErrorClass.PERMANENT,
+        "/extras/x.mkv is in the movie section 'Extras', which library_sections leaves out",
+    )
     assert isinstance(missing, Failed)
     assert missing.error_class is ErrorClass.MISCONFIGURED  # the settings, not this job
     assert missing.message == (
-        "Plex has no library section 'Films' (sections: 'Movies' (movie), 'Extras' (movie));"
-        " check library_sections"
+        "Plex has no library section 'Films' (sections: 'Movies' (movie), 'Extras' (movie),"
+        " 'TV Shows' (show), 'Music' (artist)); check library_sections"
     )
 
 
@@ -649,3 +699,236 @@ def test_plex_failing_edits_while_answering_its_health_call_holds_work_and_dead_
     report, _ = work(config, seconds=15)
     assert (report.done, report.dead_lettered, report.held) == (10, {}, None)
     assert [fake.item(key).title for key in keys] == [f"Title {n}" for n in range(10)]
+
+
+def test_a_file_in_a_tv_section_is_named_as_such(tmp_path: Path, fake: FakePlex) -> None:
+    """A file in a show or music section's folder fails for that reason, not as a file outside
+    every library folder; no scan is asked for; a file in no section's folder still is one.
+    """
+    episode, song, stray = apply_each(
+        e2e_config(tmp_path, fake),
+        Metadata(path="/tv/A Show/S01E01.mkv", title="T"),
+        Metadata(path="/music/An Artist/01.flac", title="T"),
+        Metadata(path="/elsewhere/film.mkv", title="T"),
+    )
+    [chosen] = apply_each(
+        e2e_config(tmp_path, fake, library_sections=("TV Shows",)),
+        Metadata(path="/tv/A Show/S01E01.mkv", title="T"),
+    )
+    assert episode == Failed(
+        ErrorClass.PERMANENT,
+        "/tv/A Show/S01E01.mkv is in library section 'TV Shows', a TV show section;"
+        " plexsync edits movies only",
+    )
+    assert song == Failed(
+        ErrorClass.PERMANENT,
+        "/music/An Artist/01.flac is in library section 'Music', a music section;"
+        " plexsync edits movies only",
+    )
+    assert stray == Failed(
+        ErrorClass.PERMANENT,
+        "/elsewhere/film.mkv is outside every library folder (/media); check path_mappings",
+    )
+    assert [r for r in fake.requests if r.path.endswith("/refresh")] == []
+    assert chosen == Failed(
+        ErrorClass.MISCONFIGURED,
+        "library section 'TV Shows' is a show section, not a movie one (sections: 'Movies'"
+        " (movie), 'TV Shows' (show), 'Music' (artist)); check library_sections",
+    )
+
+
+def test_every_file_of_every_version_finds_its_film(tmp_path: Path, fake: FakePlex) -> None:
+    """A job for a film's second version or second part edits that film, found in the one
+    index built from the listing.
+    """
+    [_, versioned, split] = add_items(fake, 3)
+    outcomes = apply_each(
+        e2e_config(tmp_path, fake),
+        Metadata(path="/media/4k/m001.mkv", title="4k"),
+        Metadata(path="/media/m002.part2.mkv", title="split"),
+    )
+    assert outcomes == [Succeeded(), Succeeded()]
+    assert (fake.item(versioned).title, fake.item(split).title) == ("4k", "split")
+    assert len(fake.requests_to(LISTING, method="GET")) == 1
+    assert fake.requests_to("/library/metadata") == []
+
+
+def test_items_listed_without_media_are_read_a_hundred_a_request(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Items a listing shows without <Media> are read in full to find their files, 100 a
+    request, not one request each (as plexapi's own items would fetch themselves).
+    """
+    add_items(fake, 250)
+    fake.listing_media = False
+    config = e2e_config(tmp_path, fake)
+    outcomes = apply_each(
+        config,
+        Metadata(path="/media/m249.mkv", title="T"),
+        Metadata(path="/media/4k/m001.mkv", title="T"),
+    )
+    assert outcomes == [Succeeded(), Succeeded()]
+    assert [len(r.rating_keys) for r in fake.requests_to("/library/metadata")] == [100, 100, 50]
+    fake.fail_next(404, count=3, path_prefix="/library/metadata")  # all gone since the listing
+    [gone] = apply_each(config, Metadata(path="/media/m000.mkv", title="T"))
+    assert isinstance(gone, Failed)
+    assert gone.error_class is ErrorClass.NOT_FOUND
+
+
+def test_an_edit_answered_with_an_empty_html_200_succeeds_at_once(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """Plex answers an edit with an empty 200 labelled HTML: that is success, with one PUT,
+    no health call and no retry.
+    """
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1)
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
+    report, plex = work(config)
+    assert (report.done, report.retried) == (1, 0)
+    [put] = fake.requests_to(LISTING, method="PUT")
+    assert (put.status, put.fault) == (200, None)
+    assert [call[1:] for call in plex.calls] == [("apply", "Succeeded")]
+    assert fake.item(key).title == "T"
+
+
+def test_an_edit_answered_with_a_web_page_is_retried(tmp_path: Path, fake: FakePlex) -> None:
+    """A page with content answering an edit (a proxy's sign-in page) is not Plex's answer: the
+    edit did not land; Plex answers its health call, so the job is retried, charged.
+    """
+    config = e2e_config(tmp_path, fake)
+    [key] = add_items(fake, 1)
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
+    fake.html_body(path_prefix=LISTING, method="PUT")
+    events: list[Event] = []
+
+    def heal_after_first_retry(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, RetryScheduled):
+            fake.clear_faults()
+
+    report, _ = work(config, on_event=heal_after_first_retry)
+    assert report.done == 1
+    retries = [(e.error_class, e.charged) for e in events if isinstance(e, RetryScheduled)]
+    assert retries == [(ErrorClass.TRANSIENT, True)]
+    assert fake.item(key).title == "T"
+
+
+def test_cron_runs_ask_for_one_scan_per_folder(tmp_path: Path, fake: FakePlex) -> None:
+    """`plexsync run --until-idle`, run again and again (as from cron) while Plex scans, asks
+    Plex to scan the new file's folder once, not once per run.
+    """
+    config = e2e_config(tmp_path, fake)
+    fake.scan_delay = 60.0
+    fake.add_item(1, "/media/new/film.mkv", scanned=False)
+    shell.enqueue(config, key="k", metadata={"path": "/media/new/film.mkv", "title": "T"})
+    events: list[Event] = []
+    for _ in range(3):
+        shell.run_worker(config, until_idle=True, on_event=events.append)
+        time.sleep(config.not_found_wait_max_seconds * (1 + config.jitter_fraction) + 0.05)
+    retries = [e.error_class for e in events if isinstance(e, RetryScheduled)]
+    assert retries == [ErrorClass.NOT_FOUND] * 3
+    assert [s.query for s in fake.requests_to("/library/sections/1/refresh")] == [
+        {"path": "/media/new"}
+    ]
+
+
+def test_the_scans_asked_for_are_kept_in_the_queue_database(tmp_path: Path, fake: FakePlex) -> None:
+    """Each gateway on the same queue knows the scans any of them asked for: a folder is
+    scanned again only after SCAN_WINDOW_SECONDS; a scan request Plex refused does not count.
+    """
+    config = e2e_config(tmp_path, fake)
+    clock = FakeClock()
+    fake.scan_delay = 3 * SCAN_WINDOW_SECONDS
+    fake.add_item(1, "/media/new/film.mkv", scanned=False)
+
+    def attempt() -> Outcome:
+        gateway = PlexServerGateway(config, clock=clock)
+        try:
+            return gateway.apply(Metadata(path="/media/new/film.mkv", title="T"))
+        finally:
+            gateway.close()
+
+    fake.fail_next(500, path_prefix="/library/sections/1/refresh")
+    refused = attempt()
+    asked = attempt()
+    clock.advance(SCAN_WINDOW_SECONDS - 1)
+    waiting = attempt()
+    clock.advance(1)
+    again = attempt()
+    assert isinstance(refused, Failed)
+    assert refused.error_class is ErrorClass.TRANSIENT
+    assert [asked, waiting, again] == [
+        Failed(
+            ErrorClass.NOT_FOUND,
+            "no Plex item for /media/new/film.mkv; asked Plex to scan /media/new",
+        ),
+        Failed(ErrorClass.NOT_FOUND, "no Plex item for /media/new/film.mkv yet"),
+        Failed(
+            ErrorClass.NOT_FOUND,
+            "no Plex item for /media/new/film.mkv; asked Plex to scan /media/new",
+        ),
+    ]
+    scans = fake.requests_to("/library/sections/1/refresh")
+    assert [s.status for s in scans] == [500, 200, 200]
+
+
+def test_read_back_catches_an_edit_plex_answered_but_did_not_keep(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """With read-back on, an edit Plex answers as done but does not apply is a transient
+    failure naming what differs, and doing it again lands it; with read-back off it passes.
+    """
+    [key] = add_items(fake, 1, genres=["Old"])
+    job = Metadata(path="/media/m000.mkv", title="T", genres=("Noir",))
+    trusting = PlexServerGateway(e2e_config(tmp_path, fake))
+    checking = PlexServerGateway(e2e_config(tmp_path, fake, read_back_fraction=1.0))
+    try:
+        fake.keep_old_values(count=1)
+        unseen = trusting.apply(job)
+        fake.keep_old_values(count=1)
+        caught = checking.apply(job)
+        landed = checking.apply(job)
+    finally:
+        trusting.close()
+        checking.close()
+    assert unseen == Succeeded()  # the bug class the read-back is for
+    assert caught == Failed(
+        ErrorClass.TRANSIENT,
+        f"{read_back.MISMATCH}: title is 'raw 0', not 'T'; title not locked;"
+        " genres lack 'Noir'; genres still have 'Old'; genres not locked",
+    )
+    assert landed == Succeeded()
+    assert (fake.item(key).title, fake.item(key).tags["genres"]) == ("T", ["Noir"])
+
+
+def test_an_edit_plex_never_keeps_ends_in_the_dlq_saying_so(tmp_path: Path, fake: FakePlex) -> None:
+    """An item that never reads back as sent is retried max_retries times, then dead-lettered
+    with the differences as its last error.
+    """
+    config = e2e_config(tmp_path, fake, read_back_fraction=1.0)
+    add_items(fake, 1)
+    fake.keep_old_values()
+    shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "summary": "S"})
+    report, _ = work(config)
+    assert report.dead_lettered == {"retries_exhausted": 1}
+    [row] = Store.open(config.db_path).dead_letters.entries(Filters())
+    assert row.attempts == config.max_retries + 1
+    assert row.last_error == (
+        f"{read_back.MISMATCH}: summary is empty, not 'S'; summary not locked"
+    )
+
+
+def test_a_share_of_jobs_is_read_back_the_same_each_time(tmp_path: Path, fake: FakePlex) -> None:
+    """read_back_fraction=0.5 reads back the jobs its hash picks, about half, and picks the same
+    jobs when they come again.
+    """
+    add_items(fake, 40)
+    jobs = [Metadata(path=f"/media/m{n:03d}.mkv", title=f"T{n}") for n in range(40)]
+    config = e2e_config(tmp_path, fake, read_back_fraction=0.5)
+    assert apply_each(config, *jobs, *jobs) == [Succeeded()] * 80
+    picked = [job for job in jobs if read_back.chosen(job, 0.5)]
+    assert 10 < len(picked) < 30
+    reads = [r.rating_keys for r in fake.requests_to("/library/metadata")]
+    expected = [(fake.item_by_path(job.path) or pytest.fail(job.path)).rating_key for job in picked]
+    assert reads == [(key,) for key in expected] * 2

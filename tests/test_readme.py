@@ -1,26 +1,52 @@
-"""The README cannot drift from the code: its diagrams come from the transition tables, its
-Quick start is the one CI runs, and every command is documented.
+"""The documentation cannot drift from the code: its generated blocks (the state diagrams, the
+exit statuses, the settings reference) are what the code says, every setting is explained, and
+every command is documented.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-import pytest
+import attrs
 
-from shell import diagrams
+from core import PlexSyncConfig
+from shell import docgen
+from shell.cli.errors import MEANING
 from shell.cli.parser import build_parser
-from shell.diagrams import breaker_diagram, job_diagram, render
+from shell.diagrams import breaker_diagram, job_diagram
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
-def test_generated_diagrams_match_the_transition_tables() -> None:
-    """Regenerating the README's diagrams from core's tables changes nothing."""
-    text = README.read_text(encoding="utf-8")
-    assert render(text) == text, "run: python -m shell.diagrams"
-    assert breaker_diagram() in text
-    assert job_diagram() in text
+def test_generated_blocks_match_the_code() -> None:
+    """Regenerating every generated block of the documentation changes nothing."""
+    for name, blocks in docgen.GENERATED.items():
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert docgen.render(text, blocks) == text, f"{name}: run python -m shell.docgen"
+        for block in blocks:
+            assert f"<!-- generated: {block} -->" in text, (name, block)
+    readme = README.read_text(encoding="utf-8")
+    assert breaker_diagram() in readme
+    assert job_diagram() in readme
+
+
+def test_the_settings_reference_lists_every_setting_with_its_meaning() -> None:
+    """Each field of PlexSyncConfig has a docstring, and a row of docs/settings.md."""
+    docs = docgen.setting_docs()
+    reference = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    for field in attrs.fields(PlexSyncConfig):
+        assert docs.get(field.name), f"{field.name} has no docstring in core/config.py"
+        assert f"| `{field.name}` | {docs[field.name]}".replace("``", "`") in reference
+
+
+def test_the_exit_statuses_are_in_the_readme_once() -> None:
+    """The README's table of exit statuses is the code's, and there is only one."""
+    readme = README.read_text(encoding="utf-8")
+    assert docgen.exit_statuses() in readme
+    assert readme.count("| status | meaning |") == 1
+    assert len(MEANING) == docgen.exit_statuses().count("\n") - 2
 
 
 def test_every_command_is_documented_with_an_example() -> None:
@@ -36,15 +62,18 @@ def test_every_command_is_documented_with_an_example() -> None:
             assert f"plexsync {name}" in text
 
 
-def test_the_generator_rewrites_a_stale_readme(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``python -m shell.diagrams`` fixes a drifted diagram and says so with its exit status."""
+def test_the_generator_rewrites_stale_documentation(tmp_path: Path) -> None:
+    """``python -m shell.docgen`` fixes a drifted block and says so with its exit status."""
+    for name in docgen.GENERATED:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
     stale = README.read_text(encoding="utf-8").replace("--> running: claimed", "--> lost")
     (tmp_path / "README.md").write_text(stale, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    assert diagrams.main() == 1
-    assert (tmp_path / "README.md").read_text(encoding="utf-8") == README.read_text(
-        encoding="utf-8"
-    )
-    assert diagrams.main() == 0
+    settings = tmp_path / "docs" / "settings.md"
+    settings.write_text(settings.read_text(encoding="utf-8").replace("`max_retries`", "`x`"))
+    assert docgen.main(tmp_path) == 1
+    for name in docgen.GENERATED:
+        assert (tmp_path / name).read_text(encoding="utf-8") == (ROOT / name).read_text(
+            encoding="utf-8"
+        )
+    assert docgen.main(tmp_path) == 0

@@ -83,6 +83,12 @@ def test_the_token_appears_nowhere(tmp_path: Path, fake: FakePlex) -> None:
         assert result.returncode == 0, (command, result.stderr)
         outputs += [result.stdout, result.stderr]
 
+    fake.clear_faults()
+    for command in (["check"], ["check", "--json"], ["check", "--path", "/media/m00.mkv"]):
+        result = plexsync(env, *command)
+        assert result.returncode in {0, 1}, (command, result.stdout, result.stderr)
+        outputs += [result.stdout, result.stderr]
+
     for text in outputs:
         assert TOKEN not in text
     written = [p for p in tmp_path.iterdir() if p.name.startswith("queue.db")]

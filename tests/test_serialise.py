@@ -6,7 +6,7 @@ import json
 import math
 from collections import Counter
 
-from core import BreakerKind, DeadLetterReason, PathMapping, explain
+from core import BreakerKind, DeadLetterReason, PathMapping, PauseCause, explain
 from shell.serialise import jsonable
 from shell.worker import WorkerReport
 from tests.builders import T0, make_config
@@ -43,6 +43,7 @@ def test_attrs_values_become_dicts_of_their_fields_in_order() -> None:
         outages=0,
         started_at=T0,
         stopped_at=T0 + 1.5,
+        held=PauseCause.AUTH,
     )
     data = jsonable(report)
     assert data == {
@@ -55,7 +56,7 @@ def test_attrs_values_become_dicts_of_their_fields_in_order() -> None:
         "started_at": T0,
         "stopped_at": T0 + 1.5,
         "lost": 0,
-        "held": None,
+        "held": "auth",
     }
     assert type(data["dead_lettered"]) is dict
     assert json.loads(json.dumps(data)) == data

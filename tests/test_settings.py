@@ -4,6 +4,8 @@ bad one refused in one line naming the setting and where it came from.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,8 @@ import pytest
 from returns.result import Failure, Success
 
 from core import PathMapping, PlexSyncConfig
-from shell.settings import Settings, describe, load_settings
+from shell.settings import Settings, config_search_path, describe, load_settings, read_table
+from tests.cli_process import Cli
 
 BASE = 'plex_url = "http://p:1"\nplex_token = "t"\n'
 """A file with the two required settings."""
@@ -255,3 +258,89 @@ def test_every_setting_can_be_given_as_a_variable(
     settings = load(tmp_path, BASE, {f"PLEXSYNC_{field.name.upper()}": text})
     assert isinstance(settings, Settings), settings
     assert getattr(settings.config, field.name) == default
+
+
+@pytest.mark.parametrize(
+    ("platform", "environ", "user_file"),
+    [
+        ("linux", {"HOME": "/home/u"}, "/home/u/.config/plexsync/plexsync.toml"),
+        ("linux", {"HOME": "/home/u", "XDG_CONFIG_HOME": "/xdg"}, "/xdg/plexsync/plexsync.toml"),
+        (
+            "darwin",
+            {"HOME": "/Users/u"},
+            "/Users/u/Library/Application Support/plexsync/plexsync.toml",
+        ),
+        ("win32", {"HOME": "C:/u", "APPDATA": "C:/u/AppData/Roaming"}, None),
+    ],
+)
+def test_the_settings_file_is_looked_for_in_a_documented_order(
+    platform: str, environ: dict[str, str], user_file: str | None
+) -> None:
+    """The current folder, then the user's config folder, then /etc/plexsync (not on Windows)."""
+    found = config_search_path(environ, directory="here", platform=platform)
+    if user_file is None:
+        assert found == [
+            os.path.join("here", "plexsync.toml"),
+            os.path.join("C:/u/AppData/Roaming", "plexsync", "plexsync.toml"),
+        ]
+    else:
+        assert found == ["here/plexsync.toml", user_file, "/etc/plexsync/plexsync.toml"]
+
+
+def test_only_the_first_settings_file_found_is_read(tmp_path: Path) -> None:
+    """A missing candidate is passed over; the first that exists is read, and no other."""
+    user, system = tmp_path / "user.toml", tmp_path / "system.toml"
+    user.write_text(BASE + "max_retries = 2\n")
+    system.write_text(BASE + "max_retries = 3\npoll_interval = 9\n")
+    loaded = load_settings(None, {}, search=[str(tmp_path / "none.toml"), str(user), str(system)])
+    match loaded:
+        case Success(settings):
+            assert (settings.config.max_retries, settings.config.poll_interval) == (2, 5.0)
+            assert settings.sources["max_retries"] == str(user)
+        case _:
+            pytest.fail(f"refused: {loaded}")
+
+
+def test_the_user_config_folder_is_where_plexsync_looks(cli: Cli, tmp_path: Path) -> None:
+    """A real ``plexsync`` finds its settings in $XDG_CONFIG_HOME/plexsync/ with none in the
+    current folder.
+    """
+    folder = tmp_path / "xdg" / "plexsync"
+    folder.mkdir(parents=True)
+    (folder / "plexsync.toml").write_text(BASE + "max_retries = 7\n")
+    result = cli("config", "--json", env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["max_retries"] == {
+        "value": 7,
+        "source": str(folder / "plexsync.toml"),
+    }
+
+
+def test_a_relative_db_path_is_beside_its_file_and_a_variable_is_as_given(tmp_path: Path) -> None:
+    """In a file, ``db_path = "q.db"`` is the file's folder's q.db; in a variable it stays
+    relative to wherever the command runs.
+    """
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "plexsync.toml").write_text(BASE + 'db_path = "q.db"\n')
+    from_file = load_settings(str(folder / "plexsync.toml"), {})
+    from_variable = load_settings(str(folder / "plexsync.toml"), {"PLEXSYNC_DB_PATH": "v.db"})
+    match from_file, from_variable:
+        case Success(file_settings), Success(variable_settings):
+            assert file_settings.config.db_path == str(folder / "q.db")
+            assert variable_settings.config.db_path == "v.db"
+        case _:
+            pytest.fail(f"refused: {from_file}, {from_variable}")
+
+
+def test_a_table_of_settings_from_another_file_is_read_as_settings_are() -> None:
+    """A scenario's [config]: durations with units, names checked with a guess, values checked."""
+    assert read_table({"poll_interval": "2m"}, "s.toml").map(lambda c: c.poll_interval) == (
+        Success(120.0)
+    )
+    assert read_table({"max_retrys": 1}, "s.toml") == Failure(
+        "s.toml: unknown setting 'max_retrys' (did you mean max_retries?)"
+    )
+    assert read_table({"max_retries": "x"}, "s.toml") == Failure(
+        "s.toml: max_retries must be a whole number, got 'x'"
+    )

@@ -5,6 +5,7 @@ missing or differs are queued, and the counts are reported.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,14 @@ SCENE: dict[str, Any] = {
 }
 IN_PLEX = Held(
     rating_key=1000,
-    values={
-        "title": "A",
-        "summary": "One.",
-        "performers": ("Ann",),
-        "genres": (),
-        "collections": (),
-        "labels": (),
-    },
-    locked=frozenset({"title", "summary", "performers", "genres", "collections"}),
+    item=ET.fromstring(  # noqa: S314 - our own text
+        """<Video ratingKey="1000" title="A" summary="One.">
+          <Role tag="Ann"/>
+          <Field name="title" locked="1"/><Field name="summary" locked="1"/>
+          <Field name="actor" locked="1"/><Field name="genre" locked="1"/>
+          <Field name="collection" locked="1"/>
+        </Video>"""
+    ),
 )
 """What Plex holds once `SCENE` is synced."""
 
@@ -58,7 +58,7 @@ def job(**changes: Any) -> Mapped:
         (
             job(performers=[{"name": "Anna"}]),
             IN_PLEX,
-            Comparison(Verdict.DIFFERS, ("performers lack 'Anna'", "performers also have 'Ann'")),
+            Comparison(Verdict.DIFFERS, ("performers lack 'Anna'", "performers still have 'Ann'")),
         ),
         (
             job(),
@@ -158,7 +158,7 @@ def test_reconcile_queues_only_what_plex_lacks_or_holds_otherwise(
     ), answer.output
     info = answer.lines("i")
     assert (
-        f"scene:{scenes[0]} differ: performers lack 'Anna'; performers also have 'Ann'; queued"
+        f"scene:{scenes[0]} differ: performers lack 'Anna'; performers still have 'Ann'; queued"
         in info
     )
     assert f"scene:{scenes[1]} differ: title is 'Edited in Plex', not 'R1'; queued" in info

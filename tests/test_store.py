@@ -94,6 +94,48 @@ def test_a_newer_schema_is_refused(config: PlexSyncConfig) -> None:
         Store.open(config.db_path)
 
 
+def test_a_file_of_an_older_schema_is_migrated_keeping_its_jobs(config: PlexSyncConfig) -> None:
+    """A queue written before scans were remembered (schema 2) gains the table, jobs intact."""
+    raw = sqlite3.connect(config.db_path)
+    for script in MIGRATIONS[:2]:
+        raw.executescript(script)
+    raw.execute(
+        "INSERT INTO jobs (key, payload, state, due_at, enqueued_at, updated_at)"
+        " VALUES ('k', '{}', 'waiting', 0, 0, 0)"
+    )
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+    store = Store.open(config.db_path)
+    assert store.jobs.count() == 1
+    with store.transaction() as tx:
+        assert tx.scans.claim("/media/new", now=T0, window_seconds=60)
+
+
+def test_a_folder_is_claimed_for_a_scan_once_a_window(store: Store) -> None:
+    """One claim per folder per window, across connections; other folders are apart; a claim
+    stamped in the future (a clock stepped back) does not hold; a forgotten claim is free.
+    """
+    other = Store.open(store.path)
+
+    def claim(on: Store, folder: str, at: float) -> bool:
+        with on.transaction() as tx:
+            return tx.scans.claim(folder, now=at, window_seconds=3600)
+
+    assert claim(store, "/a", T0)
+    assert not claim(other, "/a", T0 + 3599)
+    assert claim(other, "/b", T0 + 10)
+    assert claim(store, "/a", T0 + 3600)
+    assert store.scans.requested_at("/a") == T0 + 3600
+    assert claim(store, "/a", T0 + 100)  # the clock stepped back past the claim
+    with store.transaction() as tx:
+        tx.scans.forget("/a")
+    assert claim(other, "/a", T0 + 101)
+    assert claim(store, "/c", T0 + 7200)
+    assert store.scans.requested_at("/b") is None  # too old to matter: forgotten by a claim
+    other.close()
+
+
 def test_a_file_that_is_not_sqlite_is_named_in_the_error(tmp_path: Path) -> None:
     """Garbage at the path gives one clear line naming the file."""
     path = tmp_path / "notes.txt"
@@ -157,7 +199,7 @@ def test_an_edit_during_flight_waits_behind_it(store: Store, config: PlexSyncCon
     store.enqueue("scene:1", payload("B"), now=T0 + 1)
     store.enqueue("scene:1", payload("C"), now=T0 + 2)
     assert claim_one(store, now=T0 + 3, owner="w2", config=config) is None
-    assert store.jobs.next_due_at() is None
+    assert store.jobs.next_due_at(now=T0 + 3, stepped_back_after=T0 + 10**5) is None
     record_one(store, running, Succeeded(), now=T0 + 4, config=config)
     nxt = claim_one(store, now=T0 + 5, owner="w2", config=config)
     assert nxt is not None
@@ -186,7 +228,7 @@ def test_claims_follow_due_order_and_skip_jobs_not_yet_due(
     while (job := claim_one(store, now=T0 + 40, owner="w", config=config)) is not None:
         order.append(job.job.key)
     assert order == ["k1", "k2"]
-    assert store.jobs.next_due_at() == T0 + 50
+    assert store.jobs.next_due_at(now=T0 + 40, stepped_back_after=T0 + 10**5) == T0 + 50
 
 
 def test_claiming_uses_the_due_index(store: Store) -> None:

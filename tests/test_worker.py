@@ -442,7 +442,7 @@ def test_retention_runs_from_the_worker_and_logs_what_it_removed(
     with caplog.at_level(logging.INFO, logger="plexsync"):
         shell.run_worker(config, clock=clock, plex=AlwaysFails(Succeeded()), until_idle=True)
     assert shell.status(config).dead_lettered == 0
-    assert "removed 1 dead letters older than 1 days" in caplog.text
+    assert "removed 1 dead letter older than 1 days" in caplog.text
 
 
 def test_status_of_a_new_queue(tmp_path: Path) -> None:

@@ -7,18 +7,19 @@ write.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from core import Schedule, format_duration
+from core import Schedule, counted, format_duration
 from shell import dlq
 from shell.api import Status
 from shell.serialise import jsonable
 from shell.store import DeadLetterEntry
+from shell.times import iso
 
 if TYPE_CHECKING:
+    from shell.check import CheckReport
     from shell.simulate import SimulationResult
     from shell.worker import WorkerReport
 
@@ -83,6 +84,27 @@ def _breaker_line(current: Status, now: float) -> str:
         wait = outage.next_probe_at - now
         line += "; next probe " + (f"in {format_duration(wait)}" if wait > 0 else "due")
     return line + ")"
+
+
+def check_rows(report: CheckReport) -> Rows:
+    """What ``plexsync check`` found: the server, the sections, each path, each problem."""
+    rows: Rows = [("Plex", report.plex_url + (f": {report.server}" if report.server else ""))]
+    if report.server is not None:
+        rows.append(("token", "accepted"))
+    rows += [
+        ("section", f"{s.title!r} ({s.kind}): {', '.join(s.folders) or 'no folders'}")
+        for s in report.sections
+    ]
+    for sample in report.paths:
+        how = f"-> {sample.plex_path}" if sample.mapped else "(no path_mappings entry applies)"
+        found = f": {sample.item}" if sample.item else ""
+        rows.append(("path", f"{sample.host_path} {how}: {sample.verdict}{found}"))
+    if report.sections and not report.paths:
+        rows.append(("path", "none queued to look up: give --path HOST_PATH"))
+    rows += [("problem", problem.what) for problem in report.problems]
+    verdict = counted(len(report.problems), "problem") if report.problems else "no problems found"
+    rows.append(("result", verdict))
+    return rows
 
 
 def render_schedules(schedules: Sequence[Schedule]) -> str:
@@ -182,13 +204,21 @@ def simulation_rows(result: SimulationResult, plot: str | None) -> Rows:
             (
                 "during outage",
                 (
-                    f"{result.calls_during_outage} calls ({result.job_calls_during_outage} job "
-                    "calls that found it down, the rest probes and health checks)"
+                    f"{counted(result.calls_during_outage, 'call')} "
+                    f"({counted(result.job_calls_during_outage, 'job call')} that found it down, "
+                    "the rest probes and health checks)"
                 ),
             )
         )
-        recovery = result.recovery_to_empty_seconds or 0.0
-        rows.append(("recovery", f"queue empty {format_duration(recovery)} after Plex came back"))
+        recovery = result.recovery_to_empty_seconds
+        rows.append(
+            (
+                "recovery",
+                "none: the queue was empty before the outage began"
+                if recovery is None
+                else f"queue empty {format_duration(recovery)} after Plex came back",
+            )
+        )
     rows.append(
         (
             "time",
@@ -242,19 +272,35 @@ def print_table(header: Sequence[str], lines: Sequence[Sequence[str]]) -> None:
         )
 
 
-def progress(label: str, stream: TextIO, *, total: int | None = None) -> Callable[..., None] | None:
+class Progress:
+    """A progress line on a terminal, rewritten in place; ``end()`` clears it, so that what is
+    printed next starts on a line of its own.
+    """
+
+    def __init__(self, label: str, stream: TextIO, *, total: int | None) -> None:
+        self.label = label
+        self.stream = stream
+        self.total = total
+        self.shown = False
+
+    def __call__(self, done: int, of: int | None = None) -> None:
+        """Show *done* (of *of*, or of the total given at the start)."""
+        if of is not None:
+            count = f"{done}/{of}"
+        else:
+            count = f"{done}" + (f" of {self.total}" if self.total else "")
+        self.stream.write(f"\r{self.label}: {count}   ")
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        """Clear the line, if anything was shown on it."""
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def progress(label: str, stream: TextIO, *, total: int | None = None) -> Progress | None:
     """A progress line on a terminal; nothing when output is not a terminal."""
-    if not stream.isatty():
-        return None
-
-    def show(done: int, of: int | None = None) -> None:
-        count = f"{done}/{of}" if of is not None else f"{done}" + (f" of {total}" if total else "")
-        stream.write(f"\r{label}: {count}   ")
-        stream.flush()
-
-    return show
-
-
-def iso(at: float) -> str:
-    """*at* (epoch seconds) as UTC ISO 8601, to the second."""
-    return dt.datetime.fromtimestamp(at, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Progress(label, stream, total=total) if stream.isatty() else None

@@ -8,9 +8,12 @@ import argparse
 import tomllib
 from typing import TYPE_CHECKING, Any, Final
 
+from returns.result import Failure, Success
+
 from core import parse_duration
 from shell.cli.errors import CliError
 from shell.cli.inputs import read_text
+from shell.settings import read_table
 
 if TYPE_CHECKING:
     from shell.simulate import SimulationSpec
@@ -51,7 +54,14 @@ def read_scenario(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         data = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
         raise CliError(f"{path}: not valid TOML: {exc}") from None
-    overrides = data.pop("config", {})
+    table = data.pop("config", {})
+    if not isinstance(table, dict):
+        raise CliError(f"{path}: config must be a table ([config]) of settings")
+    match read_table(table, f"{path} [config]"):
+        case Failure(message):
+            raise CliError(message)
+        case Success(config):
+            overrides = {name: getattr(config, name) for name in table}
     names = SCENARIO_KEYS
     spec: dict[str, Any] = {}
     for key, given in data.items():

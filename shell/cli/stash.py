@@ -7,21 +7,37 @@ import os
 import sys
 from typing import Any
 
-from shell.cli.errors import EXIT_OK, CliError
+from shell.cli.errors import CliError, Exit
 
 
 def add_stash(subcommands: Any) -> None:  # noqa: ANN401 - argparse's subparsers action
     """Add ``plexsync stash ...`` to the command line."""
-    stash = subcommands.add_parser("stash", help="the Stash plugin")
-    stash.set_defaults(handler=lambda _args: _usage(stash))
-    commands = stash.add_subparsers(dest="stash_command", metavar="COMMAND")
+    stash = subcommands.add_parser(
+        "stash",
+        help="the Stash plugin",
+        description="The Stash plugin: install it into Stash's plugins folder.",
+        epilog="example:\n  plexsync stash install-plugin ~/.stash/plugins",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    stash.set_defaults(handler=lambda _args: _usage(stash), command_parser=stash)
+    # The same parser class as plexsync's own commands: one-line errors, "did you mean".
+    commands = stash.add_subparsers(
+        dest="stash_command", metavar="COMMAND", parser_class=type(stash)
+    )
     install = commands.add_parser(
         "install-plugin",
         help="write the plugin into Stash's plugins folder (again to update it)",
         description="Write the plexsync plugin into Stash's plugins folder; run it again to "
         "update it in place (settings and queue are kept). Then Reload Plugins in Stash.",
+        epilog="example:\n  plexsync stash install-plugin ~/.stash/plugins",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    install.add_argument("plugins_dir", metavar="STASH_PLUGINS_DIR")
+    install.set_defaults(command_parser=install)
+    install.add_argument(
+        "plugins_dir",
+        metavar="STASH_PLUGINS_DIR",
+        help="Stash's plugins folder (Settings > System > Plugins path)",
+    )
     install.add_argument(
         "--python",
         metavar="PATH",
@@ -42,7 +58,7 @@ def install_command(args: argparse.Namespace) -> int:
     for stray in stray_manifests(folder):
         print(f"warning: {os.path.join(folder, stray)} will load as another plugin; remove it")
     print("next: in Stash, Settings > Plugins > Reload plugins, then set the Plex URL and token")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -1,13 +1,14 @@
 """The queue's persistence: every SQL statement plexsync runs lives in this package.
 
 * ``store.Store``: a connection, its tables and the unit of work (``transaction()``);
-* ``jobs``, ``dead_letters``, ``breaker``: the statements of each table; ``images`` (what was
-  uploaded to which Plex item) and ``notes`` (a host's own notes) likewise;
+* ``jobs``, ``dead_letters``, ``breaker``, ``scans``, ``late_edits``: the statements of each
+  table; ``images`` (what was uploaded to which Plex item) and ``notes`` (a host's own notes)
+  likewise;
 * ``records``: rows to values and back (``StoredJob``, attempt histories);
 * ``schema``: the schema and its migrations; ``database``: opening the file, locks, errors.
 
-Another store (in memory, another database) would implement the methods the worker and the
-commands call on ``Store`` and its three tables; nothing outside this package sees SQL.
+Another store (in memory, another database) would implement the methods the worker, the Plex
+gateway and the commands call on ``Store`` and its tables; nothing outside this package sees SQL.
 """
 
 from __future__ import annotations

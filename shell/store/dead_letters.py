@@ -8,7 +8,7 @@ send an old payload over a newer one, so ``shell.dlq`` skips it.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, Final
 
 from attrs import frozen
 
@@ -84,10 +84,12 @@ class DeadLetters:
         """Write an entry. If a newer edit of its key already waits, it is superseded from the
         start.
         """
+        # Ids are never reused (an id names one entry for good, even after it was re-driven or
+        # purged): each is one above the highest ever issued, which the counters keep.
         self._db.execute(
-            "INSERT INTO dead_letters (job_id, key, payload, reason, error_class, last_error,"
+            "INSERT INTO dead_letters (id, job_id, key, payload, reason, error_class, last_error,"
             " attempts, history, enqueued_at, dead_lettered_at, superseded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            f" VALUES (({_HIGHEST_ISSUED}) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
             f"  (SELECT ? FROM jobs WHERE key = ? AND state = '{WAITING}'))",
             (
                 job_id,
@@ -104,6 +106,15 @@ class DeadLetters:
                 key,
             ),
         )
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('dead_letter_ids', last_insert_rowid())"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        )
+
+    def ever_issued(self, entry_id: int) -> bool:
+        """Whether *entry_id* was ever given to an entry (still here, re-driven or purged)."""
+        row = self._db.execute(_HIGHEST_ISSUED).fetchone()
+        return 0 < entry_id <= int(row[0])
 
     def supersede(self, key: str, *, now: float) -> None:
         """A newer edit of *key* was queued: its entries must never be re-driven over it.
@@ -158,6 +169,13 @@ class DeadLetters:
         if entry is not None:
             self._db.execute("DELETE FROM dead_letters WHERE id = ?", (entry_id,))
         return entry
+
+
+_HIGHEST_ISSUED: Final = (
+    "SELECT max(coalesce((SELECT max(id) FROM dead_letters), 0),"
+    " coalesce((SELECT value FROM counters WHERE name = 'dead_letter_ids'), 0))"
+)
+"""The highest entry id ever issued (a database older than the counter: the highest there now)."""
 
 
 def _entry(row: sqlite3.Row) -> DeadLetterEntry:

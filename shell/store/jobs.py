@@ -48,6 +48,17 @@ _DUE_FIRST: Final = (
 )
 """The claimable jobs due by an instant, earliest first: what a claim reads."""
 
+_FAR_AHEAD: Final = (
+    f"SELECT id, suspect FROM jobs AS w WHERE {_CLAIMABLE} AND w.due_at > ?"
+    " ORDER BY w.due_at, w.id LIMIT ?"
+)
+"""The claimable jobs due after an instant (a clock stepped back since they were scheduled)."""
+
+_EXPIRED: Final = f"state = '{RUNNING}' AND (lease_expires_at <= ? OR lease_expires_at > ?)"
+"""A lease that ran out, or that reaches further than a lease is ever given: set by a clock that
+has since stepped back, it would otherwise hold a dead worker's job for the length of the jump
+(parameters: now, and now plus the length of a lease)."""
+
 
 def _lease(stored: StoredJob) -> tuple[int, str, int]:
     """The parameters of ``_HELD`` for the lease *stored* was claimed with."""
@@ -119,16 +130,28 @@ class Jobs:
     # ------------------------------------------------------------------ the worker's side
     @makes((JobState.WAITING, JobSignal.CLAIMED))
     def claim(
-        self, *, now: float, owner: str, lease_until_at: float, limit: int
+        self,
+        *,
+        now: float,
+        owner: str,
+        lease_until_at: float,
+        limit: int,
+        stepped_back_after: float | None = None,
     ) -> list[StoredJob]:
         """Take up to *limit* due jobs, in due order, under a lease for *owner*.
 
         A job suspected of killing its worker (it was held when a worker holding several jobs
-        died) is only ever claimed alone, so that a crash can be pinned on it.
+        died) is only ever claimed alone, so that a crash can be pinned on it. A job due after
+        *stepped_back_after* (further ahead than any wait plexsync schedules) was scheduled by a
+        clock that has since stepped back: it counts as due, after the jobs that are.
         """
         if limit < 1:
             return []
         candidates = self._db.execute(_DUE_FIRST, (now, limit)).fetchall()
+        if len(candidates) < limit and stepped_back_after is not None:
+            candidates += self._db.execute(
+                _FAR_AHEAD, (stepped_back_after, limit - len(candidates))
+            ).fetchall()
         if not candidates:
             return []
         if candidates[0]["suspect"]:
@@ -234,20 +257,20 @@ class Jobs:
         return True
 
     # ------------------------------------------------------------------ leases of dead workers
-    def expired_owners(self, *, now: float, limit: int) -> list[str]:
-        """Owners holding a lease that ran out by *now* (their workers died), at most *limit*."""
+    def expired_owners(self, *, now: float, lease_seconds: float, limit: int) -> list[str]:
+        """Owners holding a lease that ran out by *now* (their workers died, or stalled), at
+        most *limit*; a lease reaching further than *lease_seconds* from now counts as run out.
+        """
         rows = self._db.execute(
-            f"SELECT DISTINCT lease_owner FROM jobs WHERE state = '{RUNNING}'"
-            " AND lease_expires_at <= ? LIMIT ?",
-            (now, limit),
+            f"SELECT DISTINCT lease_owner FROM jobs WHERE {_EXPIRED} LIMIT ?",
+            (now, now + lease_seconds, limit),
         ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def any_expired(self, *, now: float) -> bool:
+    def any_expired(self, *, now: float, lease_seconds: float) -> bool:
         """Whether any lease ran out by *now* (one indexed read, no write transaction)."""
         found = self._db.execute(
-            f"SELECT 1 FROM jobs WHERE state = '{RUNNING}' AND lease_expires_at <= ? LIMIT 1",
-            (now,),
+            f"SELECT 1 FROM jobs WHERE {_EXPIRED} LIMIT 1", (now, now + lease_seconds)
         ).fetchone()
         return found is not None
 
@@ -291,12 +314,17 @@ class Jobs:
         return [str(row[0]) for row in rows]
 
     # ------------------------------------------------------------------ reading
-    def next_due_at(self) -> float | None:
-        """When the earliest claimable job is due (keys in flight excluded), or ``None``."""
+    def next_due_at(self, *, now: float, stepped_back_after: float) -> float | None:
+        """When the earliest claimable job is due (keys in flight excluded), or ``None``; *now*
+        if one is due after *stepped_back_after* (see ``claim``).
+        """
         row = self._db.execute(
             f"SELECT due_at FROM jobs AS w WHERE {_CLAIMABLE} ORDER BY w.due_at, w.id LIMIT 1"
         ).fetchone()
-        return None if row is None else float(row[0])
+        if row is None:
+            return None
+        far = self._db.execute(_FAR_AHEAD, (stepped_back_after, 1)).fetchone()
+        return now if far is not None else float(row[0])
 
     def is_empty(self) -> bool:
         """Whether no job is waiting or running."""
@@ -305,6 +333,11 @@ class Jobs:
     def rows(self) -> list[JobRow]:
         """Every job as stored, oldest first (for people and tests)."""
         return [job_row(row) for row in self._db.execute("SELECT * FROM jobs ORDER BY id")]
+
+    def newest_payloads(self, limit: int) -> list[object]:
+        """The payloads of the *limit* jobs queued last, newest first, as stored."""
+        rows = self._db.execute("SELECT payload FROM jobs ORDER BY id DESC LIMIT ?", (limit,))
+        return [row["payload"] for row in rows]
 
     def claim_plan(self) -> str:
         """How SQLite runs the claim's read (``EXPLAIN QUERY PLAN``), one step per ``|``."""

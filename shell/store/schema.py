@@ -178,6 +178,13 @@ MIGRATIONS: Final[Sequence[str]] = (
     """
     ALTER TABLE breaker ADD COLUMN failing_jobs TEXT NOT NULL DEFAULT '[]';
     """,
+    # 6: when each folder's partial scan was last asked of Plex, across runs and workers.
+    """
+    CREATE TABLE scan_requests (
+        folder TEXT PRIMARY KEY,
+        requested_at REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

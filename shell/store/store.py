@@ -1,9 +1,10 @@
 """``Store``: one connection to the queue file, its tables, and the unit of work over them.
 
 Every state change is one transaction: ``with store.transaction() as tx:`` and then the typed
-statements of ``tx.jobs``, ``tx.dead_letters`` and ``tx.breaker``, which commit together or not
-at all. Decisions are not made here: the worker asks ``core`` and writes the answer through these
-methods. Reads for people (status, the DLQ) use the same objects outside a transaction.
+statements of ``tx.jobs``, ``tx.dead_letters``, ``tx.breaker`` and ``tx.scans``, which commit
+together or not at all. Decisions are not made here: the worker asks ``core`` and writes the
+answer through these methods. Reads for people (status, the DLQ) use the same objects outside
+a transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shell.store.jobs import Jobs
 from shell.store.late_edits import LateEdits
 from shell.store.notes import HostNotes
 from shell.store.records import StoredJob, makes
+from shell.store.scans import ScanRequests
 from shell.store.schema import migrate
 
 RETENTION_SWEEP_SECONDS: Final = 3600.0
@@ -41,6 +43,7 @@ class Store:
         self.late_edits = LateEdits(connection)
         self.images = UploadedImages(connection)
         self.notes = HostNotes(connection)
+        self.scans = ScanRequests(connection)
 
     @classmethod
     def open(cls, path: str, *, synchronous: str = "NORMAL") -> Store:

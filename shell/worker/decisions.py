@@ -8,7 +8,7 @@ decision and the breaker change it causes are stored together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final, assert_never
 
 from attrs import frozen
@@ -101,7 +101,11 @@ def claim(
     """Take up to *limit* due jobs, in due order, under a lease for *owner*."""
     with store.transaction() as tx:
         return tx.jobs.claim(
-            now=now, owner=owner, lease_until_at=now + config.job_lease_seconds, limit=limit
+            now=now,
+            owner=owner,
+            lease_until_at=now + config.job_lease_seconds,
+            limit=limit,
+            stepped_back_after=now + config.longest_wait_seconds,
         )
 
 
@@ -159,7 +163,13 @@ def record(
         kept = tx.jobs.renew(remaining, lease_until_at=lease_until_at)
         renewed = {stored.job.id for stored in kept}
         dropped = [stored for stored in remaining if stored.job.id not in renewed]
-        more = tx.jobs.claim(now=now, owner=owner, lease_until_at=lease_until_at, limit=claim_more)
+        more = tx.jobs.claim(
+            now=now,
+            owner=owner,
+            lease_until_at=lease_until_at,
+            limit=claim_more,
+            stepped_back_after=now + config.longest_wait_seconds,
+        )
     return Recorded(
         decisions=tuple(decisions),
         next_jobs=(*kept, *more),
@@ -198,21 +208,33 @@ def release_held(store: Store, *, owner: str) -> int:
     return len(held)
 
 
-def reap(store: Store, *, now: float, config: PlexSyncConfig) -> tuple[Decision, ...]:
-    """Take back jobs whose lease expired (their worker died).
+def reap(
+    store: Store,
+    *,
+    now: float,
+    config: PlexSyncConfig,
+    alive: Callable[[str], bool] | None = None,
+) -> tuple[Decision, ...]:
+    """Take back jobs whose lease expired (their worker died, or stalled, or the clock jumped).
 
     A worker that died holding one job died on it: ``core.decide`` counts the crash and retries
     it at once or, past ``max_crashes``, dead-letters it. A worker that died holding several
     cannot say which one it was working on: they all wait again uncharged, marked suspect, and
-    each is then claimed alone until it is decided.
+    each is then claimed alone until it is decided. A worker *alive* says is still running (a
+    worker of this host, after the clock jumped ahead) crashed on nothing: its jobs wait again
+    uncharged, and it finds them gone before it calls Plex for them.
     """
-    if not store.jobs.any_expired(now=now):  # the usual case: one indexed read, no transaction
+    lease = config.job_lease_seconds
+    if not store.jobs.any_expired(now=now, lease_seconds=lease):  # one indexed read, usually
         return ()
     decisions = []
     with store.transaction() as tx:
         breaker = tx.breaker.load()  # a crash is the worker's, not Plex's: read only
-        for owner in tx.jobs.expired_owners(now=now, limit=REAP_BATCH):
+        for owner in tx.jobs.expired_owners(now=now, lease_seconds=lease, limit=REAP_BATCH):
             held = tx.jobs.held_by(owner)
+            if alive is not None and alive(owner):
+                tx.jobs.release(held)
+                continue
             if len(held) > 1:
                 tx.jobs.mark_suspect(owner)
                 tx.jobs.release(held)

@@ -22,6 +22,7 @@ from core import (
     ProbeStarted,
     RetryScheduled,
     Throttled,
+    counted,
     format_duration,
 )
 from shell.redact import get_logger, url_for_people
@@ -66,11 +67,10 @@ class EventLog:
                 )
             case BreakerClosed(outage=outage, at=at):
                 log.info(
-                    "%s is back after %s (%d probe%s): resuming work",
+                    "%s is back after %s (%s): resuming work",
                     self.plex,
                     format_duration(at - outage.started_at),
-                    outage.probes,
-                    "" if outage.probes == 1 else "s",
+                    counted(outage.probes, "probe"),
                 )
             case ProbeFailed(next_probe_at=probe_at, at=at, cause=cause, detail=detail):
                 log.debug(
@@ -104,12 +104,11 @@ class EventLog:
     def outage_status(self, outage: Outage, *, now: float, until: float, waiting: int) -> None:
         """The line logged now and then while work is held."""
         log.info(
-            "%s %s for %s: %s; %d job%s waiting; next probe in %s",
+            "%s %s for %s: %s; %s waiting; next probe in %s",
             self.plex,
             _HOLDING[outage.cause],
             format_duration(now - outage.started_at),
             outage.detail,
-            waiting,
-            "" if waiting == 1 else "s",
+            counted(waiting, "job"),
             format_duration(until - now),
         )

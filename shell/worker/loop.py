@@ -45,6 +45,7 @@ from core import (
     Proceed,
     RetryScheduled,
     confirm,
+    counted,
     needs_confirmation,
     wake_at,
 )
@@ -57,7 +58,7 @@ from shell.store import Store, StoredJob
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
 from shell.worker.log import EventLog
-from shell.worker.owner import expire_leases_of_dead_local_workers, new_owner
+from shell.worker.owner import alive_here, expire_leases_of_dead_local_workers, new_owner
 from shell.worker.presence import announce
 from shell.worker.signals import StopNow, stop_on_signals
 
@@ -184,22 +185,21 @@ class _Worker:
         except StopNow as again:
             released = decisions.release_held(self.store, owner=self.owner)
             log.info(
-                "received %s again: stopping now; %d job%s in hand given back uncharged",
+                "received %s again: stopping now; %s in hand given back uncharged",
                 again,
-                released,
-                "" if released == 1 else "s",
+                counted(released, "job"),
             )
         except KeyboardInterrupt:
             decisions.release_held(self.store, owner=self.owner)
             raise
         stopped_at = self.clock.now()
         log.info(
-            "worker %s stopped: %d done, %d retried, %d dead-lettered, %d Plex calls",
+            "worker %s stopped: %d done, %d retried, %d dead-lettered, %s",
             self.owner,
             self.done,
             self.retried,
             sum(self.dead_lettered.values()),
-            self.plex_calls,
+            counted(self.plex_calls, "Plex call"),
         )
         return WorkerReport(
             done=self.done,
@@ -251,7 +251,9 @@ class _Worker:
         if until_idle:
             return False
         breaker = self.store.breaker.load()
-        next_due_at = self.store.jobs.next_due_at()
+        next_due_at = self.store.jobs.next_due_at(
+            now=now, stepped_back_after=now + self.config.longest_wait_seconds
+        )
         wake = wake_at(breaker, now=now, next_due_at=next_due_at, config=self.config)
         self.clock.sleep(wake - now)
         return True
@@ -454,7 +456,8 @@ class _Worker:
         """Take back dead workers' jobs (every second) and sweep old dead letters (hourly)."""
         if _due(self.last_reap_at, now, REAP_INTERVAL):
             self.last_reap_at = now
-            for decision in decisions.reap(self.store, now=now, config=self.config):
+            reaped = decisions.reap(self.store, now=now, config=self.config, alive=alive_here)
+            for decision in reaped:
                 self._emit(decision.events)
         if _due(self.last_sweep_at, now, SWEEP_INTERVAL):
             self.last_sweep_at = now
@@ -467,8 +470,8 @@ class _Worker:
         if removed is not None:
             log.log(
                 logging.INFO if removed else logging.DEBUG,
-                "removed %d dead letters older than %s days",
-                removed,
+                "removed %s older than %s days",
+                counted(removed, "dead letter"),
                 f"{self.config.dlq_retention_days:g}",
             )
 

@@ -23,6 +23,19 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{INCARNATION}:{uuid.uuid4().hex[:8]}"
 
 
+def alive_here(owner: str) -> bool:
+    """Whether *owner* is a worker of a process of this host that is running now (this very
+    incarnation of its pid): a lease of its that ran out did not outlive its worker.
+    """
+    owner_host, _, rest = owner.partition(":")
+    pid_text, _, more = rest.partition(":")
+    if owner_host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    if int(pid_text) == os.getpid():
+        return more.startswith(f"{INCARNATION}:")
+    return _alive(int(pid_text))
+
+
 def expire_leases_of_dead_local_workers(store: Store, *, now: float) -> None:
     """A worker on this host whose process is gone will never finish its job: let it be taken
     back now rather than when its lease runs out. A lease with this process's pid but from

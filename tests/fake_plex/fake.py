@@ -13,13 +13,15 @@ import contextlib
 import threading
 import traceback
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Final, Self
+
+import attrs
 
 from shell.fields import FIELDS, Field
 from tests.fake_plex import xml
 from tests.fake_plex.faults import FaultInjection, spoil
 from tests.fake_plex.items import FakeItem, Schema
-from tests.fake_plex.library import Library, Rejected
+from tests.fake_plex.library import Library, Rejected, Section
 from tests.fake_plex.records import (
     METADATA_PATH,
     RATE_PATH,
@@ -39,13 +41,21 @@ if TYPE_CHECKING:
     from xml.etree import ElementTree as ET
 
 
+TV_SECTION: Final = 20
+"""The key of the show section every fake starts with ("TV Shows", over /tv)."""
+MUSIC_SECTION: Final = 21
+"""The key of the music section every fake starts with ("Music", over /music)."""
+
+
 class FakePlex(FaultInjection, RequestLog):
     """A Plex Media Server on 127.0.0.1 that real plexapi talks to, with faults on demand.
 
-    The library holds movie sections and their items, whose fields are *fields* (every row of
-    `shell.fields.FIELDS` unless given); every endpoint except /identity needs *token*. All
-    methods are thread-safe and may be called while the server runs. Use it as a context
-    manager, or call `start()` and `stop()`.
+    Like most real servers it has libraries besides the movies plexsync edits: it starts with a
+    show section (`TV_SECTION`) and a music section (`MUSIC_SECTION`), each listing one entry
+    without media. Tests add the movie sections (numbered 1, 2, ...) and their items, whose
+    fields are *fields* (every row of `shell.fields.FIELDS` unless given). Every endpoint except
+    /identity needs *token*. All methods are thread-safe and may be called while the server
+    runs. Use it as a context manager, or call `start()` and `stop()`.
     """
 
     def __init__(
@@ -66,9 +76,17 @@ class FakePlex(FaultInjection, RequestLog):
         self.friendly_name = friendly_name
         self.scan_delay = 0.0
         """Seconds (real time) between a scan request and the scanned items appearing."""
+        self.listing_media = True
+        """Whether movie listings show each item's `<Media>` and `<Part>`s, as real servers do.
+        False answers as a hand-trimmed capture does; plexapi then fetches each item again to
+        read its files."""
         self.errors: list[str] = []
         """Tracebacks of the fake's own failures; `__exit__` raises if any were seen."""
         self._library = Library(Schema(tuple(fields)))
+        self._library.add_section("TV Shows", ("/tv",), TV_SECTION, "show")
+        self._library.add_entry(TV_SECTION, 30, "A Show")
+        self._library.add_section("Music", ("/music",), MUSIC_SECTION, "artist")
+        self._library.add_entry(MUSIC_SECTION, 300, "An Artist")
         self._listener = Listener(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -126,11 +144,18 @@ class FakePlex(FaultInjection, RequestLog):
     # ------------------------------------------------------------------ library setup
 
     def add_section(
-        self, title: str, *, locations: Iterable[str] = ("/media",), key: int | None = None
+        self,
+        title: str,
+        *,
+        locations: Iterable[str] = ("/media",),
+        key: int | None = None,
+        kind: str = "movie",
     ) -> int:
-        """Add a movie section and return its key (1, 2, ... unless *key* is given)."""
+        """Add a section and return its key (the lowest free one, 1, 2, ..., unless *key* is
+        given). *kind* is Plex's name for what it holds: "movie", "show" or "artist" (music).
+        """
         with self._lock:
-            return self._library.add_section(title, locations, key)
+            return self._library.add_section(title, locations, key, kind)
 
     def add_item(
         self,
@@ -139,17 +164,29 @@ class FakePlex(FaultInjection, RequestLog):
         *,
         title: str | None = None,
         scanned: bool = True,
+        parts: Iterable[str] = (),
+        versions: Iterable[Iterable[str]] = (),
         **fields: str | Iterable[str] | None,
     ) -> int:
-        """Put a movie file at *path* and return its ratingKey (1000, 1001, ...).
+        """Put a movie file at *path* in a movie section and return its ratingKey (1000, ...).
 
-        *fields* are the item's other fields by key: a string (or None) for a field of one
-        value, names for a field of tags (``summary="...", genres=["Drama"]``); a date must be
-        YYYY-MM-DD. With ``scanned=False`` the file exists but Plex has not scanned it yet: it
-        stays out of listings and /library/metadata until a scan reaching it completes.
+        *parts* are further files of the same version (a film split in two: ``cd1``, ``cd2``);
+        each of *versions* is another version of the film (another cut or quality), as its
+        files. *fields* are the item's other fields by key: a string (or None) for a field of
+        one value, names for a field of tags (``summary="...", genres=["Drama"]``); a date must
+        be YYYY-MM-DD. With ``scanned=False`` the files exist but Plex has not scanned them yet:
+        the item stays out of listings and /library/metadata until a scan reaching it completes.
         """
         with self._lock:
-            return self._library.add_item(section_key, path, title, fields, scanned=scanned)
+            return self._library.add_item(
+                section_key,
+                path,
+                title,
+                fields,
+                scanned=scanned,
+                parts=parts,
+                versions=versions,
+            )
 
     def rematch(self, rating_key: int) -> int:
         """Give an item a new ratingKey, as Plex does when a file is removed and scanned again;
@@ -165,11 +202,11 @@ class FakePlex(FaultInjection, RequestLog):
             return self._library.items[rating_key].copy()
 
     def item_by_path(self, path: str) -> FakeItem | None:
-        """A snapshot of the item whose file is *path*, or None."""
+        """A snapshot of the item one of whose files is *path*, or None."""
         with self._lock:
             self._library.settle_scans()
             items = self._library.items.values()
-            return next((i.copy() for i in items if i.path == path), None)
+            return next((i.copy() for i in items if path in i.files), None)
 
     # ------------------------------------------------------------------ answering requests
 
@@ -236,20 +273,15 @@ class FakePlex(FaultInjection, RequestLog):
             section = library.section(int(match["section"]))
             action = (incoming.method, match["action"])
             if action == ("GET", "all"):
-                # A movie section holds only movies (type 1): asking for others finds none.
-                movies = incoming.query.get("type", "1") == "1"
-                items = library.visible(section.key) if movies else []
-                start = _container_param(incoming, "X-Plex-Container-Start", 0)
-                size = _container_param(incoming, "X-Plex-Container-Size", len(items))
-                return _xml_reply(xml.listing(library, section, items, start, size))
+                return _xml_reply(self._listing(section, incoming))
             if action == ("PUT", "all"):
                 library.edit(section, incoming.query)
-                return Reply(HTTPStatus.OK)
+                return _empty_reply()
             if action == ("GET", "refresh"):
                 library.refresh(section, incoming.query.get("path"), self.scan_delay)
-                return Reply(HTTPStatus.OK)
+                return _empty_reply()
         if self._rated_or_uploaded(incoming):
-            return Reply(HTTPStatus.OK)
+            return _empty_reply()
         if incoming.method == "GET" and METADATA_PATH.fullmatch(incoming.path):
             return _xml_reply(xml.metadata(library, library.found(incoming.rating_keys)))
         raise Rejected(HTTPStatus.NOT_FOUND)
@@ -263,6 +295,27 @@ class FakePlex(FaultInjection, RequestLog):
             self._library.upload(int(match["key"]), match["endpoint"], incoming.body)
             return True
         return False
+
+    def _listing(self, section: Section, incoming: Incoming) -> ET.Element:
+        """A page of a section's listing; asking for another type than the section holds
+        (movies are type 1, shows 2, artists 8) finds nothing.
+        """
+        library = self._library
+        holds = (
+            incoming.query.get("type", LISTING_TYPES[section.kind]) == LISTING_TYPES[section.kind]
+        )
+        start = _container_param(incoming, "X-Plex-Container-Start", 0)
+        if section.kind != "movie":
+            size = _container_param(incoming, "X-Plex-Container-Size", len(section.entries))
+            shown = section if holds else attrs.evolve(section, entries=[])
+            return xml.entries(shown, start, size)
+        items = library.visible(section.key) if holds else []
+        size = _container_param(incoming, "X-Plex-Container-Size", len(items))
+        return xml.listing(library, section, items, start, size, with_media=self.listing_media)
+
+
+LISTING_TYPES: Final = {"movie": "1", "show": "2", "artist": "8"}
+"""Plex's number for what each kind of section lists, as a listing's `type` parameter."""
 
 
 def _container_param(incoming: Incoming, name: str, default: int) -> int:
@@ -279,6 +332,11 @@ def _container_param(incoming: Incoming, name: str, default: int) -> int:
 
 def _xml_reply(root: ET.Element) -> Reply:
     return Reply(HTTPStatus.OK, xml.document(root))
+
+
+def _empty_reply() -> Reply:
+    """Plex's answer to a request that changes something: 200, no body, not labelled XML."""
+    return Reply(HTTPStatus.OK, b"", xml.NO_BODY_CONTENT_TYPE)
 
 
 def _html_reply(status: HTTPStatus, detail: str = "") -> Reply:

@@ -1,9 +1,10 @@
-"""The faults the fake injects on demand: error statuses, broken bodies, slow or stalled replies.
+"""The faults the fake injects on demand: error statuses, broken bodies, slow or stalled replies,
+edits answered as done and not done.
 
-Each fault picks requests by path prefix and HTTP method. A counted fault (`fail_next`) spoils
-that many requests and is gone; the others last until `clear_faults()`. The timing faults
-(`slow_first_byte`, `stall_mid_body`) change how a normal reply is delivered, not what the
-request does; the rest send a reply of their own instead.
+Each fault picks requests by path prefix and HTTP method. A counted fault (`fail_next`, or
+`keep_old_values` given a count) spoils that many requests and is gone; the others last until
+`clear_faults()`. The timing faults (`slow_first_byte`, `stall_mid_body`) change how a normal
+reply is delivered, not what the request does; the rest send a reply of their own instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import attrs
 from attrs import define
 
 from tests.fake_plex.server import Reply
-from tests.fake_plex.xml import HTML_CONTENT_TYPE, XML_CONTENT_TYPE
+from tests.fake_plex.xml import HTML_CONTENT_TYPE, NO_BODY_CONTENT_TYPE, XML_CONTENT_TYPE
 
 if TYPE_CHECKING:
     import threading
@@ -67,6 +68,8 @@ def spoil(fault: Fault | None, answer: Callable[[], Reply]) -> Reply:
 
 def _canned_reply(fault: Fault) -> Reply:
     """The reply a content fault (status or broken body) sends instead of the real one."""
+    if fault.kind == "keep_old_values":
+        return Reply(HTTPStatus.OK, b"", NO_BODY_CONTENT_TYPE, fault=fault.kind)
     if fault.kind in {"fail_next", "storm"}:
         retry_after = () if fault.retry_after is None else (("Retry-After", fault.retry_after),)
         body = f"fake Plex fault: {fault.status}\n".encode()
@@ -171,6 +174,17 @@ class FaultInjection:
     def html_body(self, *, path_prefix: str | None = None, method: str | None = None) -> None:
         """Answer matching requests with 200 and an HTML page, as a captive portal would."""
         self._add_fault(Fault("html_body", path_prefix, None, method=method))
+
+    def keep_old_values(
+        self, count: int | None = None, *, path_prefix: str | None = None, method: str = "PUT"
+    ) -> None:
+        """Answer matching requests (edits, by default) as if done, and do nothing: the empty
+        200 of a successful edit, with the item left as it was. Plex has been seen to do this
+        ("46 succeeded, ~7 updated"). *count* requests, or all until `clear_faults()`.
+        """
+        if count is not None and count < 1:
+            raise ValueError("count must be at least 1")
+        self._add_fault(Fault("keep_old_values", path_prefix, count, method=method))
 
     def clear_faults(self) -> None:
         """Remove every fault; the next request is answered normally."""

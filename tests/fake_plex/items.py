@@ -113,6 +113,7 @@ class FakeItem:
     rating_key: int
     section_key: int
     path: str
+    """The item's first file: the first part of its first version."""
     title: str
     """Plex always has one: an item it knows nothing about is named after its file."""
     values: dict[str, str | None]
@@ -126,6 +127,20 @@ class FakeItem:
     scanned: bool = True
     added_at: int = 0
     updated_at: int = 0
+    more_parts: tuple[str, ...] = ()
+    """Further files of the first version: a film split in parts (``cd1``, ``cd2``)."""
+    more_versions: tuple[tuple[str, ...], ...] = ()
+    """Further versions of the film (another cut or quality), each its files in order."""
+
+    @property
+    def versions(self) -> tuple[tuple[str, ...], ...]:
+        """Each version (a `<Media>`) as its files (its `<Part>`s), the first one first."""
+        return ((self.path, *self.more_parts), *self.more_versions)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file of every version."""
+        return tuple(file for version in self.versions for file in version)
 
     def copy(self) -> FakeItem:
         """An independent snapshot, so assertions never race the server's threads."""

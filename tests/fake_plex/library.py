@@ -1,4 +1,8 @@
-"""The fake's library: movie sections, their items and the scans that bring new files in.
+"""The fake's library: sections, their items and the scans that bring new files in.
+
+Movie sections hold `FakeItem`s, which plexsync edits. Sections of other kinds (shows, music)
+exist as on any real server: they are listed with their folders, and their listings show a few
+entries, which nothing here edits.
 
 `Library` is plain state and the operations Plex's API performs on it; it is not thread-safe:
 `FakePlex` calls it under its lock. What it refuses it raises as `Rejected`, with the HTTP
@@ -11,7 +15,7 @@ import re
 import time
 import uuid
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import attrs
 from attrs import define, frozen
@@ -34,16 +38,39 @@ class Rejected(Exception):  # noqa: N818 - a control-flow signal carrying a repl
         self.detail = detail
 
 
+SECTION_KINDS: Final = ("movie", "show", "artist")
+"""The kinds of section the fake serves, by Plex's names (music sections are "artist")."""
+
+
+@frozen
+class Entry:
+    """An entry of a show or music section's listing (a show, an artist): listed, not edited."""
+
+    rating_key: int
+    title: str
+
+
 @define
 class Section:
-    """A movie section: its key, title and folders."""
+    """A section: its key, title, kind and folders."""
 
     key: int
     title: str
     locations: tuple[str, ...]
+    kind: str
     uuid: str
     created_at: int
     scanned_at: int
+    entries: list[Entry] = attrs.Factory(list)
+    """What a section of another kind than movies lists (movies are `Library.items`)."""
+
+
+@frozen
+class MediaIds:
+    """The ids of one version (`<Media>`) of an item and of its files (`<Part>`s)."""
+
+    media: int
+    parts: tuple[int, ...]
 
 
 @frozen
@@ -66,28 +93,39 @@ class Library:
         self.sections: dict[int, Section] = {}
         self.items: dict[int, FakeItem] = {}
         """Every item by ratingKey, in the order they were added."""
-        self.part_ids: dict[int, int] = {}
-        """The id of each item's media part, by ratingKey; it survives a rematch."""
+        self.media_ids: dict[int, tuple[MediaIds, ...]] = {}
+        """The ids of each item's versions and files, by ratingKey; they survive a rematch."""
+        self.tag_ids: dict[tuple[str, str], int] = {}
+        """The id of each tag, by (Plex's field name, tag): one id per name, as in Plex."""
         self.scans: list[Scan] = []
         self._next_rating_key = 1000
-        self._next_part_id = 1
+        self._next_media_id = 1
 
-    def add_section(self, title: str, locations: Iterable[str], key: int | None) -> int:
-        """Add a movie section and return its key (1, 2, ... unless *key* is given)."""
+    def add_section(
+        self, title: str, locations: Iterable[str], key: int | None, kind: str = "movie"
+    ) -> int:
+        """Add a section and return its key: the lowest free one unless *key* is given."""
+        if kind not in SECTION_KINDS:
+            raise ValueError(f"the fake serves {', '.join(SECTION_KINDS)} sections, not {kind}")
         now = int(time.time())
         if key is None:
-            key = max(self.sections, default=0) + 1
+            key = next(k for k in range(1, len(self.sections) + 2) if k not in self.sections)
         elif key in self.sections:
             raise ValueError(f"section {key} already exists")
         self.sections[key] = Section(
             key=key,
             title=title,
             locations=tuple(locations),
+            kind=kind,
             uuid=str(uuid.uuid4()),
             created_at=now,
             scanned_at=now,
         )
         return key
+
+    def tag_id(self, plex_field: str, tag: str) -> int:
+        """The id of *tag* in *plex_field*, given the first time it is asked for."""
+        return self.tag_ids.setdefault((plex_field, tag), len(self.tag_ids) + 1)
 
     def add_item(
         self,
@@ -97,20 +135,21 @@ class Library:
         fields: Mapping[str, str | Iterable[str] | None],
         *,
         scanned: bool,
+        parts: Iterable[str] = (),
+        versions: Iterable[Iterable[str]] = (),
     ) -> int:
         """Put a movie file at *path* and return its ratingKey (see `FakePlex.add_item`)."""
         values, tags = self.schema.initial(fields)
         now = int(time.time())
         if section_key not in self.sections:
             raise KeyError(f"no section {section_key}")
-        # Two sections may hold the same file (that makes a path ambiguous); one may not.
-        if any(i.path == path and i.section_key == section_key for i in self.items.values()):
-            raise ValueError(f"an item of section {section_key} already has the file {path}")
-        rating_key = self._new_rating_key()
-        self.part_ids[rating_key] = self._next_part_id
-        self._next_part_id += 1
-        self.items[rating_key] = FakeItem(
-            rating_key=rating_key,
+        if self.sections[section_key].kind != "movie":
+            raise ValueError(f"section {section_key} is not a movie section")
+        more_versions = tuple(tuple(version) for version in versions)
+        if not all(more_versions):
+            raise ValueError("a version has at least one file")
+        new = FakeItem(
+            rating_key=self._new_rating_key(),
             section_key=section_key,
             path=path,
             title=title if title is not None else title_from(path),
@@ -119,14 +158,39 @@ class Library:
             scanned=scanned,
             added_at=now,
             updated_at=now,
+            more_parts=tuple(parts),
+            more_versions=more_versions,
         )
-        return rating_key
+        # Two sections may hold the same file (that makes a path ambiguous); one may not.
+        mine = [i for i in self.items.values() if i.section_key == section_key]
+        if shared := set(new.files) & {file for item in mine for file in item.files}:
+            raise ValueError(f"an item of section {section_key} already has {min(shared)}")
+        if len(set(new.files)) < len(new.files):
+            raise ValueError("an item holds each file once")
+        self.media_ids[new.rating_key] = tuple(
+            MediaIds(self._new_media_id(), tuple(self._new_media_id() for _ in version))
+            for version in new.versions
+        )
+        self.items[new.rating_key] = new
+        return new.rating_key
+
+    def add_entry(self, section_key: int, rating_key: int, title: str) -> None:
+        """List a show or an artist in a section of that kind (see `FakePlex`'s presets)."""
+        section = self.sections[section_key]
+        if section.kind == "movie":
+            raise ValueError(f"section {section_key} holds movies: use add_item")
+        section.entries.append(Entry(rating_key, title))
+
+    def _new_media_id(self) -> int:
+        media_id = self._next_media_id
+        self._next_media_id += 1
+        return media_id
 
     def rematch(self, rating_key: int) -> int:
         """Give an item a new ratingKey and return it (see `FakePlex.rematch`)."""
         item = self.items.pop(rating_key)
         new_key = self._new_rating_key()
-        self.part_ids[new_key] = self.part_ids.pop(rating_key)
+        self.media_ids[new_key] = self.media_ids.pop(rating_key)
         self.items[new_key] = attrs.evolve(item, rating_key=new_key)
         return new_key
 
@@ -212,7 +276,7 @@ class Library:
             for key, item in self.items.items()
             if item.section_key == section.key
             and not item.scanned
-            and (folder is None or _covers(folder, item.path))
+            and (folder is None or any(_covers(folder, file) for file in item.files))
         )
         due_at = time.monotonic() + delay
         self.scans.append(Scan(section.key, due_at, reached, str(uuid.uuid4())))
