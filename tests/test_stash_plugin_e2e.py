@@ -213,6 +213,15 @@ def test_tasks_sync_all_then_changed_process_retry_and_status(
     assert processed.error is None
     status = plugin.task("status")
     assert "check: everything is in order" in status.lines("i"), status.stderr
+    assert "token: accepted" in status.lines("i")  # what `plexsync check` says
+    assert "section: 'Movies' (movie): /media" in status.lines("i")
+
+    lib.edit_scene(scenes[5], title="queued, not yet worked")
+    with announce(plugin.db_path):
+        plugin.task("changed")
+        queued = plugin.task("status")
+    looked_up = "path: /media/s05.mp4 (no path_mappings entry applies): in Plex: "
+    assert any(line.startswith(looked_up) for line in queued.lines("i")), queued.stderr
     assert any(line.startswith("dead letters: 1") for line in status.lines("i")), status.stderr
 
 

@@ -18,7 +18,7 @@ from attrs import frozen
 
 from shell import dlq
 from shell.api import open_store, status
-from shell.cli.render import status_rows
+from shell.cli.render import check_rows, status_rows
 from shell.stash.autostart import start_worker
 from shell.stash.context import PluginError, Run
 from shell.stash.graphql import SETTINGS_QUERY, StashError, scene_pages
@@ -34,6 +34,8 @@ CHANGED_MARGIN_SECONDS: Final = 3660.0
 an hour for a clock turned back at the end of summer time (Stash compares its local-time text).
 Scenes seen twice cost nothing: their jobs coalesce, and Plex is left as it is."""
 PAGE_SIZE: Final = 500
+CHECKED_PATHS: Final = 3
+"""The newest queued paths the status task looks up in Plex (as ``plexsync check`` does)."""
 
 
 @frozen
@@ -188,24 +190,23 @@ def report_status(run: Run, settings: PluginSettings) -> str:
 
 
 def check(run: Run, settings: PluginSettings) -> list[str]:
-    """What stands in the way of syncing: Plex unreachable or refusing the token, no worker."""
-    from core import Health  # noqa: PLC0415
-    from shell.plex import PlexServerGateway  # noqa: PLC0415 - imports plexapi: only here
+    """What ``plexsync check`` says (Plex as configured, its sections, the newest queued paths
+    looked up), where the main settings came from, whether a worker runs and whether the
+    queue's folder is writable; returns the problems, in words.
+    """
+    from shell.check import check as check_plex  # noqa: PLC0415 - imports plexapi: only here
+    from shell.check import sample_paths  # noqa: PLC0415
 
     config = settings.config
     for name, source in sorted(settings.settings.sources.items()):
         if name in {"plex_url", "plex_token", "db_path", "library_sections", "path_mappings"}:
             run.console.info(f"setting {name} from {source}")
-    gateway = PlexServerGateway(config)
-    try:
-        health = gateway.health()
-    finally:
-        gateway.close()
-    problems = []
-    if health is not Health.UP:
-        problems.append(f"Plex at {config.plex_url} is {health.value}")
-    else:
-        run.console.info(f"Plex at {config.plex_url} answers")
+    report = check_plex(config, sample_paths(open_store(config), CHECKED_PATHS))
+    for label, value in check_rows(report):
+        if label in {"problem", "result"} or (label == "path" and not report.paths):
+            continue  # problems are errors below; "give --path" is for the command line
+        run.console.info(f"{label}: {value}")
+    problems = [problem.what for problem in report.problems]
     running = worker_running(config.db_path)
     run.console.info(
         "a worker is running" if running else "no worker is running (one starts when needed)"
