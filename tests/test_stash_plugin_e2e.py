@@ -234,6 +234,7 @@ HEAVY_MODULES = (
     "shell.cli",
     "plexapi",
     "requests",
+    "urllib3",
 )
 """What a hook run must not import: it runs inside the user's save, once per scene of a bulk
 edit, so its interpreter start and imports are most of its time."""
