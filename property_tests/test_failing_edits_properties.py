@@ -38,9 +38,6 @@ from property_tests.strategies import T0, configs
 CALL_SECONDS = 0.05
 """How long one Plex call takes in the model."""
 
-STORM_PROBES = 200
-"""The longest storm, in probes at the longest cooldown."""
-
 
 def run(
     config: PlexSyncConfig,
@@ -102,6 +99,12 @@ def run(
     return done, dead, opened
 
 
+STORM_PROBES = 200
+"""The longest storm drawn lasts this many of the breaker's longest waits (or 12 hours): enough
+probe cycles to reach every wait the breaker has, without the model's steps growing past what a
+test run can afford when the waits are short."""
+
+
 @given(
     configs(),
     st.integers(min_value=0, max_value=30),
@@ -117,8 +120,6 @@ def test_a_storm_of_failed_edits_across_different_items_dead_letters_nothing(
     """
     assume(config.max_retries >= 1)
     jobs = config.failing_edits_threshold + extra_jobs
-    # Up to 12 hours, or 200 probes at the longest cooldown: past the cap the probes only repeat,
-    # and a storm of millions of tiny cooldowns would cost minutes and show nothing more.
     longest = min(12 * 3600, STORM_PROBES * config.breaker_max_cooldown_seconds)
     storm_until = T0 + storm_share * longest
 
