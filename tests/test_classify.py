@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from plexapi.exceptions import BadRequest
 from plexapi.server import PlexServer
 
 from core import ErrorClass, Failed, Health, confirm, decide
@@ -275,6 +276,33 @@ def test_400_is_permanent(fake: FakePlex) -> None:
     assert classified(gateway, action, "lookup").error_class is E.PERMANENT
 
 
+@pytest.mark.parametrize(
+    ("status", "error_class"),
+    [(402, E.PERMANENT), (403, E.AUTH), (409, E.PERMANENT), (499, E.PERMANENT)],
+)
+def test_each_refusal_is_classified_by_its_status_and_keeps_its_words(
+    fake: FakePlex, status: int, error_class: ErrorClass
+) -> None:
+    """A 4xx is this request's refusal (permanent), except 403, which the health call may turn
+    into the token's (auth); either way the failure keeps the status plexapi reported.
+    """
+    gateway = gateway_for(fake)
+    action = listing(gateway, fake)
+    fake.fail_next(status, path_prefix=LISTING)
+    failure = classified(gateway, action, "lookup")
+    assert failure.error_class is error_class
+    assert failure.message.startswith(f"BadRequest: ({status})")
+
+
+def test_slow_down_and_server_errors_keep_their_words(fake: FakePlex) -> None:
+    """A 429 and a 500 are told with the status plexapi reported, for the log and the DLQ."""
+    gateway = gateway_for(fake)
+    action = listing(gateway, fake)
+    for status in (429, 500):
+        fake.fail_next(status, path_prefix=LISTING)
+        assert classified(gateway, action, "lookup").message.startswith(f"BadRequest: ({status})")
+
+
 def test_404_on_an_edit_is_permanent_but_on_a_lookup_not_found(fake: FakePlex) -> None:
     """The same NotFound means "refused" during an edit and "not there yet" during a lookup."""
     gateway = gateway_for(fake)
@@ -327,6 +355,14 @@ def test_anything_else_is_not_for_the_classifier() -> None:
     """Our own bugs are not Plex failures: the classifier refuses them instead of guessing."""
     with pytest.raises(TypeError, match="not a Plex failure: KeyError"):
         classify_exception(KeyError("x"), stage="lookup")
+
+
+def test_a_refusal_plexapi_makes_before_sending_anything_is_permanent() -> None:
+    """A BadRequest plexapi raises itself, for a request it will not send (no status in it):
+    the request is wrong, and no retry changes that.
+    """
+    failure = classify_exception(BadRequest("Unknown filter field: bogus"), stage="lookup")
+    assert failure == Failed(E.PERMANENT, "BadRequest: Unknown filter field: bogus")
 
 
 def test_an_edit_whose_answer_never_came_may_still_land(fake: FakePlex) -> None:
