@@ -317,6 +317,21 @@ def test_an_expired_lease_is_taken_back_and_counted_as_a_crash(
     assert job.lease_owner == "w"
 
 
+def test_reaping_a_dead_workers_lease_leaves_a_live_workers_job_alone(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """Only a lease that ran out is taken back: a live worker's job, claimed later and still
+    within its lease, stays its own while the dead worker's is reaped.
+    """
+    store.enqueue("dead-key", payload("A"), now=T0)
+    assert claim_one(store, now=T0, owner="dead", config=config) is not None
+    store.enqueue("live-key", payload("B"), now=T0 + 100)
+    assert claim_one(store, now=T0 + 100, owner="live", config=config) is not None
+    [decision] = decisions.reap(store, now=T0 + config.job_lease_seconds, config=config)
+    assert decision.job.key == "dead-key"
+    assert [job.job.key for job in store.jobs.held_by("live")] == ["live-key"]
+
+
 def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None:
     """After max_crashes expired leases, the next one sends the job to the DLQ."""
     config = db_config(Path(store.path).parent, max_crashes=2)
