@@ -332,6 +332,26 @@ def test_reaping_a_dead_workers_lease_leaves_a_live_workers_job_alone(
     assert [job.job.key for job in store.jobs.held_by("live")] == ["live-key"]
 
 
+def test_one_reap_takes_back_every_dead_workers_jobs(store: Store, config: PlexSyncConfig) -> None:
+    """A worker that died holding two jobs cannot say which killed it: both wait again
+    uncharged and suspect; a worker still alive gets its jobs back uncharged; a worker that died
+    holding one is charged a crash. One reap does all three.
+    """
+    for keys, owner in [(["k0", "k1"], "pair"), (["k2"], "alive"), (["k3"], "single")]:
+        for key in keys:
+            store.enqueue(key, payload(key), now=T0)
+        held = decisions.claim(store, now=T0, owner=owner, config=config, limit=len(keys))
+        assert [job.job.key for job in held] == keys
+    later = T0 + config.job_lease_seconds
+    [decision] = decisions.reap(store, now=later, config=config, alive=lambda o: o == "alive")
+    assert decision.job.key == "k3"
+    assert decision.job.crashes == 1
+    rows = {row.key: row for row in store.jobs.rows()}
+    assert [key for key, row in rows.items() if row.state == "waiting"] == ["k0", "k1", "k2", "k3"]
+    assert [key for key, row in rows.items() if row.suspect] == ["k0", "k1"]
+    assert all(row.attempts == 0 for key, row in rows.items() if key != "k3")
+
+
 def test_a_job_that_keeps_killing_workers_is_dead_lettered(store: Store) -> None:
     """After max_crashes expired leases, the next one sends the job to the DLQ."""
     config = db_config(Path(store.path).parent, max_crashes=2)
@@ -442,6 +462,20 @@ def test_one_outage_is_one_row_however_many_probes(store: Store, config: PlexSyn
     assert store.breaker.outages() == [
         Outage(cause=PauseCause.OUTAGE, started_at=T0, ended_at=now, probes=3, detail="refused")
     ]
+
+
+def test_retention_keeps_a_dead_letter_exactly_as_old_as_the_setting(
+    store: Store, config: PlexSyncConfig
+) -> None:
+    """Dead letters older than dlq_retention_days go, by the second; one exactly that old stays."""
+    limit = config.dlq_retention_days * 86400
+    for n, age in enumerate([limit + 1, limit]):
+        store.enqueue(f"k{n}", payload(str(n)), now=T0)
+        job = claim_one(store, now=T0, owner="w", config=config)
+        assert job is not None
+        record_one(store, job, Failed(ErrorClass.PERMANENT, "x"), now=T0 - age, config=config)
+    assert decisions.sweep_dead_letters(store, now=T0, config=config) == 1
+    assert [entry.key for entry in store.dead_letters.entries(Filters())] == ["k1"]
 
 
 def test_retention_sweeps_at_most_once_an_hour(store: Store, config: PlexSyncConfig) -> None:
