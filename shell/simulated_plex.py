@@ -121,8 +121,10 @@ class SimulatedPlex:
         limited = self._rate_limited(now)
         if limited is not None:
             return limited
-        if elapsed < scenario.scan_delay_seconds and self._unit(metadata.path, "late") < (
-            scenario.late_fraction
+        if (
+            scenario.scan_delay_seconds > 0
+            and elapsed < scenario.scan_delay_seconds
+            and self._unit(metadata.path, "late") < scenario.late_fraction
         ):
             return Failed(ErrorClass.NOT_FOUND, f"no Plex item for {metadata.path} (not scanned)")
         if self._unit(metadata.path, "permanent") < scenario.permanent_rate:

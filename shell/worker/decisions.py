@@ -222,7 +222,9 @@ def reap(
     cannot say which one it was working on: they all wait again uncharged, marked suspect, and
     each is then claimed alone until it is decided. A worker *alive* says is still running (a
     worker of this host, after the clock jumped ahead) crashed on nothing: its jobs wait again
-    uncharged, and it finds them gone before it calls Plex for them.
+    uncharged, and it finds them gone before it calls Plex for them. A lease reaching further
+    ahead than a lease is ever given (the clock stepped back since) is cut to one lease from now:
+    its holder may be alive and keeps the job; if it died, the job comes back a lease later.
     """
     lease = config.job_lease_seconds
     if not store.jobs.any_expired(now=now, lease_seconds=lease):  # one indexed read, usually
@@ -230,7 +232,8 @@ def reap(
     decisions = []
     with store.transaction() as tx:
         breaker = tx.breaker.load()  # a crash is the worker's, not Plex's: read only
-        for owner in tx.jobs.expired_owners(now=now, lease_seconds=lease, limit=REAP_BATCH):
+        tx.jobs.cut_far_leases(now=now, lease_seconds=lease)  # a clock stepped back
+        for owner in tx.jobs.expired_owners(now=now, limit=REAP_BATCH):
             held = tx.jobs.held_by(owner)
             if alive is not None and alive(owner):
                 tx.jobs.release(held)
