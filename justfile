@@ -57,6 +57,10 @@ cov: setup
     {{bin}}/coverage report --include='core/*' --fail-under=100
     {{bin}}/coverage report --fail-under=90
 
+# the long soak: 100,000 jobs over 72 simulated hours with every fault and clock jumps; prints the figures (a few minutes; --jobs, --hours, --seed)
+soak *args: setup
+    {{bin}}/python -m shell.soak {{args}}
+
 # unit and integration tests only, without coverage (pass pytest options: just unit -k breaker)
 unit *args: setup
     {{bin}}/python -m pytest -q tests {{args}}
