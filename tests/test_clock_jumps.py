@@ -8,11 +8,18 @@ lease of a worker that is still running is not taken from it.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 from core import (
+    BreakerKind,
     BreakerOpened,
     ErrorClass,
     Event,
@@ -23,12 +30,13 @@ from core import (
     PlexSyncConfig,
     RetryScheduled,
 )
-from shell import FakeClock, Scenario, SimulatedPlex, Window, enqueue, run_worker
+from shell import FakeClock, Scenario, SimulatedPlex, Window, enqueue, run_worker, status
 from shell.payload import Metadata
 from shell.store import Store
 from shell.worker import WorkerReport, decisions
 from shell.worker.owner import new_owner
-from tests.builders import db_config, metadata
+from tests.builders import TOKEN, db_config, make_config, metadata
+from tests.fake_plex import FakePlex
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -227,3 +235,64 @@ def test_a_clock_stepped_ahead_a_day_charges_no_crash_to_a_live_local_worker(
     assert report.dead_lettered_total == 0
     assert not [e for e in events if isinstance(e, RetryScheduled)]
     assert set(successes(plex).values()) == {1}
+
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 60.0
+"""Seconds of real time the worker process is given (generous: a loaded machine); a breaker
+held for the length of the jump would take a day."""
+PROCESS_SETTINGS: dict[str, Any] = {
+    "connect_timeout_seconds": 0.5,
+    "read_timeout_seconds": 2.0,
+    "health_timeout_seconds": 0.5,
+    "poll_interval": 0.05,
+    "breaker_cooldown_seconds": 0.2,
+    "breaker_max_cooldown_seconds": 0.4,
+    "job_lease_seconds": 5.0,
+}
+
+
+def test_a_worker_process_whose_clock_steps_back_a_day_during_an_outage_finishes_at_once(
+    tmp_path: Path,
+) -> None:
+    """A real worker process, over real HTTP to the fake Plex: Plex goes down, the breaker opens,
+    the process's wall clock steps back a day, Plex comes back. The worker probes within its
+    cooldown and finishes every job, none charged or dead-lettered, instead of holding work a
+    day; the outage is one record, ended.
+    """
+    with FakePlex(TOKEN) as fake:
+        fake.add_section("Movies", locations=["/media"])
+        for n in range(20):
+            fake.add_item(1, metadata(n)["path"], title=f"raw {n}")
+        fields = {"plex_url": fake.url, "db_path": str(tmp_path / "queue.db"), **PROCESS_SETTINGS}
+        config = make_config(plex_token=TOKEN, **fields)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
+        env |= {f"PLEXSYNC_{name.upper()}": str(value) for name, value in fields.items()}
+        env["PLEXSYNC_PLEX_TOKEN"] = TOKEN
+        offset = tmp_path / "offset"
+        fake.go_down()
+        for n in range(20):
+            enqueue(config, key=f"scene:{n}", metadata=metadata(n))
+        command = [sys.executable, "-m", "tests.jumping_worker", str(offset), "--within", str(WAIT)]
+        with subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as worker:
+            try:
+                deadline = time.monotonic() + WAIT
+                while status(config).breaker is not BreakerKind.OPEN:
+                    assert time.monotonic() < deadline, "the breaker never opened"
+                    time.sleep(0.05)
+                offset.write_text(str(-DAY))
+                time.sleep(0.2)  # the worker reads the stepped clock before Plex comes back
+                fake.come_up()
+                out, err = worker.communicate(timeout=WAIT + 10)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+        assert worker.returncode == 0, err[-3000:]
+        report = json.loads(out)
+        assert report["done"] == 20
+        assert report["dead_lettered"] == {}
+        [outage] = Store.open(config.db_path).breaker.outages()
+        assert outage.ended_at is not None
+        assert all(fake.item_by_path(metadata(n)["path"]).title == f"Item {n}" for n in range(20))
