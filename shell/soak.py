@@ -6,7 +6,11 @@ Faults are windows of Plex's own time (which a jump of the host's clock does not
 stalls (calls hang and time out, edits land anyway), a rejected token (401), something that is
 not Plex answering, edits failing while the health call answers, rate limits (429), slow answers.
 Some files are deliberately poisoned: Plex always refuses their edits (400) or always fails them
-(500). At the end ``SoakResult.problems`` lists every broken promise: a job lost or left queued,
+(500). Given a directory on a filesystem of its own (``--full-disk-at``; ``just soak`` mounts a
+tmpfs when it may), the queue lives there and the disk is filled for a few windows, right after
+a checkpoint leaves the WAL empty: the host's edits are refused while it is full (it sends them
+again later), the worker waits for space.
+At the end ``SoakResult.problems`` lists every broken promise: a job lost or left queued,
 a job done twice, a dead letter that is not a poisoned file's, an outage record that no injected
 fault explains, an injected fault that met work and left no record.
 
@@ -18,19 +22,24 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
+import errno
 import json
 import os
 import random
+import sqlite3
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from attrs import field, frozen
 
 from core import (
+    BreakerClosed,
     BreakerOpened,
     Event,
     JobDeadLettered,
@@ -43,7 +52,7 @@ from shell.api import enqueue_many
 from shell.clock import FakeClock
 from shell.simulate import SIMULATED_URL
 from shell.simulated_plex import Scenario, SimulatedPlex, Window
-from shell.store import Filters, Store
+from shell.store import DiskFullError, Filters, Store
 from shell.worker import WorkerReport, run_worker
 
 HOUR: Final = 3600.0
@@ -82,6 +91,8 @@ class SoakSpec:
     poisoned_rate: float = field(default=0.0003, validator=check.fraction)
     transient_rate: float = field(default=0.002, validator=check.fraction)
     late_fraction: float = field(default=0.02, validator=check.fraction)
+    full_disk_windows: int = field(default=3, validator=check.count)
+    """Windows during which the disk is full (only when the soak is given a disk to fill)."""
 
 
 @frozen(kw_only=True)
@@ -101,6 +112,8 @@ class Plan:
     jumps: tuple[tuple[float, float], ...]
     """(seconds of Plex's time in, seconds the host's clock steps by)."""
     arrivals: tuple[Arrival, ...]
+    full_disk: tuple[Window, ...] = ()
+    """Windows of Plex's time during which the queue's disk is full."""
 
 
 def plan(spec: SoakSpec) -> Plan:
@@ -149,7 +162,16 @@ def plan(spec: SoakSpec) -> Plan:
         poisoned_rate=spec.poisoned_rate,
         seed=spec.seed,
     )
-    return Plan(scenario=scenario, jumps=jumps, arrivals=tuple(arrivals))
+    full_disk = tuple(
+        sorted(
+            (
+                Window(rng.uniform(span * 0.05, span * 0.85), rng.uniform(2 * 60, 30 * 60))
+                for _ in range(spec.full_disk_windows)
+            ),
+            key=lambda w: w.start_seconds,
+        )
+    )
+    return Plan(scenario=scenario, jumps=jumps, arrivals=tuple(arrivals), full_disk=full_disk)
 
 
 class SteppedClock(FakeClock):
@@ -191,6 +213,36 @@ class PlexTime:
         self.host.sleep(seconds)
 
 
+class FillableDirectory:
+    """A directory on a filesystem of its own (a small tmpfs) that the soak may fill: ``fill``
+    takes every free byte with a filler file, as another program filling the disk would;
+    ``free`` gives them back.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root)
+        self.filler = self.root / "filler"
+
+    def fill(self) -> None:
+        """Take every free byte (in smaller and smaller writes, down to one byte)."""
+        descriptor = os.open(self.filler, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        chunk = 1 << 20
+        try:
+            while chunk:
+                try:
+                    os.write(descriptor, b"\0" * chunk)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    chunk //= 2
+        finally:
+            os.close(descriptor)
+
+    def free(self) -> None:
+        """Give the filler's bytes back."""
+        self.filler.unlink(missing_ok=True)
+
+
 def _metadata(key: int, version: int) -> dict[str, object]:
     return {"path": _path(key), "title": f"Soak {key} v{version}"}
 
@@ -204,10 +256,22 @@ class _Host:
     are sent and the queue is empty (or, as a last resort, two days after the end).
     """
 
-    def __init__(self, config: PlexSyncConfig, clock: SteppedClock, the_plan: Plan) -> None:
+    def __init__(
+        self,
+        config: PlexSyncConfig,
+        clock: SteppedClock,
+        the_plan: Plan,
+        disk: FillableDirectory | None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.arrivals = the_plan.arrivals
+        self.full_disk = the_plan.full_disk if disk is not None else ()
+        self.disk = disk
+        self.filled: Window | None = None
+        self.fills = 0
+        self.refused = 0
+        """Times the host's edits were refused because the disk was full (sent again later)."""
         self.sent = 0
         self.store = Store.open(config.db_path)
         self.deadline = clock.true_now() + max(a.at for a in self.arrivals) + 2 * DAY
@@ -215,18 +279,53 @@ class _Host:
 
     def is_set(self) -> bool:
         elapsed = self.clock.true_now() - self.clock.start_at
+        self._fill_or_free(elapsed)
         if self.sent < len(self.arrivals) and self.arrivals[self.sent].at <= elapsed:
             due = []
-            while self.sent < len(self.arrivals) and self.arrivals[self.sent].at <= elapsed:
-                arrival = self.arrivals[self.sent]
+            end = self.sent
+            while end < len(self.arrivals) and self.arrivals[end].at <= elapsed:
+                arrival = self.arrivals[end]
                 due.append((f"soak:{arrival.key}", _metadata(arrival.key, arrival.version)))
-                self.sent += 1
-            enqueue_many(self.config, due, now=self.clock.now())
+                end += 1
+            try:
+                enqueue_many(self.config, due, now=self.clock.now())
+            except DiskFullError:
+                self.refused += 1  # nothing was stored: send them again later
+                return False
+            self.sent = end
             return False
         if self.clock.true_now() > self.deadline:
             self.gave_up = True
             return True
         return self.sent == len(self.arrivals) and self.store.jobs.is_empty()
+
+    def _fill_or_free(self, elapsed: float) -> None:
+        if self.disk is None:
+            return
+        if self.filled is not None and not self.filled.holds(elapsed):
+            self.disk.free()
+            self.filled = None
+        if self.filled is None:
+            for window in self.full_disk:
+                if window.holds(elapsed):
+                    self._truncate_wal()
+                    self.disk.fill()
+                    self.filled = window
+                    self.fills += 1
+                    break
+
+    def _truncate_wal(self) -> None:
+        """Checkpoint the queue's WAL down to nothing, so that the next commit needs new space
+        (SQLite reuses a WAL file's space, so a disk filled behind a large WAL would not bite).
+        """
+        with contextlib.closing(sqlite3.connect(self.config.db_path)) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        """Give the disk back, and close the host's connection."""
+        if self.disk is not None:
+            self.disk.free()
+        self.store.close()
 
 
 @frozen(kw_only=True)
@@ -240,9 +339,12 @@ class SoakResult:
     faults: dict[str, int]
     """Injected fault windows by kind, with clock jumps and poisoned files."""
     faults_met: dict[str, int]
-    """Of those windows, the ones during which at least one job call was made."""
+    """Of those windows, the ones that met work while the breaker was closed."""
+    faults_absorbed: int
+    """Fault windows that met work while an outage of an earlier one was still under way (its
+    record goes on; they need none of their own)."""
     outages_recorded: dict[str, int]
-    """The breaker's outage records by cause."""
+    """The breaker's outage records, by the cause each was opened with."""
     outages_expected: dict[str, int]
     """Fault windows that met work, by the cause their outage should be recorded with."""
     dead_letters: dict[str, int]
@@ -261,6 +363,7 @@ class SoakResult:
             "retried": self.report.retried,
             "faults_injected": self.faults,
             "faults_that_met_work": self.faults_met,
+            "faults_met_during_an_earlier_outage": self.faults_absorbed,
             "outage_records": self.outages_recorded,
             "outage_records_expected": self.outages_expected,
             "dlq": self.dead_letters,
@@ -271,61 +374,84 @@ class SoakResult:
         }
 
 
-def soak(spec: SoakSpec, *, directory: str | None = None) -> SoakResult:
-    """Run *spec*; the queue lives in *directory* (a temporary one by default)."""
+def soak(spec: SoakSpec, *, full_disk_at: str | None = None) -> SoakResult:
+    """Run *spec*; the queue lives in a temporary directory, or in *full_disk_at* (a directory on
+    a filesystem of its own), whose disk is then filled during ``spec.full_disk_windows``.
+    """
     with tempfile.TemporaryDirectory(prefix="plexsync-soak-") as scratch:
         config = PlexSyncConfig(
             plex_url=SIMULATED_URL,
             plex_token="simulated",  # noqa: S106 - the simulated Plex checks no token
-            db_path=os.path.join(directory or scratch, "soak.db"),
+            db_path=os.path.join(full_disk_at or scratch, "soak.db"),
         )
-        return _run(spec, config)
+        disk = None if full_disk_at is None else FillableDirectory(full_disk_at)
+        return _run(spec, config, disk)
 
 
-def _run(spec: SoakSpec, config: PlexSyncConfig) -> SoakResult:
+class _Watch:
+    """The worker's events the checks need, stamped with Plex's time since the start."""
+
+    def __init__(self, clock: SteppedClock, start: float) -> None:
+        self.clock, self.start = clock, start
+        self.opened: list[tuple[float, PauseCause]] = []
+        self.closed: list[float] = []
+        self.succeeded: Counter[int] = Counter()
+        self.dead: dict[int, str] = {}
+
+    def __call__(self, event: Event) -> None:
+        match event:
+            case BreakerOpened(cause=cause):
+                self.opened.append((self.clock.true_now() - self.start, cause))
+            case BreakerClosed():
+                self.closed.append(self.clock.true_now() - self.start)
+            case JobSucceeded(job_id=job_id):
+                self.succeeded[job_id] += 1
+            case JobDeadLettered(job_id=job_id, key=key):
+                self.dead[job_id] = key
+            case _:
+                pass
+
+
+def _run(spec: SoakSpec, config: PlexSyncConfig, disk: FillableDirectory | None) -> SoakResult:
     the_plan = plan(spec)
     clock = SteppedClock(time.time(), the_plan.jumps)
     start = clock.true_now()
     plex = SimulatedPlex(the_plan.scenario, PlexTime(clock), start_at=start, host_clock=clock)
-    host = _Host(config, clock, the_plan)
+    host = _Host(config, clock, the_plan, disk)
     host.is_set()  # the backlog at the start
-    opened: list[tuple[float, PauseCause]] = []
-    succeeded: Counter[int] = Counter()
-    dead: dict[int, str] = {}
-
-    def on_event(event: Event) -> None:
-        match event:
-            case BreakerOpened(cause=cause):
-                opened.append((clock.true_now() - start, cause))
-            case JobSucceeded(job_id=job_id):
-                succeeded[job_id] += 1
-            case JobDeadLettered(job_id=job_id, key=key):
-                dead[job_id] = key
-            case _:
-                pass
-
+    watch = _Watch(clock, start)
     wall = time.perf_counter()
-    report = run_worker(config, clock=clock, plex=plex, stop=host, on_event=on_event)
+    try:
+        report = run_worker(config, clock=clock, plex=plex, stop=host, on_event=watch)
+    finally:
+        if disk is not None:
+            disk.free()
     wall = time.perf_counter() - wall
     store = host.store
     try:
-        problems = _lost_or_duplicated(store, plex, the_plan, host, succeeded=succeeded, dead=dead)
+        problems = _lost_or_duplicated(
+            store, plex, the_plan, host, succeeded=watch.succeeded, dead=watch.dead
+        )
         recorded = store.breaker.outages()
-        met = _windows_met(plex, the_plan.scenario, start, config)
-        problems += _unexplained_outages(recorded, opened, the_plan.scenario, config)
-        problems += _unrecorded_faults(met, opened, the_plan.scenario, config)
+        met, absorbed = _absorbed(
+            _windows_met(plex, the_plan.scenario, start, config), watch.opened, watch.closed
+        )
+        problems += _unexplained_outages(recorded, watch.opened, the_plan.scenario, config)
+        problems += _unrecorded_faults(met, watch.opened, the_plan.scenario, config)
         dead_letters = store.dead_letters.count_by_reason()
     finally:
-        store.close()
+        host.close()
     faults = {kind: len(getattr(the_plan.scenario, kind)) for kind in FAULTS}
     faults["clock_jumps"] = len(clock.jumped)
+    faults["full_disk"] = host.fills
+    faults["edits_refused_by_full_disk"] = host.refused
     keys = {a.key for a in the_plan.arrivals}
     faults["refused_files"] = sum(plex.refused(_path(k)) for k in keys)
     faults["poisoned_files"] = sum(plex.poisoned(_path(k)) for k in keys)
     expected: Counter[str] = Counter()
     for kind, windows in met.items():
         cause = FAULTS[kind][0]
-        if cause is not None:
+        if cause is not None and windows:
             expected[cause.value] += len(windows)
     return SoakResult(
         spec=spec,
@@ -334,7 +460,8 @@ def _run(spec: SoakSpec, config: PlexSyncConfig) -> SoakResult:
         keys=len(keys),
         faults=faults,
         faults_met={kind: len(windows) for kind, windows in met.items()},
-        outages_recorded=dict(Counter(o.cause.value for o in recorded)),
+        faults_absorbed=absorbed,
+        outages_recorded=dict(Counter(cause.value for _, cause in watch.opened)),
         outages_expected=dict(expected),
         dead_letters=dead_letters,
         plex_calls=len(plex.calls),
@@ -432,6 +559,28 @@ def _windows_met(
     return met
 
 
+def _absorbed(
+    met: dict[str, list[Window]], opened: Sequence[tuple[float, PauseCause]], closed: list[float]
+) -> tuple[dict[str, list[Window]], int]:
+    """*met* without the windows that began while an earlier outage was still under way (a
+    probe delayed by a full disk, or the longest cooldown, can reach into the next fault), and
+    how many those were.
+    """
+    spans = [
+        (at, closed[n] if n < len(closed) else float("inf")) for n, (at, _) in enumerate(opened)
+    ]
+    kept: dict[str, list[Window]] = {}
+    absorbed = 0
+    for kind, windows in met.items():
+        kept[kind] = []
+        for w in windows:
+            if any(began < w.start_seconds < ended for began, ended in spans):
+                absorbed += 1
+            else:
+                kept[kind].append(w)
+    return kept, absorbed
+
+
 def _any_within(instants: list[float], window: Window) -> bool:
     at = bisect.bisect_left(instants, window.start_seconds)
     return at < len(instants) and window.holds(instants[at])
@@ -491,8 +640,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=SoakSpec().jobs)
     parser.add_argument("--hours", type=float, default=SoakSpec().hours)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--full-disk-at",
+        metavar="DIR",
+        help="keep the queue in DIR, a directory on a filesystem of its own (a small tmpfs), "
+        "and fill that disk now and then",
+    )
     args = parser.parse_args(argv)
-    result = soak(SoakSpec(jobs=args.jobs, hours=args.hours, seed=args.seed))
+    spec = SoakSpec(jobs=args.jobs, hours=args.hours, seed=args.seed)
+    result = soak(spec, full_disk_at=args.full_disk_at)
     sys.stdout.write(json.dumps(result.summary(), indent=2) + "\n")
     return 1 if result.problems else 0
 

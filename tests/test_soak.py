@@ -4,11 +4,14 @@ time, edits arriving throughout, every kind of fault and clock jump, a few poiso
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core import PauseCause
 from shell.simulated_plex import Scenario, Window
 from shell.soak import FAULTS, SoakSpec, plan, soak
 from shell.soak import _unexplained_outages as unexplained
 from tests.builders import make_config
+from tests.small_disk import mounted
 
 SPEC = SoakSpec(jobs=2000, hours=6, seed=7)
 
@@ -24,6 +27,19 @@ def test_a_six_hour_soak_loses_nothing_and_records_exactly_the_injected_outages(
     assert result.outages_recorded == result.outages_expected
     poisoned = result.faults["refused_files"] + result.faults["poisoned_files"]
     assert 0 < sum(result.dead_letters.values()) >= poisoned
+
+
+def test_a_soak_whose_disk_fills_now_and_then_loses_nothing(tmp_path: Path) -> None:
+    """The same soak with its queue on a small filesystem that is filled three times: the host's
+    edits are refused while it is full and sent again later, the worker waits for space, and
+    still nothing is lost, stuck or done twice, and the outage records match the faults.
+    """
+    for disk in mounted(tmp_path, size="64m"):
+        result = soak(SPEC, full_disk_at=str(disk.root))
+        assert result.problems == ()
+        assert result.faults["full_disk"] == SPEC.full_disk_windows
+        assert result.faults["edits_refused_by_full_disk"] > 0
+        assert result.outages_recorded == result.outages_expected
 
 
 def test_the_schedule_is_the_seeds() -> None:
