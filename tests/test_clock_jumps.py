@@ -32,6 +32,7 @@ from core import (
 )
 from shell import FakeClock, Scenario, SimulatedPlex, Window, enqueue, run_worker, status
 from shell.payload import Metadata
+from shell.simulated_plex import Call
 from shell.store import Store
 from shell.worker import WorkerReport, decisions
 from shell.worker.owner import new_owner
@@ -94,6 +95,24 @@ class FailsFirst(SimulatedPlex):
             self.clock.sleep(self.scenario.call_seconds)
             return Failed(ErrorClass.TRANSIENT, "(500) internal server error (simulated)")
         return super().apply(metadata)
+
+
+class TimesOutFirst(SimulatedPlex):
+    """A healthy simulated Plex on which each path's first edit lands but its answer never
+    comes (a read timeout): the edit may land late, so a later success is resent once the
+    late-landing window has passed.
+    """
+
+    def apply(self, metadata: Metadata) -> Outcome:
+        if any(c.path == metadata.path for c in self.calls):
+            return super().apply(metadata)
+        self.clock.sleep(self.scenario.call_seconds)
+        self.items[metadata.path] = metadata
+        outcome = Failed(ErrorClass.OUTAGE, "read timed out (simulated)", may_land=True)
+        self.calls.append(
+            Call(at=self.clock.now(), kind="apply", path=metadata.path, result="late")
+        )
+        return outcome
 
 
 def queue(config: PlexSyncConfig, clock: FakeClock, count: int) -> None:
@@ -160,6 +179,26 @@ def test_jobs_scheduled_before_a_clock_stepped_back_a_day_run_within_the_longest
     assert report.dead_lettered_total == 0
     assert set(plex.tried.values()) == {3}
     assert set(successes(plex).values()) == {1}
+
+
+def test_an_edit_that_may_land_late_is_resent_once_after_a_clock_stepped_back_a_day(
+    tmp_path: Path,
+) -> None:
+    """An edit times out (it may still land); its retry is scheduled, and the clock steps back a
+    day. The retry succeeds and is resent once, a late-landing window later, as without the
+    jump, not every window until the clock has caught up with the day (the soak found this).
+    """
+    config = db_config(tmp_path)
+    clock = FakeClock()
+    plex = TimesOutFirst(Scenario(), clock)
+    queue(config, clock, 1)
+    jump = JumpOnce(clock, -DAY, RetryScheduled).watch(plex)
+    report = work(config, clock, plex, jump)
+
+    assert jump.landed_at is not None
+    assert report.done == 1
+    assert [c.result for c in plex.calls if c.kind == "apply"] == ["late", "success", "success"]
+    assert plex.calls[-1].at - jump.landed_at <= 2 * config.late_edit_window_seconds
 
 
 def test_a_clock_stepped_ahead_a_day_charges_and_dead_letters_nothing(tmp_path: Path) -> None:

@@ -307,7 +307,10 @@ def _write(
             )
         case _:
             assert_never(decision.action)
-    late = decision.job.late_edit_until_at
-    if written and late is not None and late != stored.job.late_edit_until_at:
-        tx.late_edits.extend(stored.job.key, until_at=late)
+    late, before = decision.job.late_edit_until_at, stored.job.late_edit_until_at
+    if written and late is not None and late != before:
+        if before is not None and late < before:  # cut to a window from now: a clock stepped back
+            tx.late_edits.cut(stored.job.key, until_at=late)
+        else:
+            tx.late_edits.extend(stored.job.key, until_at=late)
     return written
