@@ -1,4 +1,4 @@
-"""The wall clock jumps a day, back or ahead, while the worker runs (design rule 16): the real
+"""The wall clock jumps a day, back or ahead, while the worker runs (design rule 17): the real
 worker loop on real SQLite files, the fake clock stepped from inside the run, the simulated Plex.
 
 The rules: nothing is held longer than its bound from now (a probe a cooldown away, a job the
