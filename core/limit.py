@@ -31,13 +31,13 @@ from attrs import evolve, field, frozen
 from core import validation as check
 from core.outcomes import ErrorClass, Failed, Outcome
 
-LATENCY_TOLERANCE: Final = 1.5
+LATENCY_TOLERANCE: Final = 1.3
 """A call slower than this many times the baseline was queued at the server: shrink."""
 MOST_DECREASE: Final = 0.5
 """The smallest share of the limit a round of slow answers keeps."""
 OVERLOAD_DECREASE: Final = 0.5
 """The share of the limit kept after an overload signal."""
-LATENCY_SLACK_SECONDS: Final = 0.005
+LATENCY_SLACK_SECONDS: Final = 0.002
 """A sample this much above the tolerated latency still counts as near the baseline: timer noise
 on a fast local server is not queueing."""
 BASELINE_DRIFT: Final = 0.05

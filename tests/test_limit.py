@@ -11,6 +11,8 @@ import pytest
 from core import ErrorClass, Failed, Succeeded
 from core.limit import (
     BASELINE_DRIFT,
+    LATENCY_SLACK_SECONDS,
+    LATENCY_TOLERANCE,
     Completed,
     Limit,
     Overloaded,
@@ -55,7 +57,7 @@ def test_an_untested_limit_does_not_grow() -> None:
 def test_a_slow_answer_shrinks_by_the_gradient_over_a_round() -> None:
     """A round of answers at twice the tolerated latency halves the limit, no more."""
     limit = Limit(maximum=16, limit=8.0, baseline_seconds=0.1)
-    tolerated = 1.5 * 0.1 + 0.005
+    tolerated = LATENCY_TOLERANCE * 0.1 + LATENCY_SLACK_SECONDS
     for _ in range(8):
         limit = next_limit(limit, answered(tolerated * 4, 8))
     assert limit.limit == pytest.approx(4.0)
