@@ -61,6 +61,12 @@ class Capacity:
             self._serving = None
             self._changed.notify_all()
 
+    @property
+    def busy(self) -> int:
+        """Requests being served now (not those waiting their turn)."""
+        with self._changed:
+            return self._busy
+
     def served(self) -> list[Served]:
         """Every request served or refused since the capacity was limited, in arrival order."""
         with self._changed:
