@@ -49,7 +49,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import attrs
 import requests
@@ -374,6 +374,21 @@ class PlexServerGateway:
                 return HealthReport(Health.UNTRUSTED, problem)
             return HealthReport(Health.DOWN)
         return HealthReport(_health_of(response.status_code, response.content))
+
+    def reachable(self) -> bool:
+        """Whether Plex's address accepts a TCP connection (closed at once: no request, nothing
+        for Plex to do, no token sent).
+        """
+        address = urlsplit(self.config.plex_url)
+        default_port = 443 if address.scheme == "https" else 80
+        try:
+            port = address.port or default_port
+            with socket.create_connection(
+                (address.hostname or "", port), timeout=self.config.connect_timeout_seconds
+            ):
+                return True
+        except (OSError, ValueError):
+            return False
 
     # ------------------------------------------------------------------ steps
     def _call(self, stage: Stage, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401

@@ -60,7 +60,7 @@ from core import (
 )
 from core.limit import Limit, Restarted, initial_limit, next_limit, observe
 from shell.clock import Clock, SystemClock
-from shell.gateway import PlexGateway, check_health
+from shell.gateway import Knocks, PlexGateway, check_health
 from shell.payload import decode_payload
 from shell.redact import get_logger
 from shell.settings import load_config
@@ -76,6 +76,7 @@ from shell.worker.signals import StopNow, stop_on_signals
 
 log = get_logger("plexsync.worker")
 
+OUTAGE: Final = PauseCause.OUTAGE
 OUTAGE_LOG_INTERVAL: Final = 300.0
 """Seconds between status lines while Plex is unavailable (never one per poll)."""
 FLUSH_SECONDS: Final = 1.0
@@ -86,8 +87,6 @@ REAP_INTERVAL: Final = 1.0
 """Seconds between looks for expired leases (a dead worker's jobs)."""
 SWEEP_INTERVAL: Final = 3600.0
 """Seconds between DLQ retention sweeps."""
-LIMIT_HISTORY: Final = 10_000
-"""Changes of the concurrency limit a report keeps (the latest)."""
 
 
 class StopSignal(Protocol):
@@ -118,8 +117,6 @@ class WorkerReport:
     held: PauseCause | None = None
     """Why work was held when the worker stopped (Plex down, the token rejected, the settings
     wrong), or ``None`` if nothing held it: a caller from cron or systemd can tell."""
-    limits: tuple[tuple[float, int], ...] = ()
-    """When the concurrency limit changed and to how many calls (the latest ``LIMIT_HISTORY``)."""
 
     @property
     def dead_lettered_total(self) -> int:
@@ -135,6 +132,7 @@ def run_worker(
     clock: Clock | None = None,
     plex: PlexGateway | None = None,
     on_event: Callable[[Event], None] | None = None,
+    on_limit: Callable[[float, int], None] | None = None,
 ) -> WorkerReport:
     """Work the queue in *config*'s database until stopped (without *config*, the settings are
     read as ``plexsync`` reads them: the TOML file and ``PLEXSYNC_*`` variables).
@@ -142,7 +140,8 @@ def run_worker(
     Stops when *stop* is set, on SIGINT/SIGTERM (when called in the main thread without *stop*),
     or, with *until_idle*, as soon as no job can be worked now (jobs due later, or held by an
     open breaker, stay queued). *clock* defaults to the system clock, *plex* to the real Plex
-    gateway; *on_event* receives every event the core reports.
+    gateway; *on_event* receives every event the core reports, *on_limit* each change of the
+    concurrency limit (the instant, and how many calls may now be in flight).
     """
     config = load_config() if config is None else config
     stop_event = threading.Event()
@@ -162,7 +161,7 @@ def run_worker(
             announce(config.db_path),
             named_failures(config.db_path),
         ):
-            worker = _Worker(config, store, clock, plex, on_event)
+            worker = _Worker(config, store, clock, plex, on_event=on_event, on_limit=on_limit)
             stopping = stop if stop is not None else stop_event
             storage.record_start(store, alone=alone, checked_at=checked_at)
             return worker.run(stopping, until_idle=until_idle)
@@ -179,13 +178,16 @@ class _Worker:
         store: Store,
         clock: Clock,
         plex: PlexGateway,
+        *,
         on_event: Callable[[Event], None] | None,
+        on_limit: Callable[[float, int], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.plex = plex
         self.on_event = on_event
+        self.on_limit = on_limit
         self.log = EventLog(config.plex_url)
         self.owner = new_owner()
         self.done = self.retried = self.plex_calls = self.probes = self.outages = self.lost = 0
@@ -193,13 +195,15 @@ class _Worker:
         self.last_outage_log_at: float | None = None
         self.last_sweep_at: float | None = None
         self.last_reap_at: float | None = None
+        self.last_knock_at: float | None = None
+        self.port_closed = False
+        """Whether Plex's port refused connections at the last look during an outage."""
         self.stop: StopSignal | None = None
         self.call_seconds = 0.05
         """Moving average of the time between attempts coming back: sizes claims to about a
         second of work."""
         self.full_disk = storage.FullDisk(store, clock, self.owner)
         self.limit = initial_limit(config.max_in_flight, adaptive=config.adaptive_concurrency)
-        self.limits: deque[tuple[float, int]] = deque(maxlen=LIMIT_HISTORY)
         threads = config.max_in_flight if isinstance(clock, SystemClock) else 0
         self.flights = Flights(self._attempt, clock, threads=threads if threads > 1 else 0)
 
@@ -256,7 +260,6 @@ class _Worker:
             stopped_at=stopped_at,
             lost=self.lost,
             held=self._held(),
-            limits=tuple(self.limits),
         )
 
     def _held(self) -> PauseCause | None:
@@ -281,6 +284,8 @@ class _Worker:
             case Hold(until_at=until):
                 self._restart_limit(now)
                 self._log_outage_status(now, until)
+                if self._knock(now):
+                    return True  # Plex listens again: the probe is due now
                 return self._idle(now, until_idle=until_idle)
             case Proceed():
                 batch = decisions.claim(
@@ -304,6 +309,26 @@ class _Worker:
         )
         wake = wake_at(breaker, now=now, next_due_at=next_due_at, config=self.config)
         self.clock.sleep(wake - now)
+        return True
+
+    def _knock(self, now: float) -> bool:
+        """While work is held for an outage, see (every ``poll_interval``, without a request)
+        whether Plex's port accepts connections; ``True`` when it refused them at the last
+        look and accepts them now: the breaker then probes at once, instead of at the end of a
+        cooldown that may have grown to minutes.
+        """
+        outage = self.store.breaker.load().outage
+        if not isinstance(self.plex, Knocks) or outage is None or outage.cause is not OUTAGE:
+            self.port_closed = False
+            return False
+        if not _due(self.last_knock_at, now, self.config.poll_interval):
+            return False
+        self.last_knock_at = now
+        closed_before, self.port_closed = self.port_closed, not self.plex.reachable()
+        if not closed_before or self.port_closed:
+            return False
+        self._emit(decisions.report_reachable(self.store, now=now, config=self.config))
+        log.info("%s accepts connections again: probing now", self.log.plex)
         return True
 
     def _probe(self) -> None:
@@ -428,7 +453,8 @@ class _Worker:
     def _set_limit(self, limit: Limit, now: float) -> None:
         if limit.slots != self.limit.slots:
             log.debug("concurrency limit: %s in flight", counted(limit.slots, "call"))
-            self.limits.append((now, limit.slots))
+            if self.on_limit is not None:
+                self.on_limit(now, limit.slots)
         self.limit = limit
 
     def _flush(

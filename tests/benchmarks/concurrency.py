@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
+from attrs import frozen
 
 import shell
 from core import BreakerClosed, Event, JobSucceeded, PlexSyncConfig
@@ -63,16 +64,24 @@ def _enqueue(config: PlexSyncConfig, first: int, jobs: int) -> None:
         shell.enqueue_many(config, batch)
 
 
+@frozen(kw_only=True)
+class Worked:
+    """What one run of the worker did, how long it took, and its limit's changes."""
+
+    report: WorkerReport
+    seconds: float
+    limits: list[tuple[float, int]]
+
+
 def work(
     config: PlexSyncConfig,
     *,
     on_event: Callable[[Event], None] | None = None,
     until_empty: bool = True,
-) -> tuple[WorkerReport, float]:
-    """Run the worker on the system clock until the queue is empty (retries included); the
-    report and the seconds it took.
-    """
+) -> Worked:
+    """Run the worker on the system clock until the queue is empty (retries included)."""
     stop = threading.Event()
+    limits: list[tuple[float, int]] = []
 
     def watch() -> None:
         store = Store.open(config.db_path)
@@ -87,13 +96,19 @@ def work(
     started = time.perf_counter()
     if until_empty:
         watcher.start()
-    report = shell.run_worker(config, stop=stop, until_idle=not until_empty, on_event=on_event)
+    report = shell.run_worker(
+        config,
+        stop=stop,
+        until_idle=not until_empty,
+        on_event=on_event,
+        on_limit=lambda at, slots: limits.append((at, slots)),
+    )
     elapsed = time.perf_counter() - started
     stop.set()
     if until_empty:
         watcher.join()
     shell.api.close_store(config)
-    return report, elapsed
+    return Worked(report=report, seconds=elapsed, limits=limits)
 
 
 def plugin_model(fake: RemotePlex, jobs: int) -> float:
@@ -129,17 +144,17 @@ def throughput(jobs: int, serial_jobs: int, plugin_jobs: int) -> list[dict[str, 
             fake.limit(capacity, latency)
             adaptive = _config(fake, directory, max_in_flight=MAX_IN_FLIGHT)
             _enqueue(adaptive, 0, jobs)
-            report, seconds = work(adaptive)
-            assert report.done == jobs, report
-            ours = jobs / seconds
+            worked = work(adaptive)
+            assert worked.report.done == jobs, worked.report
+            ours = jobs / worked.seconds
             serial = _config(fake, directory, max_in_flight=1)
             _enqueue(serial, 0, serial_jobs)
-            report_serial, seconds_serial = work(serial)
-            assert report_serial.done == serial_jobs, report_serial
-            one_at_a_time = serial_jobs / seconds_serial
+            worked_serial = work(serial)
+            assert worked_serial.report.done == serial_jobs, worked_serial.report
+            one_at_a_time = serial_jobs / worked_serial.seconds
             plugin = plugin_model(fake, plugin_jobs)
         ceiling = capacity / latency
-        peak = max((slots for _, slots in report.limits), default=1)
+        peak = max((slots for _, slots in worked.limits), default=1)
         rows += [
             {
                 "L_ms": round(latency * 1000),
@@ -191,11 +206,12 @@ def politeness(jobs: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
         dropper = threading.Thread(target=drop_halfway, daemon=True)
         dropper.start()
-        report, _ = work(config)
+        worked = work(config)
         dropper.join()
         served = fake.served()
+    report = worked.report
     (drop_at, drop_mono) = dropped[0]
-    limits = [(at - drop_at, slots) for at, slots in report.limits]
+    limits = [(at - drop_at, slots) for at, slots in worked.limits]
     before = [slots for at, slots in limits if at < 0]
     slots_at_drop = before[-1] if before else 1
     fell = next((at for at, slots in limits if at >= 0 and slots <= 2), None)
@@ -261,10 +277,11 @@ def overload(jobs: int) -> list[dict[str, Any]]:
         fake.limit(capacity, latency, refuse=True)
         config = _config(fake, directory, max_in_flight=MAX_IN_FLIGHT)
         _enqueue(config, 0, jobs)
-        report, seconds = work(config)
+        worked = work(config)
         refused = sum(1 for request in fake.served() if request.refused)
+    report, seconds = worked.report, worked.seconds
     started = report.started_at
-    late = [_in_force(report.limits, started + seconds * (0.5 + n / 200)) for n in range(100)]
+    late = [_in_force(worked.limits, started + seconds * (0.5 + n / 200)) for n in range(100)]
     _progress("concurrency overload")
     return [
         {
@@ -273,7 +290,7 @@ def overload(jobs: int) -> list[dict[str, Any]]:
             "dead_lettered": report.dead_lettered_total,
             "retried": report.retried,
             "answered_503": refused,
-            "limit_peak": max((s for _, s in report.limits), default=1),
+            "limit_peak": max((s for _, s in worked.limits), default=1),
             "limit_median_second_half": statistics.median(late) if late else None,
             "limit_max_second_half": max(late) if late else None,
             "seconds": round(seconds, 1),
@@ -317,12 +334,12 @@ def recovery(jobs: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
         outages = threading.Thread(target=outage, daemon=True)
         outages.start()
-        report, _ = work(config, on_event=on_event)
+        worked = work(config, on_event=on_event)
         outages.join()
     up = moments["up"]
     first = min(at for at in done_at if at >= up)
     closed = moments["closed"]
-    limits = [(at - closed, slots) for at, slots in report.limits]
+    limits = [(at - closed, slots) for at, slots in worked.limits]
     reached = {
         n: next((round(at, 2) for at, slots in limits if at >= 0 and slots >= n), None)
         for n in (2, 3, 4)
