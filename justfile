@@ -28,7 +28,7 @@ setup:
 demo: setup
     {{bin}}/python -m tests.demo
 
-# the benchmarks, beside persist-queue, huey and raw SQLite (a few minutes; --quick for a smoke run)
+# the benchmarks, beside persist-queue, huey and raw SQLite (a few minutes; --quick: a smoke run; --stash-plugin: the Stash plugin's)
 bench *args: setup
     {{bin}}/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
     {{bin}}/python -m tests.benchmarks {{args}}

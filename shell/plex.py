@@ -71,6 +71,7 @@ from shell.classify import (
 from shell.clock import Clock, SystemClock
 from shell.fields import FIELDS, Field, Kind
 from shell.gateway import HealthReport
+from shell.held import Held
 from shell.payload import Metadata
 from shell.redact import get_logger, redact, remember_secret
 from shell.store import Store
@@ -86,6 +87,8 @@ FULL_ITEMS_PER_REQUEST: Final = 100
 """Items listed without their files are read in full this many a request."""
 SCAN_WINDOW_SECONDS: Final = 3600.0
 """A folder's partial scan is requested at most once in this long."""
+_NO_ITEM: Final = frozenset({ErrorClass.NOT_FOUND, ErrorClass.PERMANENT})
+"""The failures of ``_locate`` that concern one path, not Plex as a whole."""
 MOVIE_TYPE: Final = 1
 LIBRARY: Final = "com.plexapp.plugins.library"
 """The identifier Plex's rating endpoint wants for items of a library section."""
@@ -389,6 +392,53 @@ class PlexServerGateway:
                 return True
         except (OSError, ValueError):
             return False
+
+    # ------------------------------------------------------------------ reading, for hosts
+    def held(self, paths: Sequence[str]) -> dict[str, Held | Failed] | Failed:
+        """What Plex holds for each of *paths* (as the host sees them, mapped as a job's path
+        is): a ``Held`` (the complete item, and the digests of the images plexsync last
+        uploaded to it), or why there is none (not-found for an item Plex does not have yet,
+        permanent for a path outside every library folder or matching several items). Found as
+        a job finds its item, read in full ``FULL_ITEMS_PER_REQUEST`` items a request; it never
+        asks Plex to scan and changes nothing. If Plex cannot be read at all (down, refusing
+        the token, no usable section) that one failure is returned.
+        """
+        found: dict[str, Held | Failed] = {}
+        keys: dict[str, int] = {}
+        try:
+            for path in dict.fromkeys(paths):
+                try:
+                    entry = self._locate(map_path(path, self.config.path_mappings), may_scan=False)
+                except _Abort as failed:
+                    if failed.failure.error_class not in _NO_ITEM:
+                        raise
+                    found[path] = failed.failure
+                else:
+                    keys[path] = entry.rating_key
+            server = self._connect()
+            wanted = list(dict.fromkeys(keys.values()))
+            items: dict[int, ET.Element] = {}
+            for start in range(0, len(wanted), FULL_ITEMS_PER_REQUEST):
+                batch = wanted[start : start + FULL_ITEMS_PER_REQUEST]
+                items.update(self._call("lookup", _full_items, server.query, batch))
+        except _Abort as failed:
+            return failed.failure
+        store = self._memory()
+        images = [f.key for f in FIELDS if f.kind is Kind.IMAGE]
+        with store.reading():
+            for path, key in keys.items():
+                item = items.get(key)
+                if item is None:  # gone since the index was built
+                    problem = f"no Plex item for {path} now"
+                    found[path] = Failed(ErrorClass.NOT_FOUND, redact(problem))
+                    continue
+                uploaded = {
+                    name: digest
+                    for name in images
+                    if (digest := store.images.last_hash(server.machineIdentifier, key, name))
+                }
+                found[path] = Held(rating_key=key, item=item, images=uploaded)
+        return found
 
     # ------------------------------------------------------------------ steps
     def _call(self, stage: Stage, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:  # noqa: ANN401
@@ -694,11 +744,16 @@ def _list_movies(query: _Query, section_key: int) -> dict[int, tuple[str, list[s
 
 def _files_of_items(query: _Query, rating_keys: Sequence[int]) -> dict[int, list[str]]:
     """The files of each item, read in full (one request); an item Plex no longer has has none."""
+    return {key: _files(video) for key, video in _full_items(query, rating_keys).items()}
+
+
+def _full_items(query: _Query, rating_keys: Sequence[int]) -> dict[int, ET.Element]:
+    """The complete ``<Video>`` of each of *rating_keys* Plex still has (one request)."""
     try:
-        items = query(f"/library/metadata/{','.join(map(str, rating_keys))}")
+        items = query(f"/library/metadata/{','.join(map(str, rating_keys))}?includeFields=1")
     except NotFound:  # none of them is there any more
         return {}
-    return {int(video.attrib["ratingKey"]): _files(video) for video in items.findall("Video")}
+    return {int(video.attrib["ratingKey"]): video for video in items.findall("Video")}
 
 
 def _files(video: ET.Element) -> list[str]:

@@ -9,6 +9,7 @@ of the WAL). These tests talk SQL only to produce that second state.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,6 +17,7 @@ import os
 import random
 import re
 import shutil
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -30,6 +32,7 @@ from shell.api import close_store
 from shell.payload import Metadata
 from shell.store import DamagedError, Filters, Store, maintenance
 from shell.store.database import RECOVER_ADVICE
+from shell.store.maintenance import Stretch
 from shell.worker import decisions
 from shell.worker.decisions import Attempted
 from shell.worker.presence import announce
@@ -316,6 +319,27 @@ def test_a_torn_last_page_is_lost_up_to_the_last_id_handed_out(tmp_path: Path) -
         assert store.enqueue("scene:new", json.dumps(metadata(1000)), now=0.0) == ITEMS + 1
     finally:
         store.close()
+
+
+def test_a_table_whose_root_page_is_lost_counts_its_loss_from_the_first_id(
+    tmp_path: Path,
+) -> None:
+    """With a table's root page unreadable, every row of it is lost, and the count says so
+    plainly: ids 1 to the last handed out, not from SQLite's least possible rowid.
+    """
+    config = queue_of(tmp_path, items=5)
+    with contextlib.closing(sqlite3.connect(config.db_path)) as db:
+        [(root,)] = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'jobs'")
+    data = bytearray(Path(config.db_path).read_bytes())
+    data[(root - 1) * PAGE : root * PAGE] = bytes(PAGE)
+    Path(config.db_path).write_bytes(bytes(data))
+    report = maintenance.recover(config.db_path, now=time.time())
+    [jobs] = [t for t in report.tables if t.table == "jobs"]
+    assert (jobs.salvaged, jobs.unreadable, jobs.lost_at_most) == (
+        0,
+        (Stretch(first=1, last=5),),
+        5,
+    )
 
 
 def test_db_recover_refuses_while_a_worker_runs(torn: PlexSyncConfig) -> None:

@@ -514,6 +514,21 @@ def test_plugin_cookie_reads_the_api_key_then_expires(
     assert [r.auth for r in fake.requests] == ["cookie", "expired_cookie", "api_key"]
 
 
+def test_a_new_api_key_refuses_the_old_one_after_the_given_requests(
+    fake: FakeStash, http: requests.Session
+) -> None:
+    """`change_api_key_after(2, key)`: two more requests pass with the old key, then only the
+    new key is accepted (a key generated in Settings > Security while a task runs).
+    """
+    fake.change_api_key_after(2, "new-key")
+    statuses = [gql(http, fake, "{ version { hash } }").status_code for _ in range(3)]
+    renewed = gql(http, fake, "{ version { hash } }", headers={"ApiKey": "new-key"})
+
+    assert statuses == [200, 200, 401]
+    assert renewed.status_code == 200
+    assert [r.auth for r in fake.requests] == ["api_key", "api_key", "bad_api_key", "api_key"]
+
+
 def test_each_cookie_request_hands_back_a_fresh_cookie(
     fake: FakeStash, http: requests.Session
 ) -> None:

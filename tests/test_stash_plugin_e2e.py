@@ -5,11 +5,18 @@ plexapi over HTTP), then the Plex item's fields, locks and poster.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from shell.store import Store
+from shell.worker.presence import announce, worker_running
 from tests.builders import TOKEN
 from tests.fake_plex import FakePlex
 from tests.fake_stash import FakeStash
@@ -206,4 +213,191 @@ def test_tasks_sync_all_then_changed_process_retry_and_status(
     assert processed.error is None
     status = plugin.task("status")
     assert "check: everything is in order" in status.lines("i"), status.stderr
+    assert "token: accepted" in status.lines("i")  # what `plexsync check` says
+    assert "section: 'Movies' (movie): /media" in status.lines("i")
+
+    lib.edit_scene(scenes[5], title="queued, not yet worked")
+    with announce(plugin.db_path):
+        plugin.task("changed")
+        queued = plugin.task("status")
+    looked_up = "path: /media/s05.mp4 (no path_mappings entry applies): in Plex: "
+    assert any(line.startswith(looked_up) for line in queued.lines("i")), queued.stderr
     assert any(line.startswith("dead letters: 1") for line in status.lines("i")), status.stderr
+
+
+HEAVY_MODULES = (
+    "shell.worker.loop",
+    "shell.simulated_plex",
+    "shell.simulate",
+    "shell.plex",
+    "shell.cli",
+    "plexapi",
+    "requests",
+)
+"""What a hook run must not import: it runs inside the user's save, once per scene of a bulk
+edit, so its interpreter start and imports are most of its time."""
+
+
+def test_a_hook_run_imports_neither_the_worker_nor_plex_client_nor_the_cli(
+    plugin: InstalledPlugin, stash: FakeStash
+) -> None:
+    """A hook run (the installed launcher, Stash's stdin) queues its scene without importing
+    the worker, the simulator, plexapi, requests or the command line.
+    """
+    scene = stash.library.add_scene(paths=["/media/a.mp4"], title="A", cover=JPEG)
+    stdin = stash.hook_stdin(
+        stash.library.edit_scene(scene, title="B"), config_dir=str(plugin.config_dir)
+    )
+    launcher = plugin.argv[1]
+    probe = (
+        "import runpy, sys\n"
+        "try:\n"
+        f"    runpy.run_path({launcher!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n')\n"
+    )
+    plugin.data_dir.mkdir(parents=True)
+    with announce(plugin.db_path):  # a worker runs: the hook starts none
+        done = subprocess.run(
+            [plugin.argv[0], "-c", probe],
+            input=stdin,
+            capture_output=True,
+            cwd=plugin.cwd,
+            env=plugin.env,
+            check=True,
+        )
+    assert json.loads(done.stdout)["output"] == f"scene {scene} queued for Plex"
+    modules = done.stderr.decode().rpartition("MODULES ")[2].split()
+    assert "shell.stash.hook" in modules
+    loaded = [m for m in modules if m.startswith(HEAVY_MODULES)]
+    assert loaded == []
+
+
+def test_an_api_key_stash_refuses_stops_the_task_with_one_line_and_loses_nothing(
+    plugin: InstalledPlugin, stash: FakeStash
+) -> None:
+    """When Stash refuses the API key a task read at its start (401: a new key was generated
+    while it ran), the task stops with one clear error line; what it queued stays queued, the
+    last sync's mark does not move, and the next run (which reads the new key) queues it all.
+    """
+    lib = stash.library
+    for n in range(600):  # two pages
+        lib.add_scene(paths=[f"/media/k{n:03d}.mp4"], title=f"K{n}")
+    plugin.data_dir.mkdir(parents=True)
+    # The settings (by cookie), page 1 and its 500 covers pass; page 2 is refused.
+    stash.change_api_key_after(502, "a-newer-key")
+
+    with announce(plugin.db_path):  # no worker takes the jobs meanwhile
+        refused = plugin.task("all")
+        assert plugin.queued() == 500
+        again = plugin.task("changed")
+
+    assert refused.error == (
+        "sync stopped after queuing 500 of 600 scenes: Stash refused the API key read when this "
+        "run began (HTTP 401): if a new key was generated since (Settings > Security), run it "
+        "again"
+    )
+    assert refused.lines("e") == [refused.error]
+    refusals = [(r.path, r.status) for r in stash.requests if r.auth == "bad_api_key"]
+    assert refusals == [("/graphql", 401)]  # one refusal, then the task stopped
+    assert "no sync has run yet: syncing every scene" in again.lines("i"), again.stderr
+    assert again.output.startswith("queued 600 of 600 scenes"), again.stderr
+    assert plugin.queued() == 600
+    assert "a-newer-key" not in refused.stderr + again.stderr + refused.stdout + again.stdout
+
+
+def test_a_service_worker_is_used_as_it_is_and_never_doubled(
+    tmp_path: Path, plugin: InstalledPlugin, stash: FakeStash, plex: FakePlex
+) -> None:
+    """With a service worker running (`plexsync run`, its own process), a hook queues its scene
+    and starts no worker, and the service applies it; a detached worker started all the same
+    (the service began after the hook looked) leaves at once without working.
+    """
+    key = plex.add_item(1, "/media/a.mp4", title="a")
+    scene = stash.library.add_scene(paths=["/media/a.mp4"], title="A")
+    plugin.data_dir.mkdir(parents=True)
+    env = plugin.env | {
+        "PLEXSYNC_DB_PATH": plugin.db_path,
+        "PLEXSYNC_PLEX_URL": plex.url,
+        "PLEXSYNC_PLEX_TOKEN": TOKEN,
+    }
+    log = (tmp_path / "service.log").open("wb")
+    service = subprocess.Popen(
+        [sys.executable, "-m", "shell.cli", "run"], env=env, cwd=tmp_path, stdout=log, stderr=log
+    )
+    try:
+        until(lambda: worker_running(plugin.db_path), "the service announced itself")
+
+        answer = plugin.hook(stash.library.edit_scene(scene, title="B"))
+        assert answer.output == f"scene {scene} queued for Plex"  # no worker started
+        until(lambda: plex.item(key).title == "B", "the service applied the edit")
+
+        handover = json.dumps(
+            {
+                "plugin": stash.library.plugin_config(["plexsync"])["plexsync"],
+                "data_dir": str(plugin.data_dir),
+            }
+        ).encode()
+        late = subprocess.run(
+            [sys.executable, "-m", "shell.stash.autostart"],
+            input=handover,
+            env=plugin.env,
+            cwd=plugin.data_dir,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert late.returncode == 0
+        worker_log = (plugin.data_dir / "worker.log").read_text(encoding="utf-8")
+        assert "a worker already runs on the queue: this one" in worker_log
+        assert "worker started by the Stash plugin" not in worker_log
+        assert service.poll() is None  # the service goes on
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)
+        log.close()
+    assert service.returncode == 0
+
+
+def test_sync_all_with_covers_reads_each_cover_once_and_queues_every_scene(
+    plugin: InstalledPlugin, stash: FakeStash
+) -> None:
+    """Sync all with covers on reads the scenes a page at a time and each cover once, keeps one
+    file per distinct image, and queues every scene, with a poster where it has a cover; its
+    time is printed, not asserted.
+    """
+    lib = stash.library
+    scenes = 300
+    for n in range(scenes):  # 200 covers of 50 distinct images; 100 scenes without a cover
+        image = None if n % 3 == 0 else JPEG[:-2] + bytes([n % 50]) + JPEG[-2:]
+        lib.add_scene(paths=[f"/media/c{n:03d}.mp4"], title=f"C{n}", cover=image)
+    plugin.data_dir.mkdir(parents=True)
+    stash.clear_requests()
+
+    with announce(plugin.db_path):
+        answer = plugin.task("all")
+
+    assert answer.output.startswith(f"queued {scenes} of {scenes} scenes"), answer.stderr
+    assert stash.count("/scene/") == scenes
+    assert len(stash.graphql_requests("findScenes")) == 1
+    images = [p for p in (plugin.data_dir / "images").rglob("*") if p.is_file()]
+    assert len(images) == 50
+    store = Store.open(plugin.db_path)
+    try:
+        with store.reading():
+            rows = store.jobs.rows()
+    finally:
+        store.close()
+    assert len(rows) == scenes
+    assert sum(1 for row in rows if "poster" in row.payload) == 200  # type: ignore[operator]
+    print(f"\nsync all with covers, {scenes} scenes: {answer.seconds:.2f} s ({answer.output})")
+
+
+def until(condition: Callable[[], bool], what: str, seconds: float = 30) -> None:
+    """Wait for *condition*; fail naming *what* did not happen in time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not in {seconds:g} s: {what}")
+        time.sleep(0.05)

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from returns.result import Failure, Success
 
+from core import counted
 from shell.cli import render
 from shell.cli.errors import CliError, Exit
 from shell.settings import load_settings
@@ -156,10 +157,17 @@ def recover_command(args: argparse.Namespace) -> int:
     else:
         counts = {t.table: t for t in report.tables}
         losses = [t.lost_at_most for t in report.tables]
-        lost = "an unknown number of" if None in losses else f"up to {sum(filter(None, losses))}"
+        most = sum(filter(None, losses))
+        lost = (
+            "an unknown number of rows lost"
+            if None in losses
+            else f"up to {counted(most, 'row')} lost"
+            if most
+            else "no row lost"
+        )
         print(
-            f"recovered {path}: {counts['jobs'].salvaged} jobs and "
-            f"{counts['dead_letters'].salvaged} dead letters salvaged, {lost} rows lost"
+            f"recovered {path}: {counted(counts['jobs'].salvaged, 'job')} and "
+            f"{counted(counts['dead_letters'].salvaged, 'dead letter')} salvaged, {lost}"
         )
         print(f"the damaged file is kept as {report.kept_as}")
         render.print_table(

@@ -5,7 +5,7 @@ the ``plexsync stash`` commands) knows it.
   a task, prints the one JSON object Stash reads, logs to stderr with Stash's level prefixes;
 * ``hook``: a scene created or updated in Stash is read, mapped and enqueued; nothing more;
 * ``tasks``: the buttons of Stash's Tasks page (sync all, sync changed, reconcile, process,
-  retry dead letters, status);
+  retry dead letters, status); ``reconcile``: the reconcile task and its pure comparison;
 * ``mapping``: a Stash scene to plexsync's metadata, a pure function;
 * ``graphql``: a small client for Stash's GraphQL API, its queries, and screenshots;
 * ``settings``: Stash's plugin settings merged with plexsync's own;

@@ -8,10 +8,11 @@ the plugin settings read from Stash, never on its command line (which ``ps`` sho
 
 Never doubled: a hook starts one only when no worker announces itself on the queue
 (``shell.worker.presence``: a service worker, ``plexsync run``, announces itself too), and a
-started worker goes on only if it takes the queue's autostart lock; if another holds it, it
-exits, unless that other is just leaving (then it waits for the lock). The worker works until
-the queue holds no job (waiting, scheduled or running), checks once more after it stopped, and
-exits; its log goes to ``worker.log`` in the plugin's data folder.
+started worker goes on only if it takes the queue's autostart lock and still no worker
+announces itself (a service may have started since the hook looked); if another holds the
+lock, it exits, unless that other is just leaving (then it waits for the lock). The worker
+works until the queue holds no job (waiting, scheduled or running), checks once more after it
+stopped, and exits; its log goes to ``worker.log`` in the plugin's data folder.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from logging.handlers import RotatingFileHandler
 from typing import Any, Final
 
 from returns.result import Failure, Success
@@ -76,10 +76,12 @@ def queued(config: PlexSyncConfig) -> int:
 
 
 def work_until_empty(config: PlexSyncConfig, stop: threading.Event) -> None:
-    """Run the worker until the queue is empty (checked again once it stopped) or *stop*."""
+    """Run the worker until the queue is empty (checked again once it stopped) or *stop*, or
+    until another worker (a service) announces itself between two runs.
+    """
     from shell.worker import run_worker  # noqa: PLC0415 - imports the worker only here
 
-    while not stop.is_set() and queued(config):
+    while not stop.is_set() and queued(config) and not worker_running(config.db_path):
         emptied = threading.Event()
 
         def watch(done: threading.Event = emptied) -> None:
@@ -124,6 +126,8 @@ def autostart_lock(db_path: str) -> Iterator[bool]:
 
 def main() -> int:
     """The detached worker: read the handover on stdin, then work until the queue is empty."""
+    from logging.handlers import RotatingFileHandler  # noqa: PLC0415 - not on a hook's path
+
     try:
         handover = json.loads(sys.stdin.buffer.read() or b"{}")
     except json.JSONDecodeError:
@@ -148,6 +152,9 @@ def main() -> int:
     with autostart_lock(config.db_path) as mine:
         if not mine:
             return 0  # another worker has the queue
+        if worker_running(config.db_path):  # one started since the hook looked: a service
+            logger.info("a worker already runs on the queue: this one (pid %d) leaves", os.getpid())
+            return 0
         logger.info("worker started by the Stash plugin (pid %d)", os.getpid())
         work_until_empty(config, stop)
         logger.info("queue empty: worker exits")

@@ -6,7 +6,12 @@ Stash's rules kept here (STASH.md §2, §6): the address comes from the plugin's
 request carries the session cookie Stash handed the plugin or, for long runs, the API key read
 once with that cookie; ``Content-Type: application/json`` is required; validation errors are
 HTTP 422, resolver errors HTTP 200 with ``errors``. Every failure becomes one ``StashError``
-whose message says what went wrong in words fit for Stash's log.
+whose message says what went wrong in words fit for Stash's log; a refusal of the plugin's
+credentials is a ``StashRefusedError``.
+
+The client speaks HTTP with the standard library's ``http.client``, one kept-alive connection per
+run: a hook runs inside the user's save, and importing ``requests`` alone would cost it more
+than everything else it imports.
 
 The scene query asks for ``groups`` (Stash v0.27 and later); a Stash that refuses that field is
 asked again for ``movies`` (v0.24 to v0.26), once per process.
@@ -14,11 +19,14 @@ asked again for ``movies`` (v0.24 to v0.26), once per process.
 
 from __future__ import annotations
 
+import http.client
+import json
+import ssl
 from collections.abc import Iterator, Mapping
+from email.message import Message
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import requests
 from attrs import evolve, frozen
 
 from shell.redact import remember_secret
@@ -62,6 +70,26 @@ class StashError(Exception):
     """Stash could not be reached, refused the request or answered with an error."""
 
 
+class StashRefusedError(StashError):
+    """Stash refused the plugin's credentials (its session cookie or its API key): every
+    further request would be refused too.
+    """
+
+
+@frozen
+class Answer:
+    """One HTTP answer from Stash, read to the end."""
+
+    status: int
+    reason: str
+    headers: Message
+    body: bytes
+
+    def json(self) -> Any:  # noqa: ANN401 - whatever JSON the body holds
+        """The body as JSON; ``ValueError`` if it is not."""
+        return json.loads(self.body)
+
+
 @frozen
 class Connection:
     """Where Stash is and how to prove who we are: its session cookie or its API key."""
@@ -99,18 +127,20 @@ class Connection:
 
 
 class StashClient:
-    """GraphQL requests and file downloads against one Stash, over one HTTP session."""
+    """GraphQL requests and file downloads against one Stash, over one kept-alive connection."""
 
     def __init__(self, connection: Connection, *, timeout: float = 10.0) -> None:
         self.connection = connection
         self.timeout = timeout
-        self.session = requests.Session()
         self.requests_sent = 0
+        self._http: http.client.HTTPConnection | None = None
         self._legacy = False
 
     def close(self) -> None:
-        """Close the HTTP session."""
-        self.session.close()
+        """Close the connection."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def use_api_key(self, api_key: str) -> None:
         """Authenticate with *api_key* from now on (a session cookie expires; the key does not)."""
@@ -134,13 +164,13 @@ class StashClient:
 
     def query(self, document: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The ``data`` of a GraphQL request; any failure is a ``StashError``."""
-        body = {"query": document, "variables": dict(variables or {})}
-        response = self._send("POST", "/graphql", json=body)
+        body = json.dumps({"query": document, "variables": dict(variables or {})}).encode()
+        response = self._send("POST", "/graphql", body)
         try:
             answer = response.json()
         except ValueError:
             raise StashError(
-                f"Stash answered HTTP {response.status_code} with something that is not JSON"
+                f"Stash answered HTTP {response.status} with something that is not JSON"
             ) from None
         errors = answer.get("errors") if isinstance(answer, Mapping) else None
         if errors:
@@ -148,8 +178,8 @@ class StashClient:
                 str(e.get("message", e)) if isinstance(e, Mapping) else str(e) for e in errors
             )
             raise StashError(f"Stash answered with an error: {messages}")
-        if response.status_code != 200 or not isinstance(answer.get("data"), Mapping):
-            raise StashError(f"Stash answered HTTP {response.status_code} without data")
+        if response.status != 200 or not isinstance(answer.get("data"), Mapping):
+            raise StashError(f"Stash answered HTTP {response.status} without data")
         data: dict[str, Any] = answer["data"]
         return data
 
@@ -162,49 +192,84 @@ class StashClient:
         """
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = self._send("GET", target, allow_redirects=False)
-        if response.status_code != 200:
-            raise StashError(f"Stash answered HTTP {response.status_code} for {parts.path}")
-        return response.headers.get("Content-Type", ""), response.content
+        response = self._send("GET", target)
+        if response.status != 200:
+            raise StashError(f"Stash answered HTTP {response.status} for {parts.path}")
+        return response.headers.get("Content-Type", ""), response.body
 
     # ------------------------------------------------------------------ HTTP
-    def _send(self, method: str, target: str, **kwargs: Any) -> requests.Response:  # noqa: ANN401
+    def _send(self, method: str, target: str, body: bytes | None = None) -> Answer:
         headers = {"Accept": "application/json"}
-        cookies = {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"  # Stash refuses any other type
         if self.connection.api_key:
             headers["ApiKey"] = self.connection.api_key
         elif self.connection.cookie is not None:
-            cookies[self.connection.cookie[0]] = self.connection.cookie[1]
-        url = self.connection.base_url + target
+            headers["Cookie"] = "=".join(self.connection.cookie)
         self.requests_sent += 1
         try:
-            response = self.session.request(
-                method, url, headers=headers, cookies=cookies, timeout=self.timeout, **kwargs
-            )
-        except requests.exceptions.Timeout:
+            response = self._exchange(method, target, body, headers)
+        except TimeoutError:
+            self.close()
             raise StashError(
                 f"Stash at {self.connection.base_url} did not answer within {self.timeout:g} s"
             ) from None
-        except requests.exceptions.RequestException as exc:
-            reason = type(exc).__name__
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
             raise StashError(
-                f"cannot reach Stash at {self.connection.base_url} ({reason})"
+                f"cannot reach Stash at {self.connection.base_url} ({type(exc).__name__})"
             ) from None
-        if response.status_code in {401, 403} or (
-            response.status_code == 302 and "/login" in response.headers.get("Location", "")
+        if response.status in {401, 403} or (
+            response.status == 302 and "/login" in response.headers.get("Location", "")
         ):
-            how = "API key" if self.connection.api_key else "session cookie"
-            raise StashError(
-                f"Stash refused the plugin's {how} (HTTP {response.status_code}): "
-                + (
-                    "check the API key in Stash's Settings > Security"
-                    if self.connection.api_key
-                    else "the session has expired; run the task again"
+            if self.connection.api_key:
+                raise StashRefusedError(
+                    f"Stash refused the API key read when this run began (HTTP {response.status}):"
+                    " if a new key was generated since (Settings > Security), run it again"
                 )
+            raise StashRefusedError(
+                f"Stash refused the plugin's session cookie (HTTP {response.status}): "
+                "the session has expired; run the task again"
             )
-        if response.status_code >= 500:
-            raise StashError(f"Stash answered HTTP {response.status_code} ({response.reason})")
+        if response.status >= 500:
+            raise StashError(f"Stash answered HTTP {response.status} ({response.reason})")
         return response
+
+    def _exchange(
+        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str]
+    ) -> Answer:
+        """One request and its answer. A kept-alive connection Stash has closed meanwhile is
+        opened again once (every request the plugin sends is a read, so sending it again is
+        harmless).
+        """
+        reused = self._http is not None
+        while True:
+            connection = self._open()
+            try:
+                connection.request(method, target, body=body, headers=dict(headers))
+                response = connection.getresponse()
+                data = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if not reused:
+                    raise
+                reused = False
+                continue
+            if response.will_close:
+                self.close()
+            return Answer(response.status, response.reason, response.headers, data)
+
+    def _open(self) -> http.client.HTTPConnection:
+        if self._http is None:
+            parts = urlsplit(self.connection.base_url)
+            host, port = parts.hostname or "127.0.0.1", parts.port
+            if parts.scheme == "https":
+                self._http = http.client.HTTPSConnection(
+                    host, port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                self._http = http.client.HTTPConnection(host, port, timeout=self.timeout)
+        return self._http
 
 
 def scene_pages(

@@ -20,7 +20,7 @@ from shell.api import enqueue_many
 from shell.stash.autostart import start_worker
 from shell.stash.context import PluginError, Run
 from shell.stash.covers import fetch_cover, images_folder
-from shell.stash.graphql import HOOK_QUERY, SCENES_BY_ID_QUERY, StashError
+from shell.stash.graphql import HOOK_QUERY, SCENES_BY_ID_QUERY, StashError, StashRefusedError
 from shell.stash.mapping import Mapped, map_scene
 from shell.stash.settings import PluginSettings
 
@@ -50,7 +50,14 @@ def run_hook(run: Run, context: Mapping[str, Any]) -> str:
     if not scenes:
         run.console.warning(f"scene {scene_id} no longer exists in Stash: nothing to sync")
         return f"scene {scene_id} is gone"
-    queued = enqueue_scenes(run, settings, scenes)
+    try:
+        queued = enqueue_scenes(run, settings, scenes)
+    except StashRefusedError as error:  # a cover refused: nothing was queued
+        for scene in scenes:
+            run.remember_pending(int(scene["id"]))
+        raise PluginError(
+            f"scene {scene_id} not queued ({error}); the next run takes it up"
+        ) from None
     started = start_worker(run.plugin_values, settings)
     worker = "; worker started" if started else ""
     if scene_id not in queued:
@@ -61,7 +68,21 @@ def run_hook(run: Run, context: Mapping[str, Any]) -> str:
 def enqueue_scenes(
     run: Run, settings: PluginSettings, scenes: Sequence[Mapping[str, Any]]
 ) -> list[int]:
-    """Map and enqueue *scenes* (one transaction); the ids of those queued."""
+    """Map and enqueue *scenes* (one transaction); the ids of those queued.
+
+    A cover Stash cannot give is left out (the scene is queued without it), unless Stash refused
+    the plugin's credentials: then ``StashRefusedError`` is raised and nothing is queued.
+    """
+    queued = enqueue_mapped(run, settings, map_scenes(run, settings, scenes, verb="queued"))
+    return [int(job.key.rpartition(":")[2]) for job in queued]
+
+
+def map_scenes(
+    run: Run, settings: PluginSettings, scenes: Sequence[Mapping[str, Any]], *, verb: str
+) -> list[Mapped]:
+    """The jobs of *scenes*, their covers fetched if images are synced; a scene without a job
+    is one warning ("...: not *verb*"). ``StashRefusedError`` if Stash refuses a cover.
+    """
     jobs: list[Mapped] = []
     folder = images_folder(settings.config.db_path)
     for scene in scenes:
@@ -69,6 +90,8 @@ def enqueue_scenes(
         if settings.options.images:
             try:
                 image = fetch_cover(run.client, scene, folder)
+            except StashRefusedError:
+                raise  # every other request would be refused too
             except StashError as error:
                 run.console.warning(f"scene {scene.get('id')}: no cover synced ({error})")
         match map_scene(scene, settings.options, image=image):
@@ -77,12 +100,11 @@ def enqueue_scenes(
                     run.console.info(note)
                 jobs.append(mapped)
             case Failure(reason):
-                run.console.warning(f"{reason}: not queued")
-    queued = _enqueue(run, settings, jobs)
-    return [int(job.key.rpartition(":")[2]) for job in queued]
+                run.console.warning(f"{reason}: not {verb}")
+    return jobs
 
 
-def _enqueue(run: Run, settings: PluginSettings, jobs: list[Mapped]) -> list[Mapped]:
+def enqueue_mapped(run: Run, settings: PluginSettings, jobs: list[Mapped]) -> list[Mapped]:
     """Enqueue *jobs* in one transaction; the jobs queued."""
     try:
         enqueue_many(settings.config, [(job.key, job.metadata) for job in jobs])

@@ -18,11 +18,12 @@ from attrs import frozen
 
 from shell import dlq
 from shell.api import open_store, status
-from shell.cli.render import status_rows
+from shell.cli.render import check_rows, status_rows
 from shell.stash.autostart import start_worker
 from shell.stash.context import PluginError, Run
-from shell.stash.graphql import SETTINGS_QUERY, scene_pages
+from shell.stash.graphql import SETTINGS_QUERY, StashError, scene_pages
 from shell.stash.hook import enqueue_scenes
+from shell.stash.reconcile import reconcile
 from shell.stash.settings import PluginSettings
 from shell.worker.presence import worker_running
 
@@ -33,6 +34,8 @@ CHANGED_MARGIN_SECONDS: Final = 3660.0
 an hour for a clock turned back at the end of summer time (Stash compares its local-time text).
 Scenes seen twice cost nothing: their jobs coalesce, and Plex is left as it is."""
 PAGE_SIZE: Final = 500
+CHECKED_PATHS: Final = 3
+"""The newest queued paths the status task looks up in Plex (as ``plexsync check`` does)."""
 
 
 @frozen
@@ -47,6 +50,11 @@ class Task:
 TASKS: Final = (
     Task("Sync all scenes", "Queue every scene for Plex", "all"),
     Task("Sync changed scenes", "Queue the scenes changed since the last sync", "changed"),
+    Task(
+        "Reconcile with Plex",
+        "Queue only the scenes whose Plex item is missing or differs from the scene",
+        "reconcile",
+    ),
     Task("Process queue now", "Work the queue here until nothing more can be done now", "process"),
     Task("Retry dead letters", "Queue every dead-lettered job again", "retry"),
     Task(
@@ -61,6 +69,7 @@ def run_task(run: Run, args: Mapping[str, Any]) -> str:
     handlers: dict[str, Callable[[Run, PluginSettings], str]] = {
         "all": lambda r, s: sync(r, s, since=None),
         "changed": sync_changed,
+        "reconcile": reconcile,
         "process": process,
         "retry": retry,
         "status": report_status,
@@ -90,16 +99,26 @@ def sync(run: Run, settings: PluginSettings, *, since: str | None) -> str:
     scene_filter = None
     if since is not None:
         scene_filter = {"updated_at": {"value": before(since), "modifier": "GREATER_THAN"}}
-    queued = seen = 0
+    queued = seen = total = 0
     newest: tuple[dt.datetime, str] | None = None
-    for count, scenes in scene_pages(run.client, per_page=PAGE_SIZE, scene_filter=scene_filter):
-        queued += len(enqueue_scenes(run, settings, scenes))
-        seen += len(scenes)
-        for scene in scenes:
-            stamp = _instant(scene.get("updated_at"))
-            if stamp is not None and (newest is None or stamp > newest[0]):
-                newest = (stamp, str(scene["updated_at"]))
-        run.console.progress(seen / count if count else 1.0)
+    pages = scene_pages(run.client, per_page=PAGE_SIZE, scene_filter=scene_filter)
+    try:
+        for total, scenes in pages:
+            queued += len(enqueue_scenes(run, settings, scenes))
+            seen += len(scenes)
+            for scene in scenes:
+                stamp = _instant(scene.get("updated_at"))
+                if stamp is not None and (newest is None or stamp > newest[0]):
+                    newest = (stamp, str(scene["updated_at"]))
+            run.console.progress(seen / total if total else 1.0)
+    except StashError as error:
+        # What was queued stays queued; the mark of the last sync stays where it was, so the
+        # next sync (all or changed) takes up every scene this one did not reach.
+        if queued:
+            start_worker(run.plugin_values, settings)
+        raise PluginError(
+            f"sync stopped after queuing {queued} of {max(total, seen)} scenes: {error}"
+        ) from None
     if newest is not None:
         store = open_store(settings.config)
         with store.transaction() as tx:
@@ -171,28 +190,23 @@ def report_status(run: Run, settings: PluginSettings) -> str:
 
 
 def check(run: Run, settings: PluginSettings) -> list[str]:
-    """What stands in the way of syncing: Plex unreachable or refusing the token, no worker."""
-    from core import Health  # noqa: PLC0415
-    from shell.plex import PlexServerGateway  # noqa: PLC0415 - imports plexapi: only here
+    """What ``plexsync check`` says (Plex as configured, its sections, the newest queued paths
+    looked up), where the main settings came from, whether a worker runs and whether the
+    queue's folder is writable; returns the problems, in words.
+    """
+    from shell.check import check as check_plex  # noqa: PLC0415 - imports plexapi: only here
+    from shell.check import sample_paths  # noqa: PLC0415
 
     config = settings.config
     for name, source in sorted(settings.settings.sources.items()):
         if name in {"plex_url", "plex_token", "db_path", "library_sections", "path_mappings"}:
             run.console.info(f"setting {name} from {source}")
-    gateway = PlexServerGateway(config)
-    try:
-        report = gateway.health_report()
-    finally:
-        gateway.close()
-    problems = []
-    if report.health is Health.UNTRUSTED:
-        problems.append(
-            f"Plex at {config.plex_url} fails certificate verification: {report.detail}"
-        )
-    elif report.health is not Health.UP:
-        problems.append(f"Plex at {config.plex_url} is {report.health.value}")
-    else:
-        run.console.info(f"Plex at {config.plex_url} answers")
+    report = check_plex(config, sample_paths(open_store(config), CHECKED_PATHS))
+    for label, value in check_rows(report):
+        if label in {"problem", "result"} or (label == "path" and not report.paths):
+            continue  # problems are errors below; "give --path" is for the command line
+        run.console.info(f"{label}: {value}")
+    problems = [problem.what for problem in report.problems]
     running = worker_running(config.db_path)
     run.console.info(
         "a worker is running" if running else "no worker is running (one starts when needed)"

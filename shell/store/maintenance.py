@@ -43,6 +43,9 @@ from shell.store.schema import migrate
 
 _FIRST_ROWID: Final = -(2**63)
 _LAST_ROWID: Final = 2**63 - 1
+_FIRST_ID: Final = 1
+"""The least rowid a row of ours can have: SQLite hands out rowids from 1 and we never choose
+one, so an unreadable stretch that starts below it starts, for counting losses, at it."""
 _COMPANIONS: Final = ("-wal", "-shm")
 """The files SQLite keeps beside a database in WAL mode."""
 
@@ -419,11 +422,12 @@ def _readable_rows(
             # Skip at least one rowid if the last skip read nothing: every turn moves on.
             resume = _next_readable(reads_from, after + 1 if stuck == after else after)
             stuck = after
+            first = max(after + 1, _FIRST_ID)
             if resume <= _LAST_ROWID:
-                if resume > after + 1:
-                    unreadable.append(Stretch(first=after + 1, last=resume - 1))
-            elif ceiling is None or ceiling > after:
-                unreadable.append(Stretch(first=after + 1, last=ceiling))
+                if resume > first:
+                    unreadable.append(Stretch(first=first, last=resume - 1))
+            elif ceiling is None or ceiling >= first:
+                unreadable.append(Stretch(first=first, last=ceiling))
             after = resume - 1
             continue
         return

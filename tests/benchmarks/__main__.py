@@ -6,6 +6,7 @@ noisy. Not part of ``just test``: speed is measured here, never asserted in test
 
     python -m tests.benchmarks            # everything (a few minutes)
     python -m tests.benchmarks --quick    # smaller sizes, fewer rounds (a smoke run)
+    python -m tests.benchmarks --stash-plugin [--quick]   # the Stash plugin's figures instead
 """
 
 from __future__ import annotations
@@ -369,10 +370,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, few rounds")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     parser.add_argument(
+        "--stash-plugin",
+        action="store_true",
+        help="the Stash plugin's figures instead: hook runs, sync all, requests per scene",
+    )
+    parser.add_argument(
         "--only-concurrency", action="store_true", help="only the concurrency benchmarks"
     )
     args = parser.parse_args(argv)
     quick = args.quick
+    if args.stash_plugin:
+        return _stash_plugin(quick=quick, json_file=args.json)
     jobs, rounds = (2_000, 2) if quick else (10_000, 5)
     sizes = (1_000, 10_000, 100_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
     finished = 100_000 if quick else 1_000_000
@@ -401,6 +409,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"(whole run: {time.perf_counter() - began:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(sections, indent=2))
+    return 0
+
+
+def _stash_plugin(*, quick: bool, json_file: str | None) -> int:
+    from tests.benchmarks import stash_plugin  # noqa: PLC0415 - fakes only when asked for
+
+    began = time.perf_counter()
+    hook_runs, scenes = (30, 1_000) if quick else (200, 10_000)
+    sections = stash_plugin.run(hook_runs=hook_runs, scenes=scenes)
+    print(f"# plexsync's Stash plugin\n\n{machine()}\n")
+    command = f"python -m tests.benchmarks --stash-plugin{' --quick' if quick else ''}"
+    print(f"`{command}`: {hook_runs} hook runs, {scenes:,} scenes\n")
+    for name, rows in sections.items():
+        print(f"## {name}\n\n{table(rows)}\n")
+    print(f"(whole run: {time.perf_counter() - began:.0f} s)")
+    if json_file:
+        Path(json_file).write_text(json.dumps(sections, indent=2))
     return 0
 
 

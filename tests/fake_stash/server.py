@@ -192,6 +192,7 @@ class FakeStash:
         """Tracebacks of the fake's own failures; `__exit__` raises if any were seen."""
         self._sessions: dict[str, _Session] = {}
         self._faults: list[_Fault] = []
+        self._key_change: tuple[int, str] | None = None
         self._lifecycle = threading.Lock()
         self._stopping = threading.Event()
         self._port: int | None = None
@@ -363,6 +364,13 @@ class FakeStash:
         """Wait *seconds* before answering matching requests, until `clear_faults()`."""
         self._add_fault(_Fault("slow", path_prefix, None, seconds=seconds))
 
+    def change_api_key_after(self, requests: int, key: str) -> None:
+        """Answer *requests* more requests as now, then make *key* the API key, as when a user
+        generates a new key (Settings > Security) while a task runs: the old key is refused.
+        """
+        with self.library.lock:
+            self._key_change = (requests, key)
+
     def clear_faults(self) -> None:
         """Remove every fault."""
         with self.library.lock:
@@ -416,6 +424,13 @@ class FakeStash:
 
     def _handle(self, method: str, raw_path: str, headers: Message, body: bytes) -> _Reply:
         at = self.now()
+        with self.library.lock:
+            if self._key_change is not None:
+                left, key = self._key_change
+                if left > 0:
+                    self._key_change = (left - 1, key)
+                else:
+                    self.settings.api_key, self._key_change = key, None
         parts = urlsplit(raw_path)
         path = parts.path.rstrip("/") or "/"
         query = parse_qs(parts.query, keep_blank_values=True)
