@@ -399,7 +399,7 @@ class _Worker:
             now = self.clock.now()
             if (
                 failed
-                or not (queue or len(flights))
+                or not queue  # claim more now, while the calls still out keep Plex busy
                 or len(pending) >= MAX_BATCH
                 or not 0 <= now - flushed_at < FLUSH_SECONDS
                 or stopping

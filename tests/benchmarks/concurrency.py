@@ -71,6 +71,8 @@ class Worked:
     report: WorkerReport
     seconds: float
     limits: list[tuple[float, int]]
+    cpu_seconds: float
+    """This process's CPU time over the run (the fake Plex runs in another)."""
 
 
 def work(
@@ -93,6 +95,7 @@ def work(
             store.close()
 
     watcher = threading.Thread(target=watch, daemon=True)
+    cpu_before = time.process_time()
     started = time.perf_counter()
     if until_empty:
         watcher.start()
@@ -108,7 +111,12 @@ def work(
     if until_empty:
         watcher.join()
     shell.api.close_store(config)
-    return Worked(report=report, seconds=elapsed, limits=limits)
+    return Worked(
+        report=report,
+        seconds=elapsed,
+        limits=limits,
+        cpu_seconds=time.process_time() - cpu_before,
+    )
 
 
 def plugin_model(fake: RemotePlex, jobs: int) -> float:
@@ -164,6 +172,7 @@ def throughput(jobs: int, serial_jobs: int, plugin_jobs: int) -> list[dict[str, 
                 "of_P_over_L": round(ours / ceiling, 2),
                 "adaptive_over_this": 1.0,
                 "limit_peak": peak,
+                "worker_cpu_ms_per_job": round(worked.cpu_seconds / jobs * 1000, 2),
             },
             {
                 "L_ms": round(latency * 1000),
@@ -173,6 +182,7 @@ def throughput(jobs: int, serial_jobs: int, plugin_jobs: int) -> list[dict[str, 
                 "of_P_over_L": round(one_at_a_time / ceiling, 2),
                 "adaptive_over_this": round(ours / one_at_a_time, 2),
                 "limit_peak": 1,
+                "worker_cpu_ms_per_job": round(worked_serial.cpu_seconds / serial_jobs * 1000, 2),
             },
             {
                 "L_ms": round(latency * 1000),
@@ -182,6 +192,7 @@ def throughput(jobs: int, serial_jobs: int, plugin_jobs: int) -> list[dict[str, 
                 "of_P_over_L": round(plugin / ceiling, 2),
                 "adaptive_over_this": round(ours / plugin, 2),
                 "limit_peak": 1,
+                "worker_cpu_ms_per_job": None,
             },
         ]
         _progress(f"concurrency throughput: L = {latency * 1000:.0f} ms")
