@@ -47,6 +47,7 @@ from core import (
     Hold,
     JobDeadLettered,
     JobSucceeded,
+    Outage,
     PauseCause,
     PlexSyncConfig,
     Probe,
@@ -198,6 +199,9 @@ class _Worker:
         self.last_knock_at: float | None = None
         self.port_closed = False
         """Whether Plex's port refused connections at the last look during an outage."""
+        self.knocks = plex if isinstance(plex, Knocks) else None
+        self.holding = False
+        """Whether work was held at the last look (the limit restarts once per hold)."""
         self.stop: StopSignal | None = None
         self.call_seconds = 0.05
         """Moving average of the time between attempts coming back: sizes claims to about a
@@ -284,10 +288,11 @@ class _Worker:
             case Hold(until_at=until):
                 self._restart_limit(now)
                 self._log_outage_status(now, until)
-                if self._knock(now):
+                if self._knock(now, admission.breaker.outage):
                     return True  # Plex listens again: the probe is due now
                 return self._idle(now, until_idle=until_idle)
             case Proceed():
+                self.holding = False
                 batch = decisions.claim(
                     self.store,
                     now=now,
@@ -311,20 +316,19 @@ class _Worker:
         self.clock.sleep(wake - now)
         return True
 
-    def _knock(self, now: float) -> bool:
+    def _knock(self, now: float, outage: Outage | None) -> bool:
         """While work is held for an outage, see (every ``poll_interval``, without a request)
         whether Plex's port accepts connections; ``True`` when it refused them at the last
         look and accepts them now: the breaker then probes at once, instead of at the end of a
         cooldown that may have grown to minutes.
         """
-        outage = self.store.breaker.load().outage
-        if not isinstance(self.plex, Knocks) or outage is None or outage.cause is not OUTAGE:
+        if self.knocks is None or outage is None or outage.cause is not OUTAGE:
             self.port_closed = False
             return False
         if not _due(self.last_knock_at, now, self.config.poll_interval):
             return False
         self.last_knock_at = now
-        closed_before, self.port_closed = self.port_closed, not self.plex.reachable()
+        closed_before, self.port_closed = self.port_closed, not self.knocks.reachable()
         if not closed_before or self.port_closed:
             return False
         self._emit(decisions.report_reachable(self.store, now=now, config=self.config))
@@ -447,8 +451,10 @@ class _Worker:
             self._flush(landed, deque(), claim_more=0)
 
     def _restart_limit(self, now: float) -> None:
-        """Work was held: the next calls go out one at a time (``core.limit``)."""
-        self._set_limit(next_limit(self.limit, Restarted()), now)
+        """Work is held: the next calls go out one at a time (``core.limit``), once per hold."""
+        if not self.holding:
+            self.holding = True
+            self._set_limit(next_limit(self.limit, Restarted()), now)
 
     def _set_limit(self, limit: Limit, now: float) -> None:
         if limit.slots != self.limit.slots:

@@ -329,14 +329,14 @@ def start_check(sizes: Sequence[int], rounds: int) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- concurrency
 def concurrency_sections(quick: bool) -> dict[str, list[dict[str, Any]]]:
     """Several calls in flight against the fake Plex of limited capacity (P = 4)."""
-    jobs, serial, plugin = (600, 100, 10) if quick else (5_000, 500, 100)
-    polite, polite_timeline = concurrency.politeness(600 if quick else 3_000)
-    recovered, ramp = concurrency.recovery(400 if quick else 2_000)
+    jobs, serial, plugin = (400, 50, 5) if quick else (5_000, 500, 100)
+    polite, polite_timeline = concurrency.politeness(400 if quick else 3_000)
+    recovered, ramp = concurrency.recovery(300 if quick else 2_000)
     return {
         "concurrency_throughput": concurrency.throughput(jobs, serial, plugin),
         "concurrency_politeness": polite,
         "concurrency_politeness_limit_over_time": polite_timeline,
-        "concurrency_overload": concurrency.overload(400 if quick else 2_000),
+        "concurrency_overload": concurrency.overload(300 if quick else 2_000),
         "concurrency_recovery": recovered,
         "concurrency_recovery_ramp": ramp,
     }

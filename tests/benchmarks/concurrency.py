@@ -286,7 +286,10 @@ def overload(jobs: int) -> list[dict[str, Any]]:
     capacity, latency = 4, 0.020
     with plex_with(jobs) as fake, tempfile.TemporaryDirectory() as directory:
         fake.limit(capacity, latency, refuse=True)
-        config = _config(fake, directory, max_in_flight=MAX_IN_FLIGHT)
+        # A refused job is retried after a second, not ten: the figure is the limit, not the wait.
+        config = _config(
+            fake, directory, max_in_flight=MAX_IN_FLIGHT, retry_wait_initial_seconds=1.0
+        )
         _enqueue(config, 0, jobs)
         worked = work(config)
         refused = sum(1 for request in fake.served() if request.refused)
