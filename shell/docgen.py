@@ -43,9 +43,10 @@ def exit_statuses() -> str:
 
 _SAMPLES: Final[Mapping[str, str]] = {
     "plex_url": "http://plex.lan:32400",
-    "plex_token": "(your token)",
+    "plex_token": "YOUR-PLEX-TOKEN",
     "library_sections": "Movies,Films",
     "path_mappings": "/data=/media;/more=/media/more",
+    "plex_ca_bundle": "/etc/plexsync/proxy-ca.pem",
 }
 """Example values of the settings whose default shows nothing (none, or an empty list)."""
 
@@ -110,6 +111,8 @@ def _kind(field: attrs.Attribute[Any]) -> tuple[str, Callable[[Any], str]]:
             _mappings,
         ),
         (kind == tuple[str, ...], "list of names (`,` between them)", ",".join),
+        (kind is bool, "`true` or `false`", lambda value: str(value).lower()),
+        (kind == str | None, "text, or not set", lambda value: "" if value is None else value),
         (kind is int, "whole number", str),
         (kind is float, "number", number),
     ]

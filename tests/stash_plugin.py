@@ -5,13 +5,15 @@ stdin (from the fake Stash's builders), stdout read to the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -84,9 +86,30 @@ class InstalledPlugin:
                 "plexsync", {"plex_url": plex.url, "plex_token": TOKEN, "sync_background": False}
             )
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_workers()
+
     @property
     def data_dir(self) -> Path:
         return self.config_dir / "plexsync"
+
+    def stop_workers(self, timeout: float = 30) -> None:
+        """Stop the detached workers this plugin's hooks started (each runs in the plugin's data
+        folder), as a service manager would (SIGTERM), and wait until none runs: a worker that
+        holds work for a Plex the test has stopped would otherwise outlive the test.
+        """
+        folder = os.path.realpath(self.data_dir)
+        proc = Path("/proc")
+        for entry in proc.iterdir() if proc.is_dir() else ():
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to read
+                if entry.name.isdigit() and os.readlink(entry / "cwd") == folder:
+                    os.kill(int(entry.name), signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while worker_running(self.db_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     @property
     def db_path(self) -> str:

@@ -118,10 +118,14 @@ def unresponsive_port() -> Iterator[int]:
 
 # ---------------------------------------------------------------------------- outage rows
 def test_connection_refused_is_an_outage(fake: FakePlex) -> None:
-    """Nothing listens at the URL: outage, and the health check agrees Plex is down."""
+    """Nothing listens at the URL: outage, said in plain words, and the health check agrees
+    Plex is down.
+    """
     gateway = gateway_for(fake)
     fake.go_down()
-    assert classified(gateway, connect(gateway, fake), "connect").error_class is E.OUTAGE
+    failure = classified(gateway, connect(gateway, fake), "connect")
+    assert failure.error_class is E.OUTAGE
+    assert failure.message.startswith("connection refused (ConnectionError)")
     assert gateway.health() is Health.DOWN
 
 
@@ -136,7 +140,9 @@ def test_connect_timeout_is_an_outage(unresponsive_port: int) -> None:
     finally:
         gateway.close()
     assert type(exc).__name__ == "ConnectTimeout"
-    assert classify_exception(exc, stage="connect").error_class is E.OUTAGE
+    failure = classify_exception(exc, stage="connect")
+    assert failure.error_class is E.OUTAGE
+    assert failure.message.startswith("no connection within 0.3s (ConnectTimeout)")
 
 
 def test_read_timeout_is_an_outage_until_the_health_check_says_otherwise(fake: FakePlex) -> None:
@@ -146,7 +152,7 @@ def test_read_timeout_is_an_outage_until_the_health_check_says_otherwise(fake: F
     fake.slow_first_byte(2.0, path_prefix=LISTING)
     failure = classified(gateway, action, "lookup")
     assert failure.error_class is E.OUTAGE
-    assert "ReadTimeout" in failure.message
+    assert failure.message.startswith("timed out after 0.5s waiting for an answer (ReadTimeout)")
     assert gateway.health() is Health.UP  # only listings are slow
     assert confirm(failure, Health.UP) == Failed(
         E.TRANSIENT, f"{failure.message} (health check: Plex up)"

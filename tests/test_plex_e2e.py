@@ -777,6 +777,25 @@ def test_a_file_in_a_tv_section_is_named_as_such(tmp_path: Path, fake: FakePlex)
     )
 
 
+def test_a_dead_letter_line_names_the_server_and_the_setting_to_fix(
+    tmp_path: Path, fake: FakePlex, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning for a job dead-lettered by a local mistake names the Plex server (never the
+    token), the reason and what to fix, and does not blame Plex.
+    """
+    config = e2e_config(tmp_path, fake)
+    shell.enqueue(config, key="scene:stray", metadata={"path": "/elsewhere/film.mkv"})
+    with caplog.at_level(logging.WARNING, logger="plexsync"):
+        report = shell.run_worker(config, until_idle=True)
+    assert report.dead_lettered
+    [line] = [r.getMessage() for r in caplog.records if "dead-lettered" in r.getMessage()]
+    assert line == (
+        f"job 1 (scene:stray) dead-lettered (permanent_error, Plex at {fake.url}): "
+        "/elsewhere/film.mkv is outside every library folder (/media); check path_mappings"
+    )
+    assert TOKEN not in caplog.text
+
+
 def test_every_file_of_every_version_finds_its_film(tmp_path: Path, fake: FakePlex) -> None:
     """A job for a film's second version or second part edits that film, found in the one
     index built from the listing.

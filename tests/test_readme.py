@@ -5,16 +5,19 @@ every command is documented.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import attrs
+from returns.result import Success
 
 from core import PlexSyncConfig
 from shell import docgen
 from shell.cli.errors import MEANING
 from shell.cli.parser import build_parser
 from shell.diagrams import breaker_diagram, job_diagram
+from shell.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -39,6 +42,21 @@ def test_the_settings_reference_lists_every_setting_with_its_meaning() -> None:
     for field in attrs.fields(PlexSyncConfig):
         assert docs.get(field.name), f"{field.name} has no docstring in core/config.py"
         assert f"| `{field.name}` | {docs[field.name]}".replace("``", "`") in reference
+
+
+def test_every_example_of_the_settings_reference_is_accepted_as_written() -> None:
+    """Each row's example variable, set as the row shows it, is read back as a valid setting (a
+    file the example names need not exist here: being looked for shows it was read as a path).
+    """
+    examples = re.findall(
+        r"\| `(PLEXSYNC_\w+)=([^`]*)` \|$", docgen.settings_reference(), flags=re.MULTILINE
+    )
+    assert len(examples) == len(attrs.fields(PlexSyncConfig))
+    base = {"PLEXSYNC_PLEX_URL": "http://plex.lan:32400", "PLEXSYNC_PLEX_TOKEN": "t"}
+    for variable, value in examples:
+        loaded = load_settings(None, {**base, variable: value}, search=[])
+        missing = f"no such file: {value}"
+        assert isinstance(loaded, Success) or missing in loaded.failure(), (variable, loaded)
 
 
 def test_the_exit_statuses_are_in_the_readme_once() -> None:

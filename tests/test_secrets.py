@@ -107,8 +107,10 @@ def test_the_plex_token_and_stash_api_key_appear_nowhere_the_plugin_writes(
     from tests.fake_stash import FakeStash  # noqa: PLC0415
     from tests.stash_plugin import STASH_KEY, InstalledPlugin  # noqa: PLC0415
 
-    with FakeStash(username="admin", api_key=STASH_KEY) as stash:
-        plugin = InstalledPlugin(tmp_path, stash, fake)
+    with (
+        FakeStash(username="admin", api_key=STASH_KEY) as stash,
+        InstalledPlugin(tmp_path, stash, fake) as plugin,
+    ):
         plugin.env["PLEXAPI_LOG_SHOW_SECRETS"] = "true"
         lib = stash.library
         scene = lib.add_scene(paths=["/media/m00.mkv"], title="title")

@@ -37,8 +37,9 @@ def stash() -> Iterator[FakeStash]:
 
 
 @pytest.fixture
-def plugin(tmp_path: Path, stash: FakeStash, plex: FakePlex) -> InstalledPlugin:
-    return InstalledPlugin(tmp_path, stash, plex)
+def plugin(tmp_path: Path, stash: FakeStash, plex: FakePlex) -> Iterator[InstalledPlugin]:
+    with InstalledPlugin(tmp_path, stash, plex) as installed:
+        yield installed
 
 
 def a_full_scene(stash: FakeStash, path: str = "/media/a.mp4") -> int:

@@ -103,14 +103,19 @@ def stash() -> Iterator[FakeStash]:
         yield server
 
 
+@pytest.fixture
+def plugin(tmp_path: Path, stash: FakeStash, plex: FakePlex) -> Iterator[InstalledPlugin]:
+    with InstalledPlugin(tmp_path, stash, plex) as installed:
+        yield installed
+
+
 def test_reconcile_queues_only_what_plex_lacks_or_holds_otherwise(
-    tmp_path: Path, stash: FakeStash, plex: FakePlex
+    plugin: InstalledPlugin, stash: FakeStash, plex: FakePlex
 ) -> None:
     """After a sync, nothing differs; then a performer renamed in Stash (no scene hook fires),
     a title edited in Plex, a new cover and a file Plex lacks are queued, a file outside every
     library and a scene without a file are only counted; the worker brings Plex in line.
     """
-    plugin = InstalledPlugin(tmp_path, stash, plex)
     lib = stash.library
     ann = lib.add_performer("Ann")
     keys, scenes = [], []

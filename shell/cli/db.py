@@ -11,13 +11,13 @@ import os
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from typing import Any, Final
 
 from returns.result import Failure, Success
 
 from core import counted
 from shell.cli import render
+from shell.cli.building import add_command, add_group
 from shell.cli.errors import CliError, Exit
 from shell.settings import load_settings
 from shell.store import StoreError, maintenance
@@ -32,48 +32,46 @@ _SHOWN: Final = 10
 
 def add_db(subcommands: Any) -> None:  # noqa: ANN401 - argparse's subparsers action
     """Add ``plexsync db ...`` to the command line."""
-    db = subcommands.add_parser(
+    commands = add_group(
+        subcommands,
         "db",
-        help="check, recover or back up the queue database file",
+        "check, recover or back up the queue database file",
         description=textwrap.fill(
             "Look after the queue database file: check it, salvage a damaged one into a new "
             "file, or copy it while workers run.",
             width=79,
         ),
-        epilog="example:\n  plexsync db check",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        example="plexsync db check",
     )
-    db.set_defaults(handler=lambda _args: _usage(db))
-    commands = db.add_subparsers(dest="db_command", metavar="COMMAND")
-    check = _command(
+    check = add_command(
         commands,
         "check",
         check_command,
         "check the file with SQLite's integrity_check and the rules across its tables "
         "(read-only; safe while workers run); exit status 1 if anything is wrong",
-        "plexsync db check --quick",
+        example="plexsync db check --quick",
     )
     check.add_argument(
         "--quick",
         action="store_true",
         help="quick_check: reads every page but does not match indexes against their tables",
     )
-    _command(
+    add_command(
         commands,
         "recover",
         recover_command,
         "salvage what can be read from a damaged file into a new file in its place; the "
         "damaged file is kept beside it, renamed with the time (stop the worker and the host "
         "first)",
-        "plexsync db recover",
+        example="plexsync db recover",
     )
-    backup = _command(
+    backup = add_command(
         commands,
         "backup",
         backup_command,
         "copy the file as one consistent snapshot with SQLite's online backup, while workers "
         "run; the copy is one self-contained file, checked with integrity_check",
-        "plexsync db backup /backups/plexsync.db",
+        example="plexsync db backup /backups/plexsync.db",
     )
     backup.add_argument(
         "file", metavar="FILE", help="where to write the copy (a SQLite file there is replaced)"
@@ -211,26 +209,6 @@ def backup_command(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _command(
-    subcommands: Any,  # noqa: ANN401 - argparse's subparsers action has no public type
-    name: str,
-    handler: Callable[[argparse.Namespace], int],
-    summary: str,
-    examples: str,
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = subcommands.add_parser(
-        name,
-        help=summary,
-        description=textwrap.fill(summary, width=79),
-        epilog=f"example:\n  {examples}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(handler=handler)
-    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    return parser
-
-
 def _db_path(args: argparse.Namespace) -> str:
     """The queue database the settings name (the Plex settings are not needed)."""
     match load_settings(args.config, os.environ, defaults=_PLACEHOLDERS):
@@ -255,8 +233,3 @@ def _stretches(stretches: tuple[maintenance.Stretch, ...]) -> str:
 def _fail(message: str) -> int:
     print(f"plexsync: error: {message}", file=sys.stderr)
     return Exit.ERROR
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return Exit.USAGE

@@ -11,12 +11,12 @@ import difflib
 import re
 import sys
 import textwrap
-from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 import core
 from core import DeadLetterReason, parse_duration
 from shell.cli import commands
+from shell.cli.building import add_command, add_group
 from shell.cli.db import add_db
 from shell.cli.errors import Exit
 from shell.cli.stash import add_stash
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = _command(
+    run = add_command(
         subcommands,
         "run",
         commands.run_command,
@@ -91,21 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_enqueue(subcommands)
     _add_check(subcommands)
-    _command(
+    add_command(
         subcommands,
         "status",
         commands.status_command,
         "the queue, the breaker and the DLQ at a glance",
         example="plexsync status --json",
     )
-    _command(
+    add_command(
         subcommands,
         "config",
         commands.config_command,
         "the effective settings (the token masked)",
         example="PLEXSYNC_MAX_RETRIES=4 plexsync config",
     )
-    _command(
+    add_command(
         subcommands,
         "explain",
         commands.explain_command,
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_enqueue(subcommands: Any) -> None:  # noqa: ANN401 - argparse's subparsers action
-    add = _command(
+    add = add_command(
         subcommands,
         "enqueue",
         commands.enqueue_command,
@@ -159,7 +159,7 @@ def _add_enqueue(subcommands: Any) -> None:  # noqa: ANN401 - argparse's subpars
 
 
 def _add_check(subcommands: Any) -> None:  # noqa: ANN401
-    check = _command(
+    check = add_command(
         subcommands,
         "check",
         commands.check_command,
@@ -185,16 +185,14 @@ def _add_check(subcommands: Any) -> None:  # noqa: ANN401
 
 
 def _add_dlq(subcommands: Any) -> None:  # noqa: ANN401
-    dead = subcommands.add_parser(
+    dlq_commands = add_group(
+        subcommands,
         "dlq",
-        help="review, re-drive and purge the dead letter queue",
+        "review, re-drive and purge the dead letter queue",
         description="Review, re-drive and purge the dead letter queue.",
-        epilog="example:\n  plexsync dlq list --reason not_found",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        example="plexsync dlq list --reason not_found",
     )
-    dead.set_defaults(handler=lambda _args: _usage(dead), command_parser=dead)
-    dlq_commands = dead.add_subparsers(dest="dlq_command", metavar="COMMAND", parser_class=_Parser)
-    listing = _command(
+    listing = add_command(
         dlq_commands,
         "list",
         commands.dlq_list_command,
@@ -203,7 +201,7 @@ def _add_dlq(subcommands: Any) -> None:  # noqa: ANN401
     )
     _filters(listing, key=True)
     listing.add_argument("--limit", type=_positive_int, metavar="N", help="show at most N entries")
-    show = _command(
+    show = add_command(
         dlq_commands,
         "show",
         commands.dlq_show_command,
@@ -211,7 +209,7 @@ def _add_dlq(subcommands: Any) -> None:  # noqa: ANN401
         example="plexsync dlq show 1",
     )
     show.add_argument("id", type=_positive_int, help="the entry's id (see plexsync dlq list)")
-    retry = _command(
+    retry = add_command(
         dlq_commands,
         "retry",
         commands.dlq_retry_command,
@@ -224,7 +222,7 @@ def _add_dlq(subcommands: Any) -> None:  # noqa: ANN401
     retry.add_argument("--all", action="store_true", help="every entry matching the filters")
     _filters(retry, key=False)
     retry.add_argument("--dry-run", action="store_true", help="say what would happen, do nothing")
-    purge = _command(
+    purge = add_command(
         dlq_commands,
         "purge",
         commands.dlq_purge_command,
@@ -240,7 +238,7 @@ def _add_dlq(subcommands: Any) -> None:  # noqa: ANN401
     )
     which.add_argument("--all", action="store_true", help="every entry")
     purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
-    export = _command(
+    export = add_command(
         dlq_commands,
         "export",
         commands.dlq_export_command,
@@ -252,7 +250,7 @@ def _add_dlq(subcommands: Any) -> None:  # noqa: ANN401
 
 
 def _add_simulate(subcommands: Any) -> None:  # noqa: ANN401
-    sim = _command(
+    sim = add_command(
         subcommands,
         "simulate",
         commands.simulate_command,
@@ -304,30 +302,6 @@ def _add_simulate(subcommands: Any) -> None:  # noqa: ANN401
     sim.add_argument("--plot", metavar="FILE.png", help="draw the timeline (needs plexsync[plot])")
 
 
-def _command(
-    subcommands: Any,  # noqa: ANN401 - argparse's subparsers action has no public type
-    name: str,
-    handler: Callable[[argparse.Namespace], int],
-    summary: str,
-    *,
-    example: str,
-    data: bool = True,
-) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = subcommands.add_parser(
-        name,
-        help=summary,
-        description=summary[0].upper() + summary[1:] + ".",
-        epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(handler=handler, command_parser=parser)
-    # Also accepted after the command (``plexsync run --config x.toml``), as people type it.
-    parser.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help="settings file")
-    if data:
-        parser.add_argument("--json", action="store_true", help="print JSON")
-    return parser
-
-
 def _filters(parser: argparse.ArgumentParser, *, key: bool) -> None:
     parser.add_argument("--reason", choices=REASONS, help="only entries with this reason")
     parser.add_argument(
@@ -358,8 +332,3 @@ def _fraction(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
     return value
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return Exit.USAGE

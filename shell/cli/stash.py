@@ -4,35 +4,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
+from shell.cli.building import add_command, add_group
 from shell.cli.errors import CliError, Exit
 
 
 def add_stash(subcommands: Any) -> None:  # noqa: ANN401 - argparse's subparsers action
     """Add ``plexsync stash ...`` to the command line."""
-    stash = subcommands.add_parser(
+    commands = add_group(
+        subcommands,
         "stash",
-        help="the Stash plugin",
+        "the Stash plugin",
         description="The Stash plugin: install it into Stash's plugins folder.",
-        epilog="example:\n  plexsync stash install-plugin ~/.stash/plugins",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        example="plexsync stash install-plugin ~/.stash/plugins",
     )
-    stash.set_defaults(handler=lambda _args: _usage(stash), command_parser=stash)
-    # The same parser class as plexsync's own commands: one-line errors, "did you mean".
-    commands = stash.add_subparsers(
-        dest="stash_command", metavar="COMMAND", parser_class=type(stash)
-    )
-    install = commands.add_parser(
+    install = add_command(
+        commands,
         "install-plugin",
-        help="write the plugin into Stash's plugins folder (again to update it)",
-        description="Write the plexsync plugin into Stash's plugins folder; run it again to "
-        "update it in place (settings and queue are kept). Then Reload Plugins in Stash.",
-        epilog="example:\n  plexsync stash install-plugin ~/.stash/plugins",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        install_command,
+        "write the plexsync plugin into Stash's plugins folder; run it again to update it in "
+        "place (settings and queue are kept), then Reload Plugins in Stash",
+        example="plexsync stash install-plugin ~/.stash/plugins",
+        data=False,
     )
-    install.set_defaults(command_parser=install)
     install.add_argument(
         "plugins_dir",
         metavar="STASH_PLUGINS_DIR",
@@ -43,7 +38,6 @@ def add_stash(subcommands: Any) -> None:  # noqa: ANN401 - argparse's subparsers
         metavar="PATH",
         help="the interpreter Stash should run (default: this one, which has plexsync)",
     )
-    install.set_defaults(handler=install_command)
 
 
 def install_command(args: argparse.Namespace) -> int:
@@ -59,8 +53,3 @@ def install_command(args: argparse.Namespace) -> int:
         print(f"warning: {os.path.join(folder, stray)} will load as another plugin; remove it")
     print("next: in Stash, Settings > Plugins > Reload plugins, then set the Plex URL and token")
     return Exit.OK
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2

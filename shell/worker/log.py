@@ -91,10 +91,11 @@ class EventLog:
                 )
             case JobDeadLettered(job_id=job_id, key=key, reason=reason, message=message):
                 log.warning(
-                    "job %d (%s) dead-lettered (%s): %s",
+                    "job %d (%s) dead-lettered (%s, %s): %s",
                     job_id,
                     key,
                     reason.value,
+                    self.plex,
                     message or _REASON_TEXT[reason],
                 )
             case RetryScheduled(job_id=job_id, key=key, error_class=error_class, retry_at=at):
