@@ -196,6 +196,42 @@ def test_an_expired_certificate_holds_work_and_says_when_it_expired(
     )
 
 
+def test_a_certificate_not_yet_valid_holds_work_and_says_from_when(
+    tmp_path: Path, plex: FakePlex, authority: Authority
+) -> None:
+    """A certificate whose validity begins later (a clock ahead or behind) holds work with the
+    date it begins and the clocks to check.
+    """
+    begins = NOW + dt.timedelta(days=2)
+    plex.present(
+        authority.issue(
+            "127.0.0.1", not_before=begins, not_after=NOW + dt.timedelta(days=60)
+        ).server_context()
+    )
+    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
+    enqueue(config)
+    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    assert detail == (
+        f"not yet valid: the certificate is not valid until {begins:%Y-%m-%d %H:%M} UTC; check "
+        "the clocks, or set plex_verify_certificate = false to skip verification"
+    )
+
+
+def test_a_ca_bundle_without_the_issuer_is_named_in_the_words(
+    tmp_path: Path, plex: FakePlex
+) -> None:
+    """With plex_ca_bundle naming another CA's file, the words say the issuer is not in it."""
+    other = Authority(tmp_path, name="another CA")
+    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(other.cert_file))
+    enqueue(config)
+    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    assert detail == (
+        "unknown issuer: the certificate is issued by 'plexsync test CA', which is not in "
+        f"plex_ca_bundle ({other.cert_file}); set plex_ca_bundle to that CA's certificate file, "
+        "or set plex_verify_certificate = false to skip verification"
+    )
+
+
 def test_a_self_signed_proxy_certificate_says_to_trust_that_certificate(
     tmp_path: Path, plex: FakePlex
 ) -> None:

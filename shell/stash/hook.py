@@ -19,7 +19,7 @@ from returns.result import Failure, Success
 from shell.api import enqueue_many
 from shell.stash.autostart import start_worker
 from shell.stash.context import PluginError, Run
-from shell.stash.covers import fetch_cover, images_folder
+from shell.stash.covers import fetch_covers, images_folder
 from shell.stash.graphql import HOOK_QUERY, SCENES_BY_ID_QUERY, StashError, StashRefusedError
 from shell.stash.mapping import Mapped, map_scene
 from shell.stash.settings import PluginSettings
@@ -84,16 +84,17 @@ def map_scenes(
     is one warning ("...: not *verb*"). ``StashRefusedError`` if Stash refuses a cover.
     """
     jobs: list[Mapped] = []
-    folder = images_folder(settings.config.db_path)
-    for scene in scenes:
+    covers: Sequence[str | StashError | None] = (
+        fetch_covers(run.client, scenes, images_folder(settings.config.db_path))
+        if settings.options.images
+        else [None] * len(scenes)
+    )
+    for scene, cover in zip(scenes, covers, strict=True):
         image = None
-        if settings.options.images:
-            try:
-                image = fetch_cover(run.client, scene, folder)
-            except StashRefusedError:
-                raise  # every other request would be refused too
-            except StashError as error:
-                run.console.warning(f"scene {scene.get('id')}: no cover synced ({error})")
+        if isinstance(cover, StashError):
+            run.console.warning(f"scene {scene.get('id')}: no cover synced ({cover})")
+        else:
+            image = cover
         match map_scene(scene, settings.options, image=image):
             case Success(Mapped() as mapped):
                 for note in mapped.notes:
