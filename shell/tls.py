@@ -32,7 +32,6 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from attrs import frozen
-from urllib3.exceptions import InsecureRequestWarning
 
 from core import PlexSyncConfig
 from shell.redact import get_logger, redact, url_for_people
@@ -87,6 +86,8 @@ def warn_at_start(config: PlexSyncConfig) -> None:
             "token; trust the certificate with plex_ca_bundle instead",
             shown,
         )
+        from urllib3.exceptions import InsecureRequestWarning  # noqa: PLC0415 - not on a hook's path
+
         host = url.hostname or ""
         # urllib3 would warn on every request; this start's warning says it once.
         warnings.filterwarnings(
