@@ -134,6 +134,11 @@ class SimulatedPlex:
         self.calls.append(Call(at=self.clock.now(), kind="health", path=None, result=health.value))
         return health
 
+    def reachable(self) -> bool:
+        """Whether Plex's port accepts connections: not during an outage (it is no call)."""
+        elapsed = self.clock.now() - self.start_at
+        return not any(w.holds(elapsed) for w in self.scenario.outages)
+
     def calls_between(self, start_at: float, end_at: float, kind: str | None = None) -> list[Call]:
         """The calls received in [start_at, end_at), optionally of one kind."""
         return [

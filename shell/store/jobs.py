@@ -197,6 +197,17 @@ class Jobs:
                     _lease(stored),
                 )
 
+    def bring_forward(self, *, due_at: float, to_at: float) -> int:
+        """Make the waiting jobs due at exactly *due_at* (those the breaker held until its
+        probe) due at *to_at* instead; returns how many.
+        """
+        return int(
+            self._db.execute(
+                f"UPDATE jobs SET due_at = ? WHERE state = '{WAITING}' AND due_at = ?",
+                (to_at, due_at),
+            ).rowcount
+        )
+
     @makes((JobState.RUNNING, JobSignal.SUCCEEDED))
     def finish(self, stored: StoredJob) -> bool:
         """Remove a job Plex now holds; ``False`` if the lease was no longer *stored*'s."""

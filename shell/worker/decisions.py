@@ -32,6 +32,7 @@ from core import (
     jitter_sample,
     on_job_probe,
     on_probe,
+    on_reachable,
 )
 from shell.store import Filters, Store, StoredJob
 from shell.store.records import counter_values, extended_history
@@ -92,6 +93,22 @@ def report_probe(
         breaker = tx.breaker.load()
         after, events = on_probe(breaker, health, now=now, config=config, detail=detail)
         tx.breaker.save(breaker, after, events)
+    return events
+
+
+def report_reachable(
+    store: Store, *, now: float, config: PlexSyncConfig
+) -> tuple[BreakerEvent, ...]:
+    """Record that Plex's port accepts connections again (``core.on_reachable``): the probe is
+    due now, and so are the jobs held until it (``decide`` defers them to the probe's instant).
+    """
+    with store.transaction() as tx:
+        breaker = tx.breaker.load()
+        after, events = on_reachable(breaker, now=now, config=config)
+        tx.breaker.save(breaker, after, events)
+        held_until = breaker.next_probe_at
+        if held_until is not None and after.next_probe_at != held_until:
+            tx.jobs.bring_forward(due_at=held_until, to_at=now)
     return events
 
 
