@@ -69,6 +69,20 @@ cov: setup
     {{bin}}/coverage report --include='core/*' --fail-under=100
     {{bin}}/coverage report --fail-under=90
 
+# the long soak: 100,000 jobs over 72 simulated hours with every fault, clock jumps and (as root) a full disk; prints the figures (a few minutes; --jobs, --hours, --seed)
+soak *args: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    disk=$(mktemp -d)
+    if mount -t tmpfs -o size=512m,mode=0700 plexsync-soak "$disk" 2>/dev/null; then
+        trap 'umount "$disk" 2>/dev/null || umount --lazy "$disk"; rmdir "$disk"' EXIT
+        {{bin}}/python -m shell.soak --full-disk-at "$disk" {{args}}
+    else
+        rmdir "$disk"
+        echo "soak: no full-disk moments: mounting a small tmpfs needs root (CAP_SYS_ADMIN)" >&2
+        {{bin}}/python -m shell.soak {{args}}
+    fi
+
 # unit and integration tests only, without coverage (pass pytest options: just unit -k breaker)
 unit *args: setup
     {{bin}}/python -m pytest -q tests {{args}}

@@ -62,6 +62,7 @@ from core.breaker import (
     hold_until,
     on_job_probe,
     on_probe,
+    on_reachable,
     wake_at,
 )
 from core.config import PathMapping, PlexSyncConfig
@@ -164,6 +165,7 @@ __all__ = [
     "nominal_delay",
     "on_job_probe",
     "on_probe",
+    "on_reachable",
     "parse_duration",
     "wake_at",
 ]

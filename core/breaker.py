@@ -86,6 +86,7 @@ class Signal(enum.Enum):
     COOLED_DOWN = "cooldown over"
     PROBE_SUCCEEDED = "probe succeeded"
     PROBE_FAILED = "probe failed"
+    REACHABLE = "Plex accepts connections again"
 
 
 @frozen(kw_only=True)
@@ -286,6 +287,16 @@ def _admit_probe(state: Open | HalfOpen, given: _Input) -> _Moved:
     return probing, (ProbeStarted(at=given.now, number=outage.probes),)
 
 
+def _probe_now(state: Open, given: _Input) -> _Moved:
+    """Plex, away for an outage, accepts connections again: the probe is due now rather than
+    at the end of a cooldown that may have grown to minutes. Any other cause waits its turn
+    (a rejected token is not cured by Plex listening).
+    """
+    if state.outage.cause is not PauseCause.OUTAGE or state.probe_at <= given.now:
+        return state, ()
+    return attrs.evolve(state, probe_at=given.now), ()
+
+
 def _back_off(state: HalfOpen, given: _Input) -> _Moved:
     """The probe failed: open again, the cooldown doubled up to its maximum."""
     outage = _blamed(state.outage, given)
@@ -372,6 +383,7 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_CLOSED, _S.COOLED_DOWN): Move(_stay, _CLOSED),  # nothing cools down while closed
     (_CLOSED, _S.PROBE_SUCCEEDED): Move(_stay, _CLOSED),  # a probe reporting after another
     (_CLOSED, _S.PROBE_FAILED): Move(_stay, _CLOSED),  # worker's success closed the breaker
+    (_CLOSED, _S.REACHABLE): Move(_stay, _CLOSED),  # nothing is held
     (_OPEN, _S.SUCCEEDED): Move(_end_outage, _CLOSED),  # another worker's call got through
     (_OPEN, _S.STALE_SUCCESS): Move(_stay, _OPEN),  # it ended before the outage began
     (_OPEN, _S.ANSWERED): Move(_stay, _OPEN),  # a call from before the breaker opened
@@ -386,6 +398,7 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),
     (_OPEN, _S.PROBE_SUCCEEDED): Move(_stay, _OPEN),  # a late report of an earlier probe
     (_OPEN, _S.PROBE_FAILED): Move(_stay, _OPEN),
+    (_OPEN, _S.REACHABLE): Move(_probe_now, _OPEN),  # an outage: probe now, not in minutes
     (_HALF_OPEN, _S.SUCCEEDED): Move(_end_outage, _CLOSED),
     (_HALF_OPEN, _S.STALE_SUCCESS): Move(_stay, _HALF_OPEN),
     (_HALF_OPEN, _S.ANSWERED): Move(_stay, _HALF_OPEN),
@@ -400,6 +413,7 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_HALF_OPEN, _S.COOLED_DOWN): Move(_admit_probe, _HALF_OPEN),  # the probe's lease ran out
     (_HALF_OPEN, _S.PROBE_SUCCEEDED): Move(_end_outage, _CLOSED),
     (_HALF_OPEN, _S.PROBE_FAILED): Move(_back_off, _OPEN),  # the cooldown doubles
+    (_HALF_OPEN, _S.REACHABLE): Move(_stay, _HALF_OPEN),  # the probe is already out
 }
 """Every (state, signal) pair and what it does. ``_stay`` rows are reports that no longer apply."""
 
@@ -580,6 +594,15 @@ def on_probe(
     signal = _PROBE_SIGNALS[health]
     words = detail or HEALTH_DETAIL.get(health, "")
     return observe(breaker, signal, now=now, config=config, detail=words)
+
+
+def on_reachable(
+    breaker: Breaker, *, now: float, config: PlexSyncConfig
+) -> tuple[Breaker, tuple[BreakerEvent, ...]]:
+    """Report that Plex, whose port refused connections, accepts them again: an open breaker
+    held for an outage probes now (the probe decides, as ever; this only brings it forward).
+    """
+    return observe(breaker, Signal.REACHABLE, now=now, config=config)
 
 
 def on_job_probe(

@@ -122,6 +122,16 @@ class PlexSyncConfig:
     breaker_max_cooldown_seconds: float = field(default=300.0, validator=check.duration)
     """The longest wait between probes."""
 
+    max_in_flight: int = field(default=4, validator=check.at_least_one)
+    """The most Plex calls one worker keeps in flight at once. Plex also serves people: the
+    default is modest, and the worker only goes as high as Plex answers as fast as it does with
+    fewer calls (``adaptive_concurrency``)."""
+    adaptive_concurrency: bool = field(default=True, validator=check.boolean)
+    """Find how many calls Plex can take, up to ``max_in_flight``: start with one, add more while
+    answers stay fast, back off when they slow down or Plex says it is overloaded (429, 503, a
+    timeout), and start again from one after work was held. ``false`` keeps ``max_in_flight``
+    calls in flight throughout."""
+
     late_edit_window_seconds: float = field(default=300.0, validator=check.duration)
     """How long after an edit timed out Plex may still carry it out. Until then, a later edit of
     the same item is not final: it is sent once more when the window has passed, so that the

@@ -90,7 +90,10 @@ def decide(
             after, events = observe(breaker, signal, now=now, config=config)
             late = job.late_edit_until_at
             if late is not None and now < late:
-                late = min(late, now + config.late_edit_window_seconds)  # a clock stepped back
+                # A window is never longer than its length from now: a clock that stepped back
+                # since it was set would otherwise resend the edit every window for the jump.
+                late = min(late, now + config.late_edit_window_seconds)
+                job = attrs.evolve(job, late_edit_until_at=late)
                 resend = ResendScheduled(at=now, job_id=job.id, key=job.key, resend_at=late)
                 action = RetryAt(late, charged=False)
                 return Decision(action=action, job=job, breaker=after, events=(*events, resend))

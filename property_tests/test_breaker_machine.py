@@ -68,6 +68,10 @@ class BreakerMachine(RuleBasedStateMachine):
     @rule(seconds=steps)
     def clock_backward(self, seconds: float) -> None:
         self.now -= seconds
+        if self.probe_lease_end is not None:  # rule 8: never longer than a lease from now
+            self.probe_lease_end = min(
+                self.probe_lease_end, self.now + self.config.probe_lease_seconds
+            )
 
     @rule()
     def ask_to_work(self) -> None:

@@ -48,6 +48,15 @@ class ReportsHealth(Protocol):
         ...
 
 
+@runtime_checkable
+class Knocks(Protocol):
+    """A gateway that can tell, without a request, whether Plex's port accepts connections."""
+
+    def reachable(self) -> bool:
+        """Whether a connection to Plex's address is accepted (then closed at once)."""
+        ...
+
+
 def check_health(plex: PlexGateway) -> HealthReport:
     """One health call to *plex*, with its words if the gateway gives any."""
     if isinstance(plex, ReportsHealth):

@@ -44,11 +44,12 @@ import ntpath
 import os
 import posixpath
 import socket
+import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import attrs
 import requests
@@ -141,7 +142,8 @@ class _Session(requests.Session):
         super().__init__()
         self.identity = identity
         self.sent = 0
-        self.retry_after: str | None = None
+        self._counting = threading.Lock()
+        self._latest = threading.local()  # the worker calls Plex from several threads at once
         self.hooks["response"].extend(
             [self._read_error_bodies, self._keep_retry_after, self._refuse_web_pages]
         )
@@ -168,9 +170,20 @@ class _Session(requests.Session):
             settings["verify"] = self.verify
         return settings
 
+    @property
+    def retry_after(self) -> str | None:
+        """The Retry-After of the last 429 or 503 this thread received since its last request."""
+        found: str | None = getattr(self._latest, "retry_after", None)
+        return found
+
+    @retry_after.setter
+    def retry_after(self, value: str | None) -> None:
+        self._latest.retry_after = value
+
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # noqa: ANN401
         """Count the request and forget the previous response's hint."""
-        self.sent += 1
+        with self._counting:
+            self.sent += 1
         self.retry_after = None
         return super().send(request, **kwargs)
 
@@ -303,6 +316,10 @@ class PlexServerGateway:
         self._index_built_at: float | None = None
         self._store = store
         self._own_store: Store | None = None
+        self._lock = threading.RLock()
+        """Held while what the calls share is read or changed (the connection, the sections, the
+        path index, the database): the worker calls ``apply`` from several threads at once, and
+        only the edits themselves go out side by side."""
 
     @property
     def requests_sent(self) -> int:
@@ -321,15 +338,18 @@ class PlexServerGateway:
         """Find the item for ``metadata.path`` and apply the metadata in one PUT."""
         path = map_path(metadata.path, self.config.path_mappings)
         try:
-            entry = self._locate(path)
+            with self._lock:
+                entry = self._locate(path)
             try:
                 self._edit(entry, metadata)
             except _Abort as failed:
                 if not failed.item_gone:
                     raise
                 # The item was re-added under a new ratingKey since the index was built.
-                self._rebuild_index()
-                self._edit(self._locate(path, may_scan=False), metadata)
+                with self._lock:
+                    self._rebuild_index()
+                    entry = self._locate(path, may_scan=False)
+                self._edit(entry, metadata)
         except _Abort as failed:
             return failed.failure
         return Succeeded()
@@ -357,6 +377,21 @@ class PlexServerGateway:
                 return HealthReport(Health.UNTRUSTED, problem)
             return HealthReport(Health.DOWN)
         return HealthReport(_health_of(response.status_code, response.content))
+
+    def reachable(self) -> bool:
+        """Whether Plex's address accepts a TCP connection (closed at once: no request, nothing
+        for Plex to do, no token sent).
+        """
+        address = urlsplit(self.config.plex_url)
+        default_port = 443 if address.scheme == "https" else 80
+        try:
+            port = address.port or default_port
+            with socket.create_connection(
+                (address.hostname or "", port), timeout=self.config.connect_timeout_seconds
+            ):
+                return True
+        except (OSError, ValueError):
+            return False
 
     # ------------------------------------------------------------------ reading, for hosts
     def held(self, paths: Sequence[str]) -> dict[str, Held | Failed] | Failed:
@@ -556,7 +591,8 @@ class PlexServerGateway:
         return self._store
 
     def _edit(self, entry: _Entry, metadata: Metadata) -> None:
-        server = self._connect()
+        with self._lock:
+            server = self._connect()
         current: dict[str, list[str]] = {}
         emptied = [(f.plex, f.element) for f in FIELDS if f.element and metadata.get(f.key) == ()]
         if emptied:
@@ -595,15 +631,17 @@ class PlexServerGateway:
             problem = f"cannot read the {field.key} image {path}: {exc.strerror}"
             raise _Abort(Failed(ErrorClass.PERMANENT, redact(problem))) from None
         digest = hashlib.sha256(data).hexdigest()
-        server = self._connect()
-        store = self._memory()
-        with store.reading():
-            if store.images.last_hash(server.machineIdentifier, rating_key, field.key) == digest:
+        with self._lock:
+            server = self._connect()
+            store = self._memory()
+            with store.reading():
+                last = store.images.last_hash(server.machineIdentifier, rating_key, field.key)
+            if last == digest:
                 return
         key = f"/library/metadata/{rating_key}/{field.endpoint}"
         # What plexapi's uploadPoster/uploadArt send: the bytes as the body of a POST.
         self._call("edit", server.query, key, method=self.session.post, data=data)
-        with store.transaction() as tx:
+        with self._lock, store.transaction() as tx:
             tx.images.remember(
                 server.machineIdentifier, rating_key, field.key, digest, now=self.clock.now()
             )

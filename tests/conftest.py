@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from core import PlexSyncConfig
-from tests.builders import make_config
+from tests.builders import TOKEN, make_config
 from tests.cli_process import Cli
+from tests.fake_plex import FakePlex
+from tests.fake_stash import FakeStash
 from tests.small_disk import SmallDisk, mounted
+from tests.stash_plugin import STASH_KEY, InstalledPlugin
 
 
 @pytest.fixture
@@ -29,3 +32,27 @@ def cli(tmp_path: Path) -> Cli:
 def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
     """A small real filesystem (a size-limited tmpfs) to fill; the test skips if it cannot mount."""
     yield from mounted(tmp_path)
+
+
+@pytest.fixture
+def plex() -> Iterator[FakePlex]:
+    """A fake Plex with one movie section, "Movies", at /media (tests that need another define
+    their own).
+    """
+    with FakePlex(TOKEN) as server:
+        server.add_section("Movies", locations=["/media"])
+        yield server
+
+
+@pytest.fixture
+def stash() -> Iterator[FakeStash]:
+    """A fake Stash with a login and an API key."""
+    with FakeStash(username="admin", api_key=STASH_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, stash: FakeStash, plex: FakePlex) -> Iterator[InstalledPlugin]:
+    """The Stash plugin installed for *stash* and *plex*; its detached workers stopped after."""
+    with InstalledPlugin(tmp_path, stash, plex) as installed:
+        yield installed

@@ -56,8 +56,8 @@ class SmallDisk:
         return stats.f_bavail * stats.f_frsize
 
 
-def mounted(tmp_path: Path) -> Iterator[SmallDisk]:
-    """A fresh tmpfs of ``SIZE`` in *tmp_path*, unmounted after the test (lazily, if a file is
+def mounted(tmp_path: Path, size: str = SIZE) -> Iterator[SmallDisk]:
+    """A fresh tmpfs of *size* in *tmp_path*, unmounted after the test (lazily, if a file is
     still open); skips the test if it cannot be mounted.
     """
     root = tmp_path / "small-disk"
@@ -66,7 +66,7 @@ def mounted(tmp_path: Path) -> Iterator[SmallDisk]:
     if mount is None:
         pytest.skip("cannot mount a small filesystem: no `mount` command on this machine")
     mounted = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", f"size={SIZE},mode=0700", "plexsync-test", str(root)],
+        [mount, "-t", "tmpfs", "-o", f"size={size},mode=0700", "plexsync-test", str(root)],
         capture_output=True,
         text=True,
         check=False,

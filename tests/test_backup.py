@@ -66,6 +66,7 @@ def test_backups_taken_while_a_worker_runs_are_each_one_consistent_moment(
                 plex_token=TOKEN,
                 poll_interval="0.05",
                 read_timeout_seconds="5",
+                max_in_flight="1",  # one job at a time, so the backups land half-way
             ),
             cwd=ROOT,
         )

@@ -146,6 +146,8 @@ _BAD_BY_NAME: dict[str, list[object]] = {
     "plex_token": ["", "   ", "has space", 7, None],
     "plex_ca_bundle": ["", "   ", 7],
     "plex_verify_certificate": ["false", "yes", 1, 0, None],
+    "adaptive_concurrency": ["false", "yes", 1, 0, None],
+    "max_in_flight": [0, -1, 1.5, "3", True, None],
     "db_path": ["", "   ", 7, None],
     "sqlite_synchronous": ["off", "", "FAST", 1],
     "library_sections": [("",), (" ",), (1,)],

@@ -34,6 +34,7 @@ from core import (
     admit,
     hold_until,
     on_probe,
+    on_reachable,
     wake_at,
 )
 from core.breaker import (
@@ -184,6 +185,22 @@ def test_half_open_admits_exactly_one_probe(config: PlexSyncConfig) -> None:
     assert first.events == (ProbeStarted(at=T0 + 10, number=1),)
     second = admit(first.breaker, now=T0 + 11, config=config)
     assert second.permission == Hold(T0 + 10 + config.probe_lease_seconds)
+
+
+def test_plex_listening_again_brings_an_outages_probe_forward(config: PlexSyncConfig) -> None:
+    """Plex accepting connections again makes an outage's probe due at once (one probe, as
+    ever); a rejected token, a probe already out, or a probe already due are left as they are.
+    """
+    breaker = open_breaker(config)
+    listening, events = on_reachable(breaker, now=T0 + 3, config=config)
+    assert (listening.next_probe_at, events) == (T0 + 3, ())
+    assert admit(listening, now=T0 + 3, config=config).permission == Probe(ProbeKind.HEALTH)
+    assert on_reachable(listening, now=T0 + 4, config=config)[0] == listening
+    rejected, _ = observe(Breaker(), Signal.REJECTED, now=T0, config=config)
+    assert on_reachable(rejected, now=T0 + 3, config=config)[0] == rejected
+    probing = admit(breaker, now=T0 + 10, config=config).breaker
+    assert on_reachable(probing, now=T0 + 11, config=config)[0] == probing
+    assert on_reachable(Breaker(), now=T0, config=config)[0] == Breaker()
 
 
 def test_a_probe_that_never_reports_is_replaced(config: PlexSyncConfig) -> None:

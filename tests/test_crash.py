@@ -55,6 +55,8 @@ SETTINGS: dict[str, Any] = {
     "breaker_max_cooldown_seconds": 0.4,
     "job_lease_seconds": 5.0,
     "max_crashes": 1000,  # a killed job is retried, never dead-lettered for crashing
+    "max_in_flight": 4,  # the concurrent worker: kills land with several calls out
+    "adaptive_concurrency": False,  # four from the first call, not after a ramp
 }
 PUT_REPLY_DELAY = 5 * SETTINGS["read_timeout_seconds"]
 """How long the fake holds back the reply to the PUT a "put" kill waits for."""
@@ -238,6 +240,8 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
     claimed_kills: list[str] = []
     random_kills = 0
     topped_up = 0
+    beside: list[int] = []
+    """For each kill during a PUT, how many other PUTs of the same worker were in flight."""
     for kind in plan:
         due = sum(row.state == "waiting" for row in rows_of(config))
         # Every kind of kill needs work in hand. A worker writes up to a batch (64) of decisions
@@ -257,6 +261,7 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
                 put = fake.wait_in_flight(
                     method="PUT", path_prefix=EDIT_PATH, since=armed_at, timeout=WAIT
                 )
+                beside.append(_others_in_flight(fake, armed_at))
                 killed_at = worker.kill()
                 fake.clear_faults()
                 key = key_of[put.rating_keys[0]]
@@ -306,6 +311,7 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
         f"{len(plan)} kills: {len(put_kills)} during a PUT, {sum(commit_kills.values())} inside a"
         f" COMMIT ({', '.join(f'{k} {n}' for k, n in sorted(commit_kills.items()))}),"
         f" {len(claimed_kills)} after a claim before any request, {random_kills} at random;"
+        f" other PUTs in flight at each PUT kill: {beside};"
         f" {host.newer_edits} newer edits of {host.keys_edited_again} keys"
         f" ({host.keys_edited_again / ITEMS:.0%}, {topped_up} top-ups); {len(applied)} PUTs"
         f" applied, {repeated} of them repeats of an applied edit; the drain: {report}"
@@ -313,7 +319,20 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
     print(summary)
     assert drained.returncode == 0, f"{summary}\n{drained.stderr[-4000:]}"
     assert repeated > 0, f"no edit was repeated: rule 10 went untested; {summary}"
+    assert any(beside), f"no kill came with several calls in flight; {summary}"
     _check_final_state(fake, config, host, rating_keys, summary)
+
+
+def _others_in_flight(fake: FakePlex, since: float) -> int:
+    """How many more PUTs reach the fake while the first is held (up to 3, waiting briefly):
+    the worker keeps several calls in flight, and the kill lands among them.
+    """
+    deadline = time.monotonic() + 1.0
+    while True:
+        held = [r for r in fake.in_flight(method="PUT") if r.at >= since]
+        if len(held) >= 1 + 3 or time.monotonic() > deadline:
+            return len(held) - 1
+        time.sleep(0.01)
 
 
 def _proven_put_kill(

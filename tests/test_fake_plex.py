@@ -752,3 +752,40 @@ def test_stop_releases_everything(session: requests.Session) -> None:
     assert fake.threads() == []
     with pytest.raises(requests.exceptions.ConnectionError):
         session.get(fake.url, timeout=5)
+
+
+def test_a_limited_fake_serves_so_many_at_once_and_queues_or_refuses_the_rest(
+    fake: FakePlex,
+) -> None:
+    """With one request served at a time, a second one waits its turn (its stay at the server
+    covers the first one's service), or with refuse is answered 503; health calls never wait.
+    """
+    fake.add_section("Movies", locations=["/media"])
+    fake.capacity.limit(1, 0.3)
+    url = f"{fake.url}/library/sections?X-Plex-Token={TOKEN}"
+    answers: list[int] = []
+
+    def ask() -> None:
+        answers.append(requests.get(url, timeout=10).status_code)
+
+    first = threading.Thread(target=ask)
+    first.start()
+    while not fake.capacity.busy:
+        time.sleep(0.01)
+    assert requests.get(f"{fake.url}/identity", timeout=10).status_code == 200
+    ask()
+    first.join()
+    queued = fake.capacity.served()
+    assert answers == [200, 200]
+    assert [s.refused for s in queued] == [False, False]
+    assert queued[1].finished_at >= queued[0].finished_at + 0.3  # served after the first one
+
+    fake.capacity.limit(1, 0.3, refuse=True)
+    second = threading.Thread(target=ask)
+    second.start()
+    while not fake.capacity.busy:
+        time.sleep(0.01)
+    ask()
+    second.join()
+    assert sorted(answers[2:]) == [200, 503]
+    assert [s.refused for s in fake.capacity.served()].count(True) == 1

@@ -268,6 +268,45 @@ def test_an_image_file_that_is_gone_dead_letters_the_job_naming_it(
     assert f"cannot read the poster image {missing}" in entry.last_error
 
 
+def test_plex_listening_again_is_probed_at_once_not_after_the_cooldown(
+    tmp_path: Path, fake: FakePlex
+) -> None:
+    """While work is held for an outage the worker looks (without a request) whether Plex's
+    port accepts connections; when it does again, the breaker probes at once: the outage ends
+    long before the minute-long cooldown would have let the first probe go.
+    """
+    config = e2e_config(
+        tmp_path,
+        fake,
+        breaker_cooldown_seconds=60,
+        breaker_max_cooldown_seconds=60,
+        late_edit_window_seconds=0.5,  # an edit cut off mid-reply is sent again soon
+    )
+    add_items(fake, 100)
+    shell.enqueue_many(
+        config,
+        [(f"scene:{n}", {"path": f"/media/m{n:03d}.mkv", "title": "T"}) for n in range(100)],
+    )
+    fake.slow_first_byte(0.02, method="PUT")  # so that the outage finds work in hand
+    events: list[Event] = []
+
+    def outage_after_ten_edits() -> None:
+        while len(fake.edits()) < 10:
+            time.sleep(0.005)
+        fake.go_down()
+        time.sleep(0.5)
+        fake.come_up()
+
+    outage = threading.Thread(target=outage_after_ten_edits)
+    outage.start()
+    report = shell.run_worker(config, stop=DrainedOrLate(config, 30), on_event=events.append)
+    outage.join()
+    assert (report.done, report.outages, report.dead_lettered_total) == (100, 1, 0)
+    [opened] = [e for e in events if isinstance(e, BreakerOpened)]
+    [closed] = [e for e in events if isinstance(e, BreakerClosed)]
+    assert closed.at < opened.next_probe_at
+
+
 def test_plex_down_mid_batch(tmp_path: Path, fake: FakePlex) -> None:
     """The breaker opens, only probes are sent while Plex is down, every job completes after it
     returns, nothing is dead-lettered and no attempt is charged.
@@ -299,7 +338,8 @@ def test_plex_down_mid_batch(tmp_path: Path, fake: FakePlex) -> None:
     assert report.outages == 1
     during = [c for c in plex.calls if window["down"] <= c[0] < window["up"]]
     job_calls = [c for c in during if c[1] == "apply"]
-    assert len(job_calls) <= config.breaker_failure_threshold
+    # The failures that open the breaker, and the calls already in flight beside the last one.
+    assert len(job_calls) <= config.breaker_failure_threshold + config.max_in_flight - 1
     assert len([c for c in during if c[1] == "health"]) <= config.breaker_failure_threshold + 8
     retries = [e for e in events if isinstance(e, RetryScheduled)]
     assert retries

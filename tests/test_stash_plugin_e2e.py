@@ -10,36 +10,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from shell.store import Store
 from shell.worker.presence import announce, worker_running
 from tests.builders import TOKEN
 from tests.fake_plex import FakePlex
 from tests.fake_stash import FakeStash
-from tests.stash_plugin import JPEG, STASH_KEY, InstalledPlugin
-
-
-@pytest.fixture
-def plex() -> Iterator[FakePlex]:
-    with FakePlex(TOKEN) as server:
-        server.add_section("Movies", locations=["/media"])
-        yield server
-
-
-@pytest.fixture
-def stash() -> Iterator[FakeStash]:
-    with FakeStash(username="admin", api_key=STASH_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def plugin(tmp_path: Path, stash: FakeStash, plex: FakePlex) -> Iterator[InstalledPlugin]:
-    with InstalledPlugin(tmp_path, stash, plex) as installed:
-        yield installed
+from tests.stash_plugin import JPEG, InstalledPlugin
 
 
 def a_full_scene(stash: FakeStash, path: str = "/media/a.mp4") -> int:

@@ -6,8 +6,6 @@ missing or differs are queued, and the counts are reported.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from shell.stash.reconcile import Comparison, Verdict, compare
 from tests.builders import TOKEN
 from tests.fake_plex import FakePlex
 from tests.fake_stash import FakeStash
-from tests.stash_plugin import JPEG, STASH_KEY, InstalledPlugin
+from tests.stash_plugin import JPEG, InstalledPlugin
 
 SCENE: dict[str, Any] = {
     "id": "7",
@@ -90,25 +88,6 @@ def test_a_scene_is_queued_only_if_its_plex_item_is_missing_or_differs(
 
 
 # ---------------------------------------------------------------------------- the task
-@pytest.fixture
-def plex() -> Iterator[FakePlex]:
-    with FakePlex(TOKEN) as server:
-        server.add_section("Movies", locations=["/media"])
-        yield server
-
-
-@pytest.fixture
-def stash() -> Iterator[FakeStash]:
-    with FakeStash(username="admin", api_key=STASH_KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def plugin(tmp_path: Path, stash: FakeStash, plex: FakePlex) -> Iterator[InstalledPlugin]:
-    with InstalledPlugin(tmp_path, stash, plex) as installed:
-        yield installed
-
-
 def test_reconcile_queues_only_what_plex_lacks_or_holds_otherwise(
     plugin: InstalledPlugin, stash: FakeStash, plex: FakePlex
 ) -> None:

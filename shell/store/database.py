@@ -72,7 +72,14 @@ def connect(path: str, *, synchronous: str) -> sqlite3.Connection:
     """A configured connection to the file at *path*, created (private) if it is missing."""
     try:
         create_private(path)
-        connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # One thread at a time, but not always the same one: the Plex gateway's store is used
+        # from the worker's call threads, under the gateway's lock.
+        connection = sqlite3.connect(
+            path,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the queue database {path}: {exc}") from None
     try:

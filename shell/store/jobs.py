@@ -55,9 +55,8 @@ _FAR_AHEAD: Final = (
 """The claimable jobs due after an instant (a clock stepped back since they were scheduled)."""
 
 _EXPIRED: Final = f"state = '{RUNNING}' AND (lease_expires_at <= ? OR lease_expires_at > ?)"
-"""A lease that ran out, or that reaches further than a lease is ever given: set by a clock that
-has since stepped back, it would otherwise hold a dead worker's job for the length of the jump
-(parameters: now, and now plus the length of a lease)."""
+"""A lease that ran out, or that reaches further than a lease is ever given (parameters: now, and
+now plus the length of a lease): what the reaper looks for."""
 
 
 def _lease(stored: StoredJob) -> tuple[int, str, int]:
@@ -198,6 +197,17 @@ class Jobs:
                     _lease(stored),
                 )
 
+    def bring_forward(self, *, due_at: float, to_at: float) -> int:
+        """Make the waiting jobs due at exactly *due_at* (those the breaker held until its
+        probe) due at *to_at* instead; returns how many.
+        """
+        return int(
+            self._db.execute(
+                f"UPDATE jobs SET due_at = ? WHERE state = '{WAITING}' AND due_at = ?",
+                (to_at, due_at),
+            ).rowcount
+        )
+
     @makes((JobState.RUNNING, JobSignal.SUCCEEDED))
     def finish(self, stored: StoredJob) -> bool:
         """Remove a job Plex now holds; ``False`` if the lease was no longer *stored*'s."""
@@ -257,18 +267,34 @@ class Jobs:
         return True
 
     # ------------------------------------------------------------------ leases of dead workers
-    def expired_owners(self, *, now: float, lease_seconds: float, limit: int) -> list[str]:
+    def expired_owners(self, *, now: float, limit: int) -> list[str]:
         """Owners holding a lease that ran out by *now* (their workers died, or stalled), at
-        most *limit*; a lease reaching further than *lease_seconds* from now counts as run out.
+        most *limit*.
         """
         rows = self._db.execute(
-            f"SELECT DISTINCT lease_owner FROM jobs WHERE {_EXPIRED} LIMIT ?",
-            (now, now + lease_seconds, limit),
+            f"SELECT DISTINCT lease_owner FROM jobs WHERE state = '{RUNNING}'"
+            " AND lease_expires_at <= ? LIMIT ?",
+            (now, limit),
         ).fetchall()
         return [str(row[0]) for row in rows]
 
+    def cut_far_leases(self, *, now: float, lease_seconds: float) -> int:
+        """Cut every lease reaching further than *lease_seconds* from *now* to that far; returns
+        how many. Such a lease was given before the clock stepped back: its holder may well be
+        alive (it keeps the job, and renews the lease as it goes on), and if it died, its job is
+        taken back one lease from now, not the length of the jump later.
+        """
+        end = now + lease_seconds
+        return self._db.execute(
+            f"UPDATE jobs SET lease_expires_at = ? WHERE state = '{RUNNING}'"
+            " AND lease_expires_at > ?",
+            (end, end),
+        ).rowcount
+
     def any_expired(self, *, now: float, lease_seconds: float) -> bool:
-        """Whether any lease ran out by *now* (one indexed read, no write transaction)."""
+        """Whether any lease ran out by *now*, or reaches further than *lease_seconds* from it
+        (one indexed read, no write transaction).
+        """
         found = self._db.execute(
             f"SELECT 1 FROM jobs WHERE {_EXPIRED} LIMIT 1", (now, now + lease_seconds)
         ).fetchone()

@@ -25,6 +25,14 @@ class LateEdits:
             (key, until_at),
         )
 
+    def cut(self, key: str, *, until_at: float) -> None:
+        """An edit of *key* may land until *until_at* at the latest (a window set before the
+        clock stepped back reached further than a window ever does from now).
+        """
+        self._db.execute(
+            "UPDATE late_edits SET until_at = min(until_at, ?) WHERE key = ?", (until_at, key)
+        )
+
     def forget_before(self, at: float) -> int:
         """Forget the windows that ended before *at*; returns how many."""
         return self._db.execute("DELETE FROM late_edits WHERE until_at < ?", (at,)).rowcount

@@ -32,6 +32,7 @@ from core import (
     jitter_sample,
     on_job_probe,
     on_probe,
+    on_reachable,
 )
 from shell.store import Filters, Store, StoredJob
 from shell.store.records import counter_values, extended_history
@@ -92,6 +93,22 @@ def report_probe(
         breaker = tx.breaker.load()
         after, events = on_probe(breaker, health, now=now, config=config, detail=detail)
         tx.breaker.save(breaker, after, events)
+    return events
+
+
+def report_reachable(
+    store: Store, *, now: float, config: PlexSyncConfig
+) -> tuple[BreakerEvent, ...]:
+    """Record that Plex's port accepts connections again (``core.on_reachable``): the probe is
+    due now, and so are the jobs held until it (``decide`` defers them to the probe's instant).
+    """
+    with store.transaction() as tx:
+        breaker = tx.breaker.load()
+        after, events = on_reachable(breaker, now=now, config=config)
+        tx.breaker.save(breaker, after, events)
+        held_until = breaker.next_probe_at
+        if held_until is not None and after.next_probe_at != held_until:
+            tx.jobs.bring_forward(due_at=held_until, to_at=now)
     return events
 
 
@@ -222,7 +239,9 @@ def reap(
     cannot say which one it was working on: they all wait again uncharged, marked suspect, and
     each is then claimed alone until it is decided. A worker *alive* says is still running (a
     worker of this host, after the clock jumped ahead) crashed on nothing: its jobs wait again
-    uncharged, and it finds them gone before it calls Plex for them.
+    uncharged, and it finds them gone before it calls Plex for them. A lease reaching further
+    ahead than a lease is ever given (the clock stepped back since) is cut to one lease from now:
+    its holder may be alive and keeps the job; if it died, the job comes back a lease later.
     """
     lease = config.job_lease_seconds
     if not store.jobs.any_expired(now=now, lease_seconds=lease):  # one indexed read, usually
@@ -230,7 +249,8 @@ def reap(
     decisions = []
     with store.transaction() as tx:
         breaker = tx.breaker.load()  # a crash is the worker's, not Plex's: read only
-        for owner in tx.jobs.expired_owners(now=now, lease_seconds=lease, limit=REAP_BATCH):
+        tx.jobs.cut_far_leases(now=now, lease_seconds=lease)  # a clock stepped back
+        for owner in tx.jobs.expired_owners(now=now, limit=REAP_BATCH):
             held = tx.jobs.held_by(owner)
             if alive is not None and alive(owner):
                 tx.jobs.release(held)
@@ -304,7 +324,10 @@ def _write(
             )
         case _:
             assert_never(decision.action)
-    late = decision.job.late_edit_until_at
-    if written and late is not None and late != stored.job.late_edit_until_at:
-        tx.late_edits.extend(stored.job.key, until_at=late)
+    late, before = decision.job.late_edit_until_at, stored.job.late_edit_until_at
+    if written and late is not None and late != before:
+        if before is not None and late < before:  # cut to a window from now: a clock stepped back
+            tx.late_edits.cut(stored.job.key, until_at=late)
+        else:
+            tx.late_edits.extend(stored.job.key, until_at=late)
     return written

@@ -1,13 +1,20 @@
 """The worker loop: claim due jobs, call Plex, ask ``core.decide``, write the answers down.
 
-Jobs are worked one at a time, in due order. The worker claims about a second's worth of due
-jobs at once (judged by how long recent calls took, at most ``MAX_BATCH``) and writes decisions
-in groups: after any failure (so the breaker and the retry are stored before the next Plex call),
-when the batch is used up, or after ``FLUSH_SECONDS``. A crash therefore redoes at most a
-second of successful edits, which is harmless (edits are idempotent), and costs far fewer commits.
+Jobs are sent in due order, several at once: as many Plex calls stay in flight as the
+concurrency limit (``core.limit``) allows, each in a thread of its own (``flights``); the limit
+starts at one call, grows while Plex answers as fast as it does with fewer, shrinks when answers
+slow down or Plex says it is overloaded, and goes back to one whenever work was held. The claims
+guarantee that no two jobs of one key are ever out at once. The worker claims about a second's
+worth of due jobs at once (judged by how fast recent calls came back, at most ``MAX_BATCH``) and
+writes decisions in groups: after any failure (so the breaker and the retry are stored before
+the next Plex call goes out), when the batch is used up, or after ``FLUSH_SECONDS``. A crash
+therefore redoes at most a second of successful edits, which is harmless (edits are idempotent),
+and costs far fewer commits.
 
 Before any Plex call the breaker is asked (``decisions.ask``): while it holds, no job call is made;
-when it asks for a probe, one health call is made and reported. An outage- or auth-looking
+when it asks for a probe, one health call is made and reported, with nothing else in flight. When
+a written decision makes the breaker hold, no call goes out until every call in flight has come
+back and been written. An outage- or auth-looking
 failure is checked against a health call before ``decide`` sees it. When
 nothing is due the worker sleeps until the earliest of the next due job, the end of a hold, and
 ``poll_interval``.
@@ -40,7 +47,7 @@ from core import (
     Hold,
     JobDeadLettered,
     JobSucceeded,
-    Outcome,
+    Outage,
     PauseCause,
     PlexSyncConfig,
     Probe,
@@ -52,8 +59,9 @@ from core import (
     needs_confirmation,
     wake_at,
 )
+from core.limit import Limit, Restarted, initial_limit, next_limit, observe
 from shell.clock import Clock, SystemClock
-from shell.gateway import PlexGateway, check_health
+from shell.gateway import Knocks, PlexGateway, check_health
 from shell.payload import decode_payload
 from shell.redact import get_logger
 from shell.settings import load_config
@@ -61,6 +69,7 @@ from shell.store import DiskFullError, Store, StoredJob
 from shell.store.database import named_failures
 from shell.worker import decisions, storage
 from shell.worker.decisions import Attempted
+from shell.worker.flights import Called, Flights, Landed
 from shell.worker.log import EventLog
 from shell.worker.owner import alive_here, expire_leases_of_dead_local_workers, new_owner
 from shell.worker.presence import announce, worker_running
@@ -68,6 +77,7 @@ from shell.worker.signals import StopNow, stop_on_signals
 
 log = get_logger("plexsync.worker")
 
+OUTAGE: Final = PauseCause.OUTAGE
 OUTAGE_LOG_INTERVAL: Final = 300.0
 """Seconds between status lines while Plex is unavailable (never one per poll)."""
 FLUSH_SECONDS: Final = 1.0
@@ -123,6 +133,7 @@ def run_worker(
     clock: Clock | None = None,
     plex: PlexGateway | None = None,
     on_event: Callable[[Event], None] | None = None,
+    on_limit: Callable[[float, int], None] | None = None,
 ) -> WorkerReport:
     """Work the queue in *config*'s database until stopped (without *config*, the settings are
     read as ``plexsync`` reads them: the TOML file and ``PLEXSYNC_*`` variables).
@@ -130,7 +141,8 @@ def run_worker(
     Stops when *stop* is set, on SIGINT/SIGTERM (when called in the main thread without *stop*),
     or, with *until_idle*, as soon as no job can be worked now (jobs due later, or held by an
     open breaker, stay queued). *clock* defaults to the system clock, *plex* to the real Plex
-    gateway; *on_event* receives every event the core reports.
+    gateway; *on_event* receives every event the core reports, *on_limit* each change of the
+    concurrency limit (the instant, and how many calls may now be in flight).
     """
     config = load_config() if config is None else config
     stop_event = threading.Event()
@@ -150,7 +162,7 @@ def run_worker(
             announce(config.db_path),
             named_failures(config.db_path),
         ):
-            worker = _Worker(config, store, clock, plex, on_event)
+            worker = _Worker(config, store, clock, plex, on_event=on_event, on_limit=on_limit)
             stopping = stop if stop is not None else stop_event
             storage.record_start(store, alone=alone, checked_at=checked_at)
             return worker.run(stopping, until_idle=until_idle)
@@ -167,13 +179,16 @@ class _Worker:
         store: Store,
         clock: Clock,
         plex: PlexGateway,
+        *,
         on_event: Callable[[Event], None] | None,
+        on_limit: Callable[[float, int], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.plex = plex
         self.on_event = on_event
+        self.on_limit = on_limit
         self.log = EventLog(config.plex_url)
         self.owner = new_owner()
         self.done = self.retried = self.plex_calls = self.probes = self.outages = self.lost = 0
@@ -181,10 +196,20 @@ class _Worker:
         self.last_outage_log_at: float | None = None
         self.last_sweep_at: float | None = None
         self.last_reap_at: float | None = None
+        self.last_knock_at: float | None = None
+        self.port_closed = False
+        """Whether Plex's port refused connections at the last look during an outage."""
+        self.knocks = plex if isinstance(plex, Knocks) else None
+        self.holding = False
+        """Whether work was held at the last look (the limit restarts once per hold)."""
         self.stop: StopSignal | None = None
         self.call_seconds = 0.05
-        """Moving average of one attempt's duration: sizes claims to about a second of work."""
+        """Moving average of the time between attempts coming back: sizes claims to about a
+        second of work."""
         self.full_disk = storage.FullDisk(store, clock, self.owner)
+        self.limit = initial_limit(config.max_in_flight, adaptive=config.adaptive_concurrency)
+        threads = config.max_in_flight if isinstance(clock, SystemClock) else 0
+        self.flights = Flights(self._attempt, clock, threads=threads if threads > 1 else 0)
 
     def run(self, stop: StopSignal, *, until_idle: bool) -> WorkerReport:
         """Work until *stop* is set (or, *until_idle*, until nothing can be worked now)."""
@@ -253,15 +278,21 @@ class _Worker:
         self._emit(admission.events)
         match admission.permission:
             case Probe(kind=ProbeKind.JOB):
+                self._restart_limit(now)
                 self._probe_with_a_job(now)
                 return True
             case Probe():
+                self._restart_limit(now)
                 self._probe()
                 return True
             case Hold(until_at=until):
+                self._restart_limit(now)
                 self._log_outage_status(now, until)
+                if self._knock(now, admission.breaker.outage):
+                    return True  # Plex listens again: the probe is due now
                 return self._idle(now, until_idle=until_idle)
             case Proceed():
+                self.holding = False
                 batch = decisions.claim(
                     self.store,
                     now=now,
@@ -283,6 +314,25 @@ class _Worker:
         )
         wake = wake_at(breaker, now=now, next_due_at=next_due_at, config=self.config)
         self.clock.sleep(wake - now)
+        return True
+
+    def _knock(self, now: float, outage: Outage | None) -> bool:
+        """While work is held for an outage, see (every ``poll_interval``, without a request)
+        whether Plex's port accepts connections; ``True`` when it refused them at the last
+        look and accepts them now: the breaker then probes at once, instead of at the end of a
+        cooldown that may have grown to minutes.
+        """
+        if self.knocks is None or outage is None or outage.cause is not OUTAGE:
+            self.port_closed = False
+            return False
+        if not _due(self.last_knock_at, now, self.config.poll_interval):
+            return False
+        self.last_knock_at = now
+        closed_before, self.port_closed = self.port_closed, not self.knocks.reachable()
+        if not closed_before or self.port_closed:
+            return False
+        self._emit(decisions.report_reachable(self.store, now=now, config=self.config))
+        log.info("%s accepts connections again: probing now", self.log.plex)
         return True
 
     def _probe(self) -> None:
@@ -307,50 +357,111 @@ class _Worker:
             self._probe()
             return
         started = self.clock.now()
-        outcome = self._attempt(batch[0])
+        called = self._attempt(batch[0])
+        self.plex_calls += called.calls
         self.probes += 1
         attempt = Attempted(
-            stored=batch[0], outcome=outcome, at=self.clock.now(), started_at=started
+            stored=batch[0], outcome=called.outcome, at=self.clock.now(), started_at=started
         )
         self._flush([attempt], deque(), claim_more=0, probe=True)
 
     def _work(self, batch: list[StoredJob]) -> None:
-        """Work claimed jobs one after another, in due order, writing decisions in groups.
+        """Work claimed jobs, sent in due order with up to the limit in flight, writing decisions
+        in groups.
 
         A group is written after any failure (so the breaker and the job's retry are stored
-        before the next Plex call), when the batch is used up, or after ``FLUSH_SECONDS``; the
-        transaction that writes it renews the remaining leases and claims more work while the
-        breaker lets it through. A crash loses at most the group's unwritten successes, which
-        are redone: applying a job twice leaves Plex as applying it once.
+        before the next call goes out), when the batch is used up, or after ``FLUSH_SECONDS``;
+        the transaction that writes it renews the remaining leases and claims more work while
+        the breaker lets it through. If the breaker holds, nothing more is sent: the calls in
+        flight are waited for and written, and the rest given back. A crash loses at most the
+        group's unwritten successes, which are redone: applying a job twice leaves Plex as
+        applying it once.
         """
-        queue = deque(batch)
+        try:
+            self._send_and_write(deque(batch))
+        except DiskFullError:
+            self.flights.abandon()  # nothing of theirs can be written: redone once there is room
+            raise
+
+    def _send_and_write(self, queue: deque[StoredJob]) -> None:
         pending: list[Attempted] = []
         flushed_at = self.clock.now()
-        while queue:
-            if self.stop is not None and self.stop.is_set():
-                self._flush(pending, queue, claim_more=0)
-                decisions.release(self.store, list(queue))
-                return
-            stored = self._still_held(queue.popleft())
-            if stored is None:
-                continue
-            started = self.clock.now()
-            outcome = self._attempt(stored)
+        flights = self.flights
+        while queue or len(flights):
+            stopping = self.stop is not None and self.stop.is_set()
+            room = min(self.limit.slots, flights.capacity)
+            while queue and not stopping and len(flights) < room:
+                stored = self._still_held(queue.popleft())
+                if stored is not None:
+                    flights.send(stored)
+            if not len(flights):
+                break  # stopping, or the rest of the batch was dropped
+            failed = False
+            for landed in flights.collect():
+                pending.append(self._landed(landed))
+                failed = failed or isinstance(landed.called.outcome, Failed)
             now = self.clock.now()
-            self._learn_call_time(now - started)
-            pending.append(Attempted(stored=stored, outcome=outcome, at=now, started_at=started))
             if (
-                isinstance(outcome, Failed)
-                or not queue
+                failed
+                or not queue  # claim more now, while the calls still out keep Plex busy
                 or len(pending) >= MAX_BATCH
                 or not 0 <= now - flushed_at < FLUSH_SECONDS
+                or stopping
             ):
-                more = self._batch_size() if not queue else 0
+                more = self._batch_size() if not queue and not stopping else 0
                 if not self._flush(pending, queue, claim_more=more):
+                    self._land_all(now)
                     return
                 pending = []
                 flushed_at = now
                 self._housekeeping(now)
+        self._flush(pending, queue, claim_more=0)
+        decisions.release(self.store, list(queue))
+
+    def _landed(self, landed: Landed) -> Attempted:
+        """Learn from an attempt that came back (the limit, the pace), and make it one to write."""
+        called = landed.called
+        self.plex_calls += called.calls
+        self._learn_call_time(landed.ended_at - landed.started_at, landed.in_flight)
+        self._set_limit(
+            next_limit(
+                self.limit,
+                observe(
+                    called.reported,
+                    latency_seconds=landed.ended_at - landed.started_at,
+                    in_flight=landed.in_flight,
+                ),
+            ),
+            landed.ended_at,
+        )
+        return Attempted(
+            stored=landed.stored,
+            outcome=called.outcome,
+            at=landed.ended_at,
+            started_at=landed.started_at,
+        )
+
+    def _land_all(self, now: float) -> None:
+        """The breaker holds: wait for every call still in flight, and write what came of them
+        (the breaker decides what each costs, as for any attempt).
+        """
+        self._restart_limit(now)
+        while len(self.flights):
+            landed = [self._landed(found) for found in self.flights.collect()]
+            self._flush(landed, deque(), claim_more=0)
+
+    def _restart_limit(self, now: float) -> None:
+        """Work is held: the next calls go out one at a time (``core.limit``), once per hold."""
+        if not self.holding:
+            self.holding = True
+            self._set_limit(next_limit(self.limit, Restarted()), now)
+
+    def _set_limit(self, limit: Limit, now: float) -> None:
+        if limit.slots != self.limit.slots:
+            log.debug("concurrency limit: %s in flight", counted(limit.slots, "call"))
+            if self.on_limit is not None:
+                self.on_limit(now, limit.slots)
+        self.limit = limit
 
     def _flush(
         self,
@@ -421,34 +532,40 @@ class _Worker:
             what_happened,
         )
 
-    def _learn_call_time(self, seconds: float) -> None:
-        self.call_seconds += 0.2 * (max(seconds, 0.0) - self.call_seconds)
+    def _learn_call_time(self, seconds: float, in_flight: int) -> None:
+        """Learn the pace: one attempt's *seconds*, shared by the attempts out beside it."""
+        self.call_seconds += 0.2 * (max(seconds, 0.0) / in_flight - self.call_seconds)
 
     def _batch_size(self) -> int:
         """About ``FLUSH_SECONDS`` of work, judging by recent calls; at most ``MAX_BATCH``."""
         return max(1, min(MAX_BATCH, int(FLUSH_SECONDS / max(self.call_seconds, 1e-6))))
 
-    def _attempt(self, stored: StoredJob) -> Outcome:
+    def _attempt(self, stored: StoredJob) -> Called:
+        """One job's calls (in a call thread when several are in flight): the edit, and the
+        health call that settles a failure blaming Plex as a whole. Touches no store.
+        """
         if stored.row_problem is not None:
-            return Failed(ErrorClass.INVALID_PAYLOAD, stored.row_problem)
+            failed = Failed(ErrorClass.INVALID_PAYLOAD, stored.row_problem)
+            return Called(reported=failed, outcome=failed, calls=0)
         match decode_payload(stored.payload):
             case Failure(reason):
-                return Failed(ErrorClass.INVALID_PAYLOAD, reason)
+                failed = Failed(ErrorClass.INVALID_PAYLOAD, reason)
+                return Called(reported=failed, outcome=failed, calls=0)
             case Success(metadata):
                 pass
         try:
-            outcome = self.plex.apply(metadata)
+            reported = self.plex.apply(metadata)
         except (
             Exception
         ) as exc:  # the loop must outlive a gateway's bug; the job still ends somewhere
             log.exception("the Plex gateway raised on job %d (%s)", stored.job.id, stored.job.key)
-            outcome = Failed(ErrorClass.TRANSIENT, f"unexpected {type(exc).__name__}")
-        self.plex_calls += 1
-        if needs_confirmation(outcome):
-            report = check_health(self.plex)
-            outcome = confirm(outcome, report.health, report.detail)
-            self.plex_calls += 1
-        return outcome
+            reported = Failed(ErrorClass.TRANSIENT, f"unexpected {type(exc).__name__}")
+        if not needs_confirmation(reported):
+            return Called(reported=reported, outcome=reported, calls=1)
+        report = check_health(self.plex)
+        return Called(
+            reported=reported, outcome=confirm(reported, report.health, report.detail), calls=2
+        )
 
     def _emit(self, events: tuple[Event, ...]) -> None:
         for event in events:

@@ -30,7 +30,7 @@ from core import Health, Outcome, PlexSyncConfig, Succeeded
 from shell.simulate import SimulationSpec, simulate
 from shell.store import Store
 from shell.worker import decisions
-from tests.benchmarks import peers
+from tests.benchmarks import concurrency, peers
 
 PAYLOAD = {"path": "/media/films/{n:07d}.mkv", "title": "Title {n}", "genres": ["Drama"]}
 
@@ -326,6 +326,22 @@ def start_check(sizes: Sequence[int], rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
+# ---------------------------------------------------------------------------- concurrency
+def concurrency_sections(quick: bool) -> dict[str, list[dict[str, Any]]]:
+    """Several calls in flight against the fake Plex of limited capacity (P = 4)."""
+    jobs, serial, plugin = (400, 50, 5) if quick else (5_000, 500, 100)
+    polite, polite_timeline = concurrency.politeness(400 if quick else 3_000)
+    recovered, ramp = concurrency.recovery(300 if quick else 2_000)
+    return {
+        "concurrency_throughput": concurrency.throughput(jobs, serial, plugin),
+        "concurrency_politeness": polite,
+        "concurrency_politeness_limit_over_time": polite_timeline,
+        "concurrency_overload": concurrency.overload(300 if quick else 2_000),
+        "concurrency_recovery": recovered,
+        "concurrency_recovery_ramp": ramp,
+    }
+
+
 # ---------------------------------------------------------------------------- output
 def table(rows: list[dict[str, Any]]) -> str:
     """Rows as a markdown table."""
@@ -358,6 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="the Stash plugin's figures instead: hook runs, sync all, requests per scene",
     )
+    parser.add_argument(
+        "--only-concurrency", action="store_true", help="only the concurrency benchmarks"
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     if args.stash_plugin:
@@ -366,6 +385,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = (1_000, 10_000, 100_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
     finished = 100_000 if quick else 1_000_000
     began = time.perf_counter()
+    if args.only_concurrency:
+        sections = concurrency_sections(quick)
+        print(f"# plexsync concurrency benchmarks\n\n{machine()}\n")
+        for name, rows in sections.items():
+            print(f"## {name}\n\n{table(rows)}\n")
+        print(f"(whole run: {time.perf_counter() - began:.0f} s)")
+        return 0
     sections = {
         "throughput": throughput(jobs, rounds),
         "claim_latency": claim_latency(sizes, finished, samples=300 if quick else 2000),
@@ -374,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "outage": outage_cost((1_000, 10_000)),
         "start_check": start_check((1_000, 10_000, 100_000), rounds=3),
     }
+    sections |= concurrency_sections(quick)
     print(f"# plexsync benchmarks\n\n{machine()}\n")
     command = f"python -m tests.benchmarks{' --quick' if quick else ''}"
     print(f"`{command}`: {jobs:,} jobs, {rounds} rounds\n")

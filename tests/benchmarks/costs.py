@@ -2,7 +2,7 @@
 of N jobs through the real worker, the real plexapi client and the fake Plex over HTTP. Counts,
 not times, so the figures do not depend on the machine's load.
 
-    python -m tests.benchmarks.costs [--jobs 500]
+    python -m tests.benchmarks.costs [--jobs 500] [--read-back FRACTION]
 
 Requests are counted at the fake Plex, by kind; commits are the worker's write transactions
 (``Store.writes``: transactions that changed a row, each a commit and, at ``synchronous=FULL``,
@@ -37,8 +37,10 @@ def _kind(method: str, path: str) -> str:
     return f"{method} {path.split('?', maxsplit=1)[0]}"
 
 
-def run(jobs: int) -> list[tuple[str, dict[str, float]]]:
-    """Two passes of *jobs* jobs; per pass, the requests and commits per job."""
+def run(jobs: int, read_back: float = 0.0) -> list[tuple[str, dict[str, float]]]:
+    """Two passes of *jobs* jobs, *read_back* of them read back after their edit; per pass, the
+    requests and commits per job.
+    """
     writes: list[int] = []  # commits of each store opened, in order (its transactions wrapped)
     opened = Store.open
 
@@ -63,7 +65,11 @@ def run(jobs: int) -> list[tuple[str, dict[str, float]]]:
         section = plex.add_section("Movies", locations=["/media"])
         for n in range(jobs):
             plex.add_item(section, f"/media/{n:05d}.mkv", title=f"old {n}")
-        config = make_config(plex_url=plex.url, db_path=str(Path(folder) / "queue.db"))
+        config = make_config(
+            plex_url=plex.url,
+            db_path=str(Path(folder) / "queue.db"),
+            read_back_fraction=read_back,
+        )
         Store.open = staticmethod(counting_open)  # type: ignore[assignment,method-assign]
         try:
             for label in ("first sync (index built)", "later edits"):
@@ -91,9 +97,10 @@ def run(jobs: int) -> list[tuple[str, dict[str, float]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--read-back", type=float, default=0.0, help="read_back_fraction")
     args = parser.parse_args()
-    for label, figures in run(args.jobs):
-        print(f"{label}, {args.jobs} jobs: per job")
+    for label, figures in run(args.jobs, args.read_back):
+        print(f"{label}, {args.jobs} jobs, read_back_fraction {args.read_back:g}: per job")
         for name, value in figures.items():
             print(f"  {name:<24} {value:.3f}")
 

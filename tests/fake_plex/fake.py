@@ -20,6 +20,7 @@ import attrs
 
 from shell.fields import FIELDS, Field
 from tests.fake_plex import xml
+from tests.fake_plex.capacity import Capacity
 from tests.fake_plex.faults import FaultInjection, spoil
 from tests.fake_plex.items import FakeItem, Schema
 from tests.fake_plex.library import Library, Rejected, Section
@@ -90,6 +91,8 @@ class FakePlex(FaultInjection, RequestLog):
         self._library.add_section("Music", ("/music",), MUSIC_SECTION, "artist")
         self._library.add_entry(MUSIC_SECTION, 300, "An Artist")
         self._listener = Listener(self, tls=tls)
+        self.capacity = Capacity()
+        """How many requests it serves at once, and how long each takes (unlimited at first)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -234,7 +237,8 @@ class FakePlex(FaultInjection, RequestLog):
         incoming = receive(method, raw_path, headers, self._token, body)
         flight = contextlib.ExitStack()
         flight.enter_context(self._in_flight(incoming.rating_keys))
-        reply, recorded = self._answer(incoming)
+        served = self.capacity.take_turn(incoming.path)
+        reply, recorded = self._answer(incoming) if served else self._busy(incoming)
         finished: list[bool] = []
 
         def sent() -> None:
@@ -259,6 +263,13 @@ class FakePlex(FaultInjection, RequestLog):
             fault = self._take_fault(incoming.method, incoming.path)
             reply = spoil(fault, lambda: self._locked_reply(incoming))
             return reply, self._record(incoming, reply)
+
+    def _busy(self, incoming: Incoming) -> tuple[Reply, Recorded]:
+        """A 503 to a request that found every turn taken (`Capacity`, told to refuse)."""
+        with self._lock:
+            body = b"fake Plex busy: every request it can serve at once is taken\n"
+            reply = Reply(HTTPStatus.SERVICE_UNAVAILABLE, body, "text/plain;charset=utf-8")
+            return reply, self._record(incoming, attrs.evolve(reply, fault="busy"))
 
     def _locked_reply(self, incoming: Incoming) -> Reply:
         """The route's answer, under the lock (a late request is answered from another turn)."""
