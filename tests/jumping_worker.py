@@ -20,8 +20,8 @@ from returns.result import Failure
 
 from shell.clock import SystemClock
 from shell.settings import load_settings
-from shell.store import Store
 from shell.worker import run_worker
+from tests.crash_worker import EmptyOrLate
 
 
 class SteppedSystemClock(SystemClock):
@@ -39,17 +39,6 @@ class SteppedSystemClock(SystemClock):
             text = self.path.read_text() if self.path.exists() else ""
             self.offset = float(text) if text.strip() else 0.0
         return time.time() + self.offset
-
-
-class EmptyOrLate:
-    """Stop once the queue is empty, or at the deadline (real time)."""
-
-    def __init__(self, path: str, seconds: float) -> None:
-        self.store = Store.open(path)
-        self.deadline = time.monotonic() + seconds
-
-    def is_set(self) -> bool:
-        return self.store.jobs.is_empty() or time.monotonic() > self.deadline
 
 
 def main(argv: list[str] | None = None) -> int:

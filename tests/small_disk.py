@@ -7,7 +7,6 @@ file, as another program filling the disk would; ``free`` gives them back.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import subprocess
@@ -16,40 +15,25 @@ from pathlib import Path
 
 import pytest
 
+from shell.soak import FillableDirectory
+
 SIZE = "4m"
 """Room for a small queue, below SQLite's automatic checkpoint (1000 pages): its WAL only grows,
 so every commit needs fresh space."""
 
 
-class SmallDisk:
-    """A mounted tmpfs of ``SIZE`` at *root*."""
+class SmallDisk(FillableDirectory):
+    """A mounted tmpfs of ``SIZE`` at *root*, filled and freed as the soak's full disk is."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.filler = root / "filler"
+        super().__init__(str(root))
 
     def path(self, name: str) -> str:
         return str(self.root / name)
 
     def fill(self) -> None:
-        """Take every free byte (in smaller and smaller writes, down to one byte)."""
-        descriptor = os.open(self.filler, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
-        chunk = 1 << 16
-        try:
-            while chunk:
-                try:
-                    os.write(descriptor, b"\0" * chunk)
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC:
-                        raise
-                    chunk //= 2
-        finally:
-            os.close(descriptor)
+        super().fill()
         assert self.free_bytes() == 0
-
-    def free(self) -> None:
-        """Give the filler's bytes back."""
-        self.filler.unlink()
 
     def free_bytes(self) -> int:
         stats = os.statvfs(self.root)
