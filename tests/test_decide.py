@@ -395,6 +395,19 @@ def test_an_edit_that_may_still_land_keeps_the_keys_next_success_from_being_fina
     assert run(make_job(), Failed(E.OUTAGE), config).job.late_edit_until_at is None
 
 
+def test_a_late_window_stretched_by_a_clock_stepped_back_is_cut_in_the_job_it_keeps(
+    config: PlexSyncConfig,
+) -> None:
+    """A success inside a late-landing window that reaches a day ahead (the clock stepped back)
+    waits one window from now, and the job kept says so: resent once, not once a window.
+    """
+    window = config.late_edit_window_seconds
+    job = make_job(late_edit_until_at=T0 + 86_400)
+    decision = run(job, Succeeded(), config, now=T0)
+    assert decision.action == RetryAt(T0 + window, charged=False)
+    assert decision.job.late_edit_until_at == T0 + window
+
+
 def test_a_success_held_for_a_late_edit_keeps_its_job_and_tells_the_breaker(
     config: PlexSyncConfig,
 ) -> None:

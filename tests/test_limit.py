@@ -126,3 +126,37 @@ def test_a_limit_out_of_bounds_cannot_be_built(build: object) -> None:
     """Below one, above the maximum, or not a number: refused."""
     with pytest.raises(ValueError, match=r"limit|maximum"):
         build()  # type: ignore[operator]
+
+
+def test_an_answer_exactly_as_slow_as_tolerated_still_counts_as_fast() -> None:
+    """Only an answer slower than the tolerance shrinks the limit; one exactly at it grows it."""
+    limit = Limit(maximum=8, limit=4.0, slow_start_below=1.0, baseline_seconds=0.02)
+    tolerated = LATENCY_TOLERANCE * 0.02 + LATENCY_SLACK_SECONDS
+    assert next_limit(limit, answered(tolerated, 4)).limit == 4.25
+
+
+def test_a_slow_answer_can_bring_two_calls_down_to_one() -> None:
+    """Shrinking stops at one call, not above it."""
+    limit = Limit(maximum=8, limit=2.0, slow_start_below=1.0, baseline_seconds=0.02)
+    assert next_limit(limit, answered(10.0, 1)).limit == 1.0
+
+
+def test_a_slow_call_made_alone_moves_the_baseline_even_as_it_shrinks_the_limit() -> None:
+    """The baseline learnt from a slow lone call is kept with the smaller limit."""
+    limit = Limit(maximum=8, limit=4.0, slow_start_below=1.0, baseline_seconds=0.02)
+    shrunk = next_limit(limit, answered(1.0, 1))
+    assert shrunk.limit < 4.0
+    assert shrunk.baseline_seconds == pytest.approx(0.02 + (1.0 - 0.02) * BASELINE_DRIFT)
+
+
+def test_an_answer_is_observed_as_it_came() -> None:
+    """A latency and a number of calls out are kept as they were (only nonsense is clamped)."""
+    assert observe(Succeeded(), latency_seconds=0.02, in_flight=1) == answered(0.02, 1)
+    assert observe(Succeeded(), latency_seconds=-1.0, in_flight=0) == answered(0.0, 1)
+
+
+def test_a_fixed_limit_says_it_is_not_adaptive() -> None:
+    """With the adaptive behaviour off, the limit says so, and stays at the maximum."""
+    fixed = initial_limit(4, adaptive=False)
+    assert fixed.adaptive is False
+    assert next_limit(fixed, answered(10.0, 4)) == fixed
