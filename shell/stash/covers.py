@@ -8,8 +8,10 @@ is no cover at all.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -50,10 +52,17 @@ def fetch_cover(client: StashClient, scene: Mapping[str, Any], folder: str) -> s
     target = os.path.join(folder, digest[:2], digest + EXTENSIONS[kind])
     if not os.path.exists(target):
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        partial = f"{target}.{os.getpid()}.part"
-        with open(partial, "wb") as handle:
-            handle.write(data)
-        os.replace(partial, target)
+        # A file of its own for each writer (covers are fetched several at a time, and scenes
+        # share covers), moved into place whole: readers see the complete file or none.
+        handle, partial = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise
     return target
 
 
