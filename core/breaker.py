@@ -19,9 +19,9 @@ Rules (each tested in ``tests/test_breaker.py`` and driven against a model in
 5. A probe that does not report within ``probe_lease_seconds`` (its worker died) lets the next
    caller probe instead.
 6. Reports that no longer apply (a late probe result, another worker's in-flight call finishing
-   after the breaker moved, a job success that ended before the outage began, an outage failure
-   of a call that began before the breaker last closed) leave the breaker as it is: the table
-   says so, pair by pair.
+   after the breaker moved, a job success of a call that began before the outage began, an
+   outage failure of a call that began before the breaker last closed) leave the breaker as it
+   is: the table says so, pair by pair.
 7. Rate limiting is not an outage: it holds work until the server's time (``throttle``) without
    touching the state machine.
 8. Time is an argument, and the wall clock may jump. A clock that steps back never makes the
@@ -73,7 +73,7 @@ class Signal(enum.Enum):
     """What the breaker is told."""
 
     SUCCEEDED = "job succeeded"
-    STALE_SUCCESS = "job succeeded before the outage began"
+    STALE_SUCCESS = "job call from before the outage succeeded"
     ANSWERED = "Plex answered"
     FAILED = "outage failure"
     STALE_FAILURE = "outage failure from before Plex came back"
@@ -385,7 +385,7 @@ TRANSITIONS: Final[Mapping[tuple[BreakerKind, Signal], Move]] = {
     (_CLOSED, _S.PROBE_FAILED): Move(_stay, _CLOSED),  # worker's success closed the breaker
     (_CLOSED, _S.REACHABLE): Move(_stay, _CLOSED),  # nothing is held
     (_OPEN, _S.SUCCEEDED): Move(_end_outage, _CLOSED),  # another worker's call got through
-    (_OPEN, _S.STALE_SUCCESS): Move(_stay, _OPEN),  # it ended before the outage began
+    (_OPEN, _S.STALE_SUCCESS): Move(_stay, _OPEN),  # it began before the outage began
     (_OPEN, _S.ANSWERED): Move(_stay, _OPEN),  # a call from before the breaker opened
     (_OPEN, _S.FAILED): Move(_stay, _OPEN),  # the outage is already known
     (_OPEN, _S.STALE_FAILURE): Move(_stay, _OPEN),  # never sent: only a closed breaker has one
@@ -447,15 +447,23 @@ def observe(
     return attrs.evolve(breaker, state=state), events
 
 
-def success_signal(breaker: Breaker, *, now: float, config: PlexSyncConfig) -> Signal:
-    """The signal for a job success that ended at *now*: a success that ended no later than the
-    outage under way began is a late report from before it (a worker writes its decisions in
-    groups, at most about a second and one attempt after the call), and says nothing about Plex
-    now. One that ended long before that is a clock that stepped back, and counts.
+def success_signal(
+    breaker: Breaker, *, now: float, config: PlexSyncConfig, started_at: float | None = None
+) -> Signal:
+    """The signal for a job success of a call that ended at *now* (and began at *started_at*, if
+    known): a call that began or ended no later than the outage under way began is a late report
+    from before it (a worker writes its decisions in groups, at most about a second and one
+    attempt after the call; with several calls out, one sent before the outage may be answered
+    after another worker saw Plex down), and says nothing about Plex now. One that began or
+    ended long before that is a clock that stepped back, and counts.
     """
     outage = breaker.outage
-    late_by = config.attempt_seconds + 1.0
-    if outage is not None and outage.started_at - late_by <= now <= outage.started_at:
+    if outage is None:
+        return Signal.SUCCEEDED
+    began = outage.started_at
+    if began - (config.attempt_seconds + 1.0) <= now <= began:
+        return Signal.STALE_SUCCESS
+    if started_at is not None and began - config.attempt_seconds <= started_at < began:
         return Signal.STALE_SUCCESS
     return Signal.SUCCEEDED
 

@@ -78,15 +78,15 @@ def decide(
     *jitter* is a sample in [0, 1) (``jitter_sample(job.id, job.deliveries)`` makes it
     reproducible). *breaker* is the breaker as stored when the attempt ended; the decision holds
     the breaker to store in its place, in the same transaction as the job. *started_at*, when
-    the attempt began, lets an outage failure from before the breaker last closed be told from
-    a new one.
+    the attempt began, lets an outage failure from before the breaker last closed, or a success
+    from before the outage under way began, be told from a new one.
     """
     if not 0 <= jitter < 1:
         raise ValueError(f"jitter must lie in [0, 1), got {jitter!r}")
     match outcome:
         case Succeeded():
             breaker = steady(breaker, now=now, config=config)
-            signal = success_signal(breaker, now=now, config=config)
+            signal = success_signal(breaker, now=now, config=config, started_at=started_at)
             after, events = observe(breaker, signal, now=now, config=config)
             late = job.late_edit_until_at
             if late is not None and now < late:

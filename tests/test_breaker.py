@@ -600,6 +600,28 @@ def test_an_idle_worker_wakes_within_a_hold_bounded_after_the_clock_stepped_back
     assert wake_at(probing, now=T0 - day, next_due_at=None, config=config) == T0 - day + lease
 
 
+def test_a_success_of_a_call_sent_before_the_outage_does_not_end_it(
+    config: PlexSyncConfig,
+) -> None:
+    """With several calls out, one sent before the outage began may be answered after another
+    worker saw Plex down: it says nothing about Plex now, so the outage stays one record. A call
+    sent once the outage began that gets through does end it.
+    """
+    breaker = open_breaker(config, at=T0)
+    for began in (T0 - 0.5, T0 - config.attempt_seconds):
+        signal = success_signal(breaker, now=T0 + 0.5, config=config, started_at=began)
+        assert signal is Signal.STALE_SUCCESS, began
+        assert observe(breaker, signal, now=T0 + 0.5, config=config) == (breaker, ())
+    for began in (T0, T0 + 0.1):
+        signal = success_signal(breaker, now=T0 + 0.5, config=config, started_at=began)
+        assert signal is Signal.SUCCEEDED, began
+        assert observe(breaker, signal, now=T0 + 0.5, config=config)[0].kind is K.CLOSED
+    # A call that began longer before than a call can take began before a clock stepped back.
+    old = T0 - config.attempt_seconds - 0.001
+    assert success_signal(breaker, now=T0 + 0.5, config=config, started_at=old) is Signal.SUCCEEDED
+    assert success_signal(Breaker(), now=T0, config=config, started_at=T0 - 1) is Signal.SUCCEEDED
+
+
 def test_late_reports_are_told_by_how_long_an_attempt_can_take(config: PlexSyncConfig) -> None:
     """A failure of a call that began up to attempt_seconds before the close is a late report;
     a success that ended up to attempt_seconds and one second before the outage began is one

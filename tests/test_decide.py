@@ -421,6 +421,20 @@ def test_a_success_held_for_a_late_edit_keeps_its_job_and_tells_the_breaker(
     assert decision.breaker.kind is BreakerKind.CLOSED
 
 
+def test_a_success_of_a_call_sent_before_the_outage_leaves_the_breaker_open(
+    config: PlexSyncConfig,
+) -> None:
+    """The job is done, and the outage another worker saw goes on: the call was sent before it
+    began (its start is passed on to the breaker).
+    """
+    opened = open_breaker(config)  # its outage began at T0
+    decision = run(make_job(), Succeeded(), config, now=T0 + 1, breaker=opened, started_at=T0 - 1)
+    assert decision.action == Done()
+    assert decision.breaker == opened
+    sent_after = run(make_job(), Succeeded(), config, now=T0 + 1, breaker=opened, started_at=T0)
+    assert sent_after.breaker.kind is BreakerKind.CLOSED
+
+
 def test_failed_edits_are_charged_until_plex_is_seen_failing_edits_then_held(
     config: PlexSyncConfig,
 ) -> None:
