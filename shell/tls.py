@@ -173,7 +173,7 @@ def describe(  # noqa: PLR0911 - one message per kind of failure
 ) -> str:
     """The words for *error*, with what *certificate* (if it could be read) says about itself."""
     code = getattr(error, "verify_code", None)
-    reason = str(getattr(error, "verify_message", "") or error.reason or error)
+    reason = str(getattr(error, "verify_message", "") or error.reason or error).rstrip(". ")
     host = urlsplit(config.plex_url).hostname or ""
     skip = "or set plex_verify_certificate = false to skip verification"
     trusted_by = (
@@ -212,7 +212,10 @@ def describe(  # noqa: PLR0911 - one message per kind of failure
             f"unknown issuer: the certificate is issued{issuer}, {trusted_by}; "
             f"set plex_ca_bundle to that CA's certificate file, {skip}"
         )
-    return f"certificate refused: {reason}; set plex_ca_bundle, {skip}"
+    return (
+        f"certificate refused: {reason}; have the server (or its proxy) present a certificate "
+        f"that verifies, set plex_ca_bundle to the CA that issued it, {skip}"
+    )
 
 
 def plex_direct_url(plex_url: str, certificate: Certificate) -> str | None:

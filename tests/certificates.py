@@ -82,9 +82,11 @@ class Authority:
         common_name: str | None = None,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
+        purpose: x509.ObjectIdentifier = ExtendedKeyUsageOID.SERVER_AUTH,
     ) -> Issued:
         """A server certificate for *names* (host names, wildcards or IP addresses), valid from
-        *not_before* to *not_after* (yesterday to a month from now unless given).
+        *not_before* to *not_after* (yesterday to a month from now unless given), for *purpose*
+        (serving TLS unless given).
         """
         key = ec.generate_private_key(ec.SECP256R1())
         alternatives: list[x509.GeneralName] = []
@@ -105,7 +107,7 @@ class Authority:
             .not_valid_before(not_before or NOW - dt.timedelta(days=1))
             .not_valid_after(not_after or NOW + dt.timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
                 critical=False,

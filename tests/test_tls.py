@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 import shell
 from core import Health, PauseCause, PlexSyncConfig
@@ -32,7 +33,7 @@ from shell.gateway import HealthReport
 from shell.plex import PlexServerGateway
 from shell.settings import Settings, load_settings
 from shell.store import Store
-from shell.tls import Certificate, plex_direct_url
+from shell.tls import Certificate, describe, plex_direct_url
 from tests.builders import TOKEN, make_config
 from tests.certificates import NOW, PLEX_HASH, Authority
 from tests.fake_plex import FakePlex
@@ -267,6 +268,70 @@ def test_a_certificate_that_goes_bad_during_an_outage_changes_the_cause_with_the
     assert shell.status(config).outage.probes >= 3  # type: ignore[union-attr]
 
 
+def test_a_certificate_without_alternative_names_is_named_by_its_subject(
+    tmp_path: Path, plex: FakePlex, authority: Authority
+) -> None:
+    """A certificate that carries its name only as its subject (no alternative names) is named
+    by that subject in the words.
+    """
+    plex.present(authority.issue(common_name="plex.example").server_context())
+    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
+    enqueue(config)
+    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    assert detail == (
+        "name mismatch: the certificate is for plex.example, not 127.0.0.1; set plex_url to a "
+        "URL with one of those names"
+    )
+
+
+def test_a_certificate_for_another_purpose_is_refused_in_openssl_words(
+    tmp_path: Path, plex: FakePlex, authority: Authority
+) -> None:
+    """A failure plexsync has no words of its own for (a certificate for clients, not servers)
+    still holds work as a certificate failure, in OpenSSL's words, with the ways out.
+    """
+    plex.present(
+        authority.issue("127.0.0.1", purpose=ExtendedKeyUsageOID.CLIENT_AUTH).server_context()
+    )
+    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
+    enqueue(config)
+    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    reason = handshake_failure(plex, authority).verify_message  # "unsuitable ...", OpenSSL 3
+    assert "purpose" in reason
+    assert detail == (
+        f"certificate refused: {reason}; have the server (or its proxy) present a certificate "
+        "that verifies, set plex_ca_bundle to the CA that issued it, or set "
+        "plex_verify_certificate = false to skip verification"
+    )
+
+
+def test_a_name_mismatch_whose_certificate_cannot_be_read_again_says_what_openssl_says(
+    tmp_path: Path, plex: FakePlex, authority: Authority
+) -> None:
+    """When the second, unverified handshake gets no certificate (the server went away in
+    between), the words are OpenSSL's reason and the setting to change.
+    """
+    plex.present(authority.issue("plex.example").server_context())
+    failure = handshake_failure(plex, authority)
+    assert failure.verify_message.endswith(".")
+    config = tls_config(tmp_path, plex.url)
+    assert describe(failure, None, config) == (
+        f"name mismatch: {failure.verify_message[:-1]}; set plex_url to a name the certificate "
+        "carries"
+    )
+
+
+def handshake_failure(plex: FakePlex, authority: Authority) -> ssl.SSLCertVerificationError:
+    """The verification failure of a handshake with *plex* that trusts *authority*."""
+    context = ssl.create_default_context(cafile=str(authority.cert_file))
+    with (
+        socket.create_connection(("127.0.0.1", plex.port), timeout=2) as raw,
+        pytest.raises(ssl.SSLCertVerificationError) as failed,
+    ):
+        context.wrap_socket(raw, server_hostname="127.0.0.1")
+    return failed.value
+
+
 def test_skipping_verification_works_and_warns_at_every_start(
     tmp_path: Path, plex: FakePlex, authority: Authority, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -316,17 +381,24 @@ def test_plex_ca_bundle_wins_over_requests_ca_bundle_in_the_environment(
     [
         (None, "no such file: {path}"),
         (b"not a certificate\n", "{path} holds no PEM certificate"),
+        ("folder", "{path} is a folder; name the PEM file of the CA certificates"),
+        ("under a file", "cannot read {path}: Not a directory"),
     ],
-    ids=["missing", "garbage"],
+    ids=["missing", "garbage", "folder", "under-a-file"],
 )
 def test_a_ca_bundle_that_cannot_be_read_stops_the_start_naming_the_setting(
-    tmp_path: Path, content: bytes | None, problem: str
+    tmp_path: Path, content: bytes | str | None, problem: str
 ) -> None:
     """plex_ca_bundle is checked when the settings are read, and when a host builds the
     gateway: one line naming the setting and the file.
     """
     path = tmp_path / "ca.pem"
-    if content is not None:
+    if content == "folder":
+        path.mkdir()
+    elif content == "under a file":
+        (tmp_path / "certs").write_bytes(b"")
+        path = tmp_path / "certs" / "ca.pem"
+    elif isinstance(content, bytes):
         path.write_bytes(content)
     environ = {
         "PLEXSYNC_PLEX_URL": "https://plex.example:32400",
