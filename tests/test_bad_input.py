@@ -104,7 +104,9 @@ def malformed(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     return data, key
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(malformed())
 def test_malformed_metadata_is_refused_naming_the_key(
     queue: PlexSyncConfig, spoiled: tuple[dict[str, Any], str]
@@ -118,7 +120,9 @@ def test_malformed_metadata_is_refused_naming_the_key(
     assert shell.status(queue).waiting == 0
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(), st.text(max_size=50))
 def test_any_text_key_or_value_is_stored_or_refused_never_crashes(
     queue: PlexSyncConfig, key: str, title: str
@@ -172,7 +176,7 @@ def bad_settings(draw: st.DrawFn) -> tuple[str, object]:
     return name, draw(st.sampled_from(choices))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(bad_settings())
 def test_malformed_settings_are_refused_naming_the_setting(bad: tuple[str, object]) -> None:
     """Every bad value stops the config being built, with a message starting with its name."""

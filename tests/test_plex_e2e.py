@@ -51,13 +51,16 @@ def fake() -> Iterator[FakePlex]:
 
 
 def e2e_config(tmp_path: Path, fake: FakePlex, **overrides: Any) -> PlexSyncConfig:
-    """Every wait a fraction of a second, so minutes of behaviour take about a second."""
+    """Every wait a fraction of a second, so minutes of behaviour take about a second; the
+    timeouts are longer (a loaded machine must not pass for a slow Plex) except in the tests
+    about timeouts, which set their own.
+    """
     fields: dict[str, Any] = {
         "plex_url": fake.url,
         "db_path": str(tmp_path / "queue.db"),
-        "connect_timeout_seconds": 0.5,
-        "read_timeout_seconds": 0.5,
-        "health_timeout_seconds": 0.5,
+        "connect_timeout_seconds": 2,
+        "read_timeout_seconds": 2,
+        "health_timeout_seconds": 2,
         "poll_interval": 0.05,
         "max_retries": 4,
         "retry_wait_initial_seconds": 0.05,
@@ -441,7 +444,7 @@ def test_a_slow_server_is_cut_off_by_the_read_timeout(tmp_path: Path, fake: Fake
     """No first byte within read_timeout: the call is abandoned at the timeout; Plex answers
     the health check, so the failure is the job's own (transient) and it is retried.
     """
-    config = e2e_config(tmp_path, fake)
+    config = e2e_config(tmp_path, fake, read_timeout_seconds=0.5, health_timeout_seconds=0.5)
     [key] = add_items(fake, 1)
     fake.slow_first_byte(3.0, path_prefix=LISTING)
     shell.enqueue(config, key="k", metadata={"path": "/media/m000.mkv", "title": "T"})
@@ -690,7 +693,13 @@ def test_an_edit_that_lands_after_its_timeout_cannot_win_over_a_newer_one(
     so the item ends with the newest edit.
     """
     [key] = add_items(fake, 1)
-    config = e2e_config(tmp_path, fake, late_edit_window_seconds=2.0)
+    config = e2e_config(
+        tmp_path,
+        fake,
+        read_timeout_seconds=0.5,
+        health_timeout_seconds=0.5,
+        late_edit_window_seconds=4.0,  # the old edit lands 1 s after the timeout: slack for load
+    )
     path = "/media/m000.mkv"
     shell.enqueue(config, key="k", metadata={"path": path, "title": "old"})
     fake.apply_late(1.5, method="PUT")
