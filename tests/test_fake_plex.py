@@ -7,6 +7,7 @@ classification in the shell is written against.
 from __future__ import annotations
 
 import io
+import socket
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -520,6 +521,22 @@ def test_going_down_refuses_connections_and_coming_up_keeps_the_port(
     fake.come_up()
     assert fake.url == url
     assert [s.title for s in plex.library.sections()] == ["Movies", "TV Shows", "Music"]
+
+
+def test_while_down_the_port_stays_the_fakes() -> None:
+    """Down, the fake keeps its port bound without listening: connections are refused, and no
+    other socket (a client's outgoing one, given the same port by the OS) takes it before the
+    fake comes up again on it.
+    """
+    with FakePlex(TOKEN) as fake:
+        fake.go_down()
+        with socket.socket() as other, pytest.raises(OSError, match="Address already in use"):
+            other.bind(("127.0.0.1", fake.port))
+        with socket.socket() as client, pytest.raises(ConnectionRefusedError):
+            client.connect(("127.0.0.1", fake.port))
+        fake.come_up()
+        with socket.create_connection(("127.0.0.1", fake.port), timeout=5):
+            pass
 
 
 def test_fail_next_counts_down_and_sends_retry_after(

@@ -140,8 +140,10 @@ class FakePlex(FaultInjection, RequestLog):
         self.come_up()
 
     def stop(self) -> None:
-        """Stop listening, cut open connections and join every thread the fake started."""
-        self.go_down()
+        """Stop listening, cut open connections, join every thread the fake started and let
+        go of the port.
+        """
+        self._listener.release()
 
     def go_down(self) -> None:
         """Simulate a crashed server: connections are refused and open ones are cut."""

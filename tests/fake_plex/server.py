@@ -72,6 +72,9 @@ class Listener:
         self._lifecycle = threading.Lock()
         self._threads_lock = threading.Lock()
         self._port: int | None = None
+        self._holding: socket.socket | None = None
+        """While down: the port bound, not listening (connections are refused), so that no
+        other socket (a client's outgoing one, say) takes it before `up()` binds it again."""
         self._server: _Server | None = None
         self._serving: threading.Thread | None = None
         self._threads: list[threading.Thread] = []
@@ -93,6 +96,9 @@ class Listener:
         with self._lifecycle:
             if self._server is not None:
                 return
+            if self._holding is not None:
+                self._holding.close()
+                self._holding = None
             server = _Server(self._port or 0, self._host, self, self.tls)
             self._port = server.server_address[1]
             serving = threading.Thread(
@@ -113,6 +119,18 @@ class Listener:
                 return
             self._server = self._serving = None
             server.close(serving)
+            holding = socket.socket()
+            holding.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            holding.bind(("127.0.0.1", server.server_address[1]))
+            self._holding = holding
+
+    def release(self) -> None:
+        """Down for good: let go of the port too."""
+        self.down()
+        with self._lifecycle:
+            if self._holding is not None:
+                self._holding.close()
+                self._holding = None
 
     def threads(self) -> list[threading.Thread]:
         """The threads started here that are still running (none once it is down)."""
