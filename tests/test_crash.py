@@ -329,10 +329,11 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
 
 
 def _others_in_flight(fake: FakePlex, since: float) -> int:
-    """How many more PUTs reach the fake while the first is held (up to 3, waiting briefly):
-    the worker keeps several calls in flight, and the kill lands among them.
+    """How many more PUTs reach the fake while the first is held (up to 3, waiting briefly: the
+    kill must still come well within the read timeout): the worker keeps several calls in
+    flight, and the kill lands among them.
     """
-    deadline = time.monotonic() + 1.0
+    deadline = time.monotonic() + 0.3
     while True:
         held = [r for r in fake.in_flight(method="PUT") if r.at >= since]
         if len(held) >= 1 + 3 or time.monotonic() > deadline:

@@ -57,11 +57,11 @@ def test_sigterm_stops_an_idle_worker_every_time() -> None:
     assert child.stdout is not None
     rng = random.Random()
     stopped = 0
-    deadline = time.monotonic() + 10  # a few hundred tries; the old handler hung within ~500
+    deadline = time.monotonic() + 20  # a slow machine gets fewer tries, never fewer than 50
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(child.stdout, selectors.EVENT_READ)
-            while time.monotonic() < deadline:
+            while stopped < 500 and time.monotonic() < deadline:  # the old handler hung by ~500
                 assert child.stdout.readline() == "started\n"
                 time.sleep(rng.uniform(0, 0.01))
                 child.send_signal(signal.SIGTERM)
@@ -76,7 +76,7 @@ def test_sigterm_stops_an_idle_worker_every_time() -> None:
 
 
 def test_a_second_sigterm_stops_at_once_and_leaves_no_job_running(tmp_path: Path) -> None:
-    """A worker stuck in a slow Plex call stops within a second of the second SIGTERM, gives
+    """A worker stuck in a slow Plex call stops at once at the second SIGTERM, gives
     every job it holds back uncharged, and says so; nothing is left "running" for a later
     worker to count as a crash.
     """
@@ -104,7 +104,10 @@ def test_a_second_sigterm_stops_at_once_and_leaves_no_job_running(tmp_path: Path
         try:
             fake.wait_in_flight(method="PUT", timeout=30)
             worker.send_signal(signal.SIGTERM)
-            time.sleep(0.2)
+            deadline = time.monotonic() + 30  # the first one handled (two would merge into one)
+            while "stopping after the job in hand" not in (tmp_path / "err").read_text():
+                assert time.monotonic() < deadline, "the first SIGTERM was not handled"
+                time.sleep(0.02)
             stopped_at = time.monotonic()
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=10)
@@ -114,7 +117,7 @@ def test_a_second_sigterm_stops_at_once_and_leaves_no_job_running(tmp_path: Path
                 worker.kill()
                 worker.wait()
     log = (tmp_path / "err").read_text()
-    assert took < 2, log
+    assert took < 5, log  # not the 30 s read timeout: the call in hand is abandoned
     assert "stopping after the job in hand" in log
     assert "received SIGTERM again: stopping now; 3 jobs in hand given back uncharged" in log
     store = Store.open(db_path)

@@ -37,7 +37,7 @@ from shell.tls import Certificate, describe, plex_direct_url
 from tests.builders import TOKEN, make_config
 from tests.certificates import NOW, PLEX_HASH, Authority
 from tests.fake_plex import FakePlex
-from tests.test_plex_e2e import DrainedOrLate
+from tests.test_plex_e2e import DrainedOrLate, HeldOrLate
 
 JOBS = 4
 
@@ -97,6 +97,13 @@ def work(config: PlexSyncConfig, seconds: float) -> shell.WorkerReport:
     return shell.run_worker(config, stop=DrainedOrLate(config, seconds))
 
 
+def hold(config: PlexSyncConfig) -> shell.WorkerReport:
+    """The worker as ``plexsync run`` starts it, until it holds work for the certificate and has
+    probed twice more (or 30 s have passed).
+    """
+    return shell.run_worker(config, stop=HeldOrLate(config, PauseCause.CERTIFICATE, probes=2))
+
+
 def held_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "holding all work" in r.getMessage()]
 
@@ -125,7 +132,7 @@ def test_an_unknown_issuer_holds_work_names_the_issuer_and_plex_ca_bundle_fixes_
     config = tls_config(tmp_path, plex.url)
     enqueue(config)
     with caplog.at_level(logging.INFO, logger="plexsync"):
-        report = work(config, seconds=1.5)
+        report = hold(config)
     detail = assert_held_uncharged(config, report)
     assert detail == (
         "unknown issuer: the certificate is issued by 'plexsync test CA', which is not among "
@@ -156,7 +163,7 @@ def test_a_plex_direct_certificate_reached_by_ip_prints_the_plex_direct_url_that
     config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
     enqueue(config)
     with caplog.at_level(logging.INFO, logger="plexsync"):
-        report = work(config, seconds=1.5)
+        report = hold(config)
     detail = assert_held_uncharged(config, report)
     hint = f"https://127-0-0-1.{PLEX_HASH}.plex.direct:{plex.port}"
     assert detail == (
@@ -190,7 +197,7 @@ def test_an_expired_certificate_holds_work_and_says_when_it_expired(
     )
     config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
     enqueue(config)
-    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    detail = assert_held_uncharged(config, hold(config))
     assert detail == (
         f"expired: the certificate expired on {expired_at:%Y-%m-%d %H:%M} UTC; renew it on the "
         "server, or set plex_verify_certificate = false to skip verification"
@@ -211,7 +218,7 @@ def test_a_certificate_not_yet_valid_holds_work_and_says_from_when(
     )
     config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
     enqueue(config)
-    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    detail = assert_held_uncharged(config, hold(config))
     assert detail == (
         f"not yet valid: the certificate is not valid until {begins:%Y-%m-%d %H:%M} UTC; check "
         "the clocks, or set plex_verify_certificate = false to skip verification"
@@ -225,7 +232,7 @@ def test_a_ca_bundle_without_the_issuer_is_named_in_the_words(
     other = Authority(tmp_path, name="another CA")
     config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(other.cert_file))
     enqueue(config)
-    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    detail = assert_held_uncharged(config, hold(config))
     assert detail == (
         "unknown issuer: the certificate is issued by 'plexsync test CA', which is not in "
         f"plex_ca_bundle ({other.cert_file}); set plex_ca_bundle to that CA's certificate file, "
@@ -241,7 +248,7 @@ def test_a_self_signed_proxy_certificate_says_to_trust_that_certificate(
     plex.present(own.as_server().server_context())
     config = tls_config(tmp_path, plex.url)
     enqueue(config)
-    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    detail = assert_held_uncharged(config, hold(config))
     assert detail.startswith(
         "unknown issuer: the certificate (127.0.0.1) is self-signed, which is not among the CAs "
         "trusted here; set plex_ca_bundle to a file holding it"
@@ -257,10 +264,10 @@ def test_a_certificate_that_goes_bad_during_an_outage_changes_the_cause_with_the
     config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
     enqueue(config)
     plex.go_down()
-    report = work(config, seconds=1)
+    report = shell.run_worker(config, stop=HeldOrLate(config, PauseCause.OUTAGE, probes=1))
     assert report.held is PauseCause.OUTAGE
     plex.present(authority.issue("plex.example").server_context())
-    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    detail = assert_held_uncharged(config, hold(config))
     assert detail == (
         "name mismatch: the certificate is for plex.example, not 127.0.0.1; set plex_url to a "
         "URL with one of those names"
@@ -277,7 +284,7 @@ def test_a_certificate_without_alternative_names_is_named_by_its_subject(
     plex.present(authority.issue(common_name="plex.example").server_context())
     config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
     enqueue(config)
-    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    detail = assert_held_uncharged(config, hold(config))
     assert detail == (
         "name mismatch: the certificate is for plex.example, not 127.0.0.1; set plex_url to a "
         "URL with one of those names"
@@ -295,7 +302,7 @@ def test_a_certificate_for_another_purpose_is_refused_in_openssl_words(
     )
     config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
     enqueue(config)
-    detail = assert_held_uncharged(config, work(config, seconds=1.5))
+    detail = assert_held_uncharged(config, hold(config))
     reason = handshake_failure(plex, authority).verify_message  # "unsuitable ...", OpenSSL 3
     assert "purpose" in reason
     assert detail == (
