@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,6 +41,33 @@ def _env(fake: FakePlex, db_path: str) -> dict[str, str]:
     }
 
 
+def _freeze_outside_a_write(worker: subprocess.Popen[bytes], db_path: str) -> None:
+    """SIGSTOP *worker* at a moment it holds no write transaction: frozen inside one, it would
+    keep the database locked, and the newer edits could not be queued (not what a stalled
+    worker is about). Frozen at a bad moment, it is let go a moment and frozen again.
+    """
+    for _ in range(100):
+        worker.send_signal(signal.SIGSTOP)
+        _wait_for("the worker to stop", lambda: _state(worker.pid) == "T", timeout=5)
+        probe = sqlite3.connect(db_path, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")  # takes the write lock only if nobody holds it
+        except sqlite3.OperationalError:
+            worker.send_signal(signal.SIGCONT)
+            time.sleep(0.005)
+            continue
+        finally:
+            probe.close()  # a transaction left open is rolled back
+        return
+    raise AssertionError("the worker held the database's write lock at every try")
+
+
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (T: stopped)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0]
+
+
 def _wait_for(what: str, condition: object, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
@@ -67,7 +95,7 @@ def test_a_worker_that_stalls_past_its_lease_does_not_apply_its_old_edits(
             a = subprocess.Popen([sys.executable, "-m", "shell.cli", "run"], env=env, stderr=err)
         try:
             _wait_for("A's third edit", lambda: len(fake.edits()) >= 3)
-            a.send_signal(signal.SIGSTOP)
+            _freeze_outside_a_write(a, db_path)
             frozen_at = time.time()
             sent_by_a = len(fake.edits())
             time.sleep(LEASE + 1)
