@@ -102,11 +102,10 @@ def test_a_rejected_token_is_named_with_plex_token(cli: Cli, fake: FakePlex) -> 
 
 def test_nothing_listening_is_plex_unavailable(cli: Cli) -> None:
     """Nobody at the URL: exit 3, with the cause in plain words."""
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # bound, not listening: refused, and no one else's meanwhile
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    result = cli("check", env=plex_env(url))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        result = cli("check", env=plex_env(url))
     assert result.returncode == Exit.PLEX_UNAVAILABLE, result.stdout + result.stderr
     assert problems(result) == [
         (

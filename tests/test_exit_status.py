@@ -48,10 +48,10 @@ def test_work_done_exits_zero(cli: Cli, fake: FakePlex) -> None:
 
 def test_plex_down_exits_three(cli: Cli) -> None:
     """Nobody at the URL: work is held as an outage, exit 3, and the log says why."""
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # bound, not listening: refused, and no one else's meanwhile
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    status, log = run_until_idle(cli, f"http://127.0.0.1:{port}")
+        status, log = run_until_idle(cli, f"http://127.0.0.1:{port}")
     assert status == Exit.PLEX_UNAVAILABLE
     assert f"Plex at http://127.0.0.1:{port} is unavailable: connection refused" in log
 
