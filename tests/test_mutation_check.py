@@ -73,6 +73,10 @@ def test_a_listed_survivor_leaves_the_score_and_an_unlisted_one_fails() -> None:
     text, ok = report(verdict, min_score=0.0)
     assert not ok
     assert "core.decide.x__crashed__mutmut_5" in text
+    assert text.endswith("\nmutate: FAILED")
+    advised, ok = report(verdict, min_score=0.0, advisory=True)
+    assert not ok
+    assert advised.endswith("\nmutate: below the bar above (advisory: this run does not fail)")
 
 
 def test_a_pending_survivor_counts_against_the_score_without_failing_the_run() -> None:
