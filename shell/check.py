@@ -21,7 +21,8 @@ from returns.result import Success
 
 from core import ErrorClass, Failed, Health, PauseCause, PlexSyncConfig
 from shell.payload import decode_payload
-from shell.plex import PlexServerGateway, in_folder, map_path
+from shell.plex import PlexServerGateway
+from shell.plex_library import in_folder, map_path
 from shell.redact import redact, url_for_people
 from shell.store import Store
 

@@ -3,12 +3,13 @@
 How it spends requests (what plexapi does with each call is pinned by tests/test_fake_plex.py):
 
 * One ``PlexServer`` per gateway, reused across jobs and rebuilt after a connection failure,
-  talking through our own ``requests.Session``: it carries a stable client identity (so Plex does
-  not report a new device on every start) and a response hook that keeps Retry-After, which
-  plexapi's exceptions drop.
+  talking through our own ``requests.Session`` (``shell.plex_http``): it carries a stable client
+  identity (so Plex does not report a new device on every start) and a response hook that keeps
+  Retry-After, which plexapi's exceptions drop.
 * A path -> item index of the movie sections, built by paging through each section's listing
   (1,000 items a request) and reading every ``<Part file>`` of every ``<Media>`` (a film may have
-  several versions, a version several files). The listing is read as XML, not as plexapi items:
+  several versions, a version several files; ``shell.plex_library`` reads the listings and maps
+  the paths). The listing is read as XML, not as plexapi items:
   plexapi fetches an item again whenever a list it reads is empty, so an item listed without
   ``<Media>`` would cost a request of its own; such items are read in full, 100 a request. A
   path missing from the index rebuilds it, but only if the index is older than
@@ -40,15 +41,11 @@ Every plexapi call goes through ``_call``, which turns Plex's failures into erro
 from __future__ import annotations
 
 import hashlib
-import ntpath
-import os
-import posixpath
 import socket
 import threading
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlsplit
 
 import attrs
@@ -58,8 +55,7 @@ from plexapi.exceptions import NotFound
 from plexapi.server import PlexServer
 from plexapi.utils import joinArgs
 
-import core
-from core import ErrorClass, Failed, Health, Outcome, PathMapping, PlexSyncConfig, Succeeded
+from core import ErrorClass, Failed, Health, Outcome, PlexSyncConfig, Succeeded
 from shell import read_back
 from shell.classify import (
     PLEX_ERRORS,
@@ -73,26 +69,30 @@ from shell.fields import FIELDS, Field, Kind
 from shell.gateway import HealthReport
 from shell.held import Held
 from shell.payload import Metadata
+from shell.plex_http import PlexSession, client_identity
+from shell.plex_library import (
+    FULL_ITEMS_PER_REQUEST,
+    MOVIE_TYPE,
+    files_of_items,
+    folder_of,
+    full_item,
+    full_items,
+    holding,
+    list_movies,
+    map_path,
+)
 from shell.redact import get_logger, redact, remember_secret
 from shell.store import Store
 from shell.tls import ca_bundle_problem, certificate_problem, verify_setting, warn_at_start
 
-if TYPE_CHECKING:
-    from requests.sessions import _Settings
-
 log = get_logger("plexsync.plex")
 
-INDEX_PAGE_SIZE: Final = 1000
-FULL_ITEMS_PER_REQUEST: Final = 100
-"""Items listed without their files are read in full this many a request."""
 SCAN_WINDOW_SECONDS: Final = 3600.0
 """A folder's partial scan is requested at most once in this long."""
 _NO_ITEM: Final = frozenset({ErrorClass.NOT_FOUND, ErrorClass.PERMANENT})
 """The failures of ``_locate`` that concern one path, not Plex as a whole."""
-MOVIE_TYPE: Final = 1
 LIBRARY: Final = "com.plexapp.plugins.library"
 """The identifier Plex's rating endpoint wants for items of a library section."""
-"""Plex's number for movies, in a listing's and an edit's ``type``."""
 SECTION_KINDS: Final = {"show": "TV show", "artist": "music", "photo": "photo"}
 """Plex's kinds of library section other than movies, in words."""
 
@@ -100,9 +100,6 @@ _T = TypeVar("_T")
 
 _join_args: Callable[[Mapping[str, object]], str] = joinArgs
 """plexapi's query string: values encoded, names sorted (as its own edits send them)."""
-
-_Query = Callable[..., ET.Element]
-"""``PlexServer.query``: the XML answer to a path (an empty answer, ``None``, fails where read)."""
 
 
 @frozen
@@ -133,130 +130,6 @@ class _Abort(Exception):  # noqa: N818 - a carrier, not an error of its own
         super().__init__(failure.message)
         self.failure = failure
         self.item_gone = item_gone
-
-
-class _Session(requests.Session):
-    """plexapi's HTTP session: our identity on every request, Retry-After kept, requests counted."""
-
-    def __init__(self, identity: dict[str, str]) -> None:
-        super().__init__()
-        self.identity = identity
-        self.sent = 0
-        self._counting = threading.Lock()
-        self._latest = threading.local()  # the worker calls Plex from several threads at once
-        self.hooks["response"].extend(
-            [self._read_error_bodies, self._keep_retry_after, self._refuse_web_pages]
-        )
-
-    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
-        """Merge headers as usual, then put our identity over plexapi's defaults."""
-        prepared = super().prepare_request(request)
-        prepared.headers.update(self.identity)
-        return prepared
-
-    def merge_environment_settings(
-        self,
-        url: str | bytes | None,
-        proxies: Any,  # noqa: ANN401 - requests' own signature
-        stream: bool | None,
-        verify: bool | str | None,
-        cert: Any,  # noqa: ANN401
-    ) -> _Settings:
-        """As requests does, except that an explicit choice of what to verify against (a CA
-        bundle, or no verification) is kept over ``REQUESTS_CA_BUNDLE`` in the environment.
-        """
-        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
-        if verify is None and self.verify is not True:
-            settings["verify"] = self.verify
-        return settings
-
-    @property
-    def retry_after(self) -> str | None:
-        """The Retry-After of the last 429 or 503 this thread received since its last request."""
-        found: str | None = getattr(self._latest, "retry_after", None)
-        return found
-
-    @retry_after.setter
-    def retry_after(self, value: str | None) -> None:
-        self._latest.retry_after = value
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # noqa: ANN401
-        """Count the request and forget the previous response's hint."""
-        with self._counting:
-            self.sent += 1
-        self.retry_after = None
-        return super().send(request, **kwargs)
-
-    @staticmethod
-    def _read_error_bodies(response: requests.Response, *args: object, **kwargs: object) -> None:
-        # plexapi fails on some statuses (a proxy's 520) before reading the body, which would
-        # leave the connection checked out of the pool; reading it here always releases it.
-        del args, kwargs
-        if response.status_code >= 400:
-            _ = response.content
-
-    @staticmethod
-    def _refuse_web_pages(response: requests.Response, *args: object, **kwargs: object) -> None:
-        # Only a page with something in it: Plex answers an edit or a scan request with an
-        # empty 200 labelled HTML. Taking that for a web page would retry an edit that landed
-        # (harmless, as edits are idempotent, but each retry costs an attempt, a health call
-        # and another PUT, and a job always answered so would end in the DLQ).
-        del args, kwargs
-        labelled = "html" in response.headers.get("Content-Type", "")
-        if response.status_code == 200 and labelled and response.content.strip():
-            response.close()  # nobody else will: the exception replaces the response
-            raise NotPlexXml(f"Plex answered {response.request.method} with a web page")
-
-    def _keep_retry_after(
-        self, response: requests.Response, *args: object, **kwargs: object
-    ) -> None:
-        del args, kwargs
-        if response.status_code in {429, 503}:
-            self.retry_after = response.headers.get("Retry-After")
-
-
-def client_identity(config: PlexSyncConfig) -> dict[str, str]:
-    """Headers naming this installation to Plex, the same on every start (a UUID derived from the
-    host and the queue's path), so Plex sees one device rather than a new one each time.
-    """
-    host = socket.gethostname()
-    seed = f"plexsync:{host}:{os.path.abspath(config.db_path)}"
-    return {
-        "X-Plex-Client-Identifier": str(uuid.uuid5(uuid.NAMESPACE_URL, seed)),
-        "X-Plex-Product": "plexsync",
-        "X-Plex-Version": core.__version__,
-        "X-Plex-Device": "plexsync",
-        "X-Plex-Device-Name": f"plexsync on {host}",
-    }
-
-
-def map_path(path: str, mappings: Sequence[PathMapping]) -> str:
-    """*path* as Plex sees it: the longest matching host prefix replaced by its Plex prefix.
-
-    Prefixes match whole components; the separators of the rest follow the Plex prefix's style.
-    """
-    best: tuple[str, PathMapping] | None = None
-    for mapping in mappings:
-        prefix = mapping.host_prefix.rstrip("/\\")
-        matches = path == prefix or path.startswith((prefix + "/", prefix + "\\"))
-        if matches and (best is None or len(prefix) > len(best[0])):
-            best = (prefix, mapping)
-    if best is None:
-        return path
-    prefix, mapping = best
-    target = mapping.plex_prefix.rstrip("/\\")
-    rest = path[len(prefix) :]
-    if "\\" in target and "/" not in target:
-        rest = rest.replace("/", "\\")
-    elif "/" in target or not target:
-        rest = rest.replace("\\", "/")
-    return target + rest
-
-
-def folder_of(path: str) -> str:
-    """The folder holding *path*, for POSIX and Windows paths alike."""
-    windows = "\\" in path or (len(path) > 1 and path[1] == ":")
-    return str((ntpath if windows else posixpath).dirname(path))
 
 
 def edit_params(metadata: Metadata, current_tags: dict[str, list[str]]) -> dict[str, str | int]:
@@ -305,7 +178,7 @@ class PlexServerGateway:
         problem = ca_bundle_problem(config.plex_ca_bundle)
         if problem is not None:
             raise ValueError(problem)
-        self.session = _Session(client_identity(config))
+        self.session = PlexSession(client_identity(config))
         self.session.verify = verify_setting(config)
         warn_at_start(config)
         self._server: PlexServer | None = None
@@ -420,7 +293,7 @@ class PlexServerGateway:
             items: dict[int, ET.Element] = {}
             for start in range(0, len(wanted), FULL_ITEMS_PER_REQUEST):
                 batch = wanted[start : start + FULL_ITEMS_PER_REQUEST]
-                items.update(self._call("lookup", _full_items, server.query, batch))
+                items.update(self._call("lookup", full_items, server.query, batch))
         except _Abort as failed:
             return failed.failure
         store = self._memory()
@@ -507,12 +380,12 @@ class PlexServerGateway:
         index: dict[str, list[_Entry]] = {}
         server = self._connect()
         for section in self._library_sections():
-            listed = self._call("lookup", _list_movies, server.query, section.key)
+            listed = self._call("lookup", list_movies, server.query, section.key)
             files = {key: found for key, (_, found) in listed.items() if found}
             bare = [key for key, (_, found) in listed.items() if not found]
             for start in range(0, len(bare), FULL_ITEMS_PER_REQUEST):
                 batch = bare[start : start + FULL_ITEMS_PER_REQUEST]
-                files.update(self._call("lookup", _files_of_items, server.query, batch))
+                files.update(self._call("lookup", files_of_items, server.query, batch))
             for key, found in files.items():
                 entry = _Entry(section, key, listed[key][0])
                 for path in dict.fromkeys(found):
@@ -542,7 +415,7 @@ class PlexServerGateway:
     def _not_found(self, path: str, *, now: float, may_scan: bool) -> Failed:
         sections = self._library_sections()
         folder = folder_of(path)
-        section = _holding(path, sections)
+        section = holding(path, sections)
         if section is None:
             return Failed(ErrorClass.PERMANENT, redact(self._outside(path, sections)))
         if may_scan and self._claim_scan(folder, now=now):
@@ -559,7 +432,7 @@ class PlexServerGateway:
 
     def _outside(self, path: str, sections: Sequence[Any]) -> str:
         """Why *path*, in no folder of the *sections* plexsync edits, cannot be edited."""
-        other = _holding(path, self._available)
+        other = holding(path, self._available)
         if other is not None and other.type != "movie":
             kind = SECTION_KINDS.get(other.type, other.type)
             return (
@@ -597,7 +470,7 @@ class PlexServerGateway:
         emptied = [(f.plex, f.element) for f in FIELDS if f.element and metadata.get(f.key) == ()]
         if emptied:
             # Removing tags needs their names, from the full item (a listing shows only a few).
-            full = self._call("lookup", _full_item, server.query, entry.rating_key)
+            full = self._call("lookup", full_item, server.query, entry.rating_key)
             current = {
                 name: [tag.attrib["tag"] for tag in full.findall(element) if "tag" in tag.attrib]
                 for name, element in emptied
@@ -616,7 +489,7 @@ class PlexServerGateway:
         key = f"/library/sections/{entry.section.key}/all{query}"
         self._call("edit", server.query, key, method=self.session.put)
         if read_back.chosen(metadata, self.config.read_back_fraction):
-            shown = self._call("lookup", _full_item, server.query, entry.rating_key)
+            shown = self._call("lookup", full_item, server.query, entry.rating_key)
             if found := read_back.differences(metadata, shown):
                 raise _Abort(Failed(ErrorClass.TRANSIENT, redact(read_back.describe(found))))
 
@@ -713,75 +586,3 @@ def _is_plex_root(body: bytes) -> bool:
 def _all_sections(server: PlexServer) -> list[Any]:
     # ``server.library`` is a property that queries Plex: it must run inside ``_call``.
     return list(server.library.sections())
-
-
-def _list_movies(query: _Query, section_key: int) -> dict[int, tuple[str, list[str]]]:
-    """Every movie of a section, page by page: ratingKey -> (title, the files it lists).
-
-    Read as XML: a plexapi item would fetch itself again to find the files of one listed
-    without ``<Media>``. A server that ignores paging repeats items; each is kept once.
-    """
-    movies: dict[int, tuple[str, list[str]]] = {}
-    start = 0
-    while True:
-        page = query(
-            f"/library/sections/{section_key}/all?type={MOVIE_TYPE}",
-            headers={
-                "X-Plex-Container-Start": str(start),
-                "X-Plex-Container-Size": str(INDEX_PAGE_SIZE),
-            },
-        )
-        videos = page.findall("Video")
-        for video in videos:
-            movies.setdefault(
-                int(video.attrib["ratingKey"]), (video.get("title", ""), _files(video))
-            )
-        total = int(page.get("totalSize") or page.get("size") or len(videos))
-        start += INDEX_PAGE_SIZE
-        if not videos or start >= total:
-            return movies
-
-
-def _files_of_items(query: _Query, rating_keys: Sequence[int]) -> dict[int, list[str]]:
-    """The files of each item, read in full (one request); an item Plex no longer has has none."""
-    return {key: _files(video) for key, video in _full_items(query, rating_keys).items()}
-
-
-def _full_items(query: _Query, rating_keys: Sequence[int]) -> dict[int, ET.Element]:
-    """The complete ``<Video>`` of each of *rating_keys* Plex still has (one request)."""
-    try:
-        items = query(f"/library/metadata/{','.join(map(str, rating_keys))}?includeFields=1")
-    except NotFound:  # none of them is there any more
-        return {}
-    return {int(video.attrib["ratingKey"]): video for video in items.findall("Video")}
-
-
-def _files(video: ET.Element) -> list[str]:
-    """Every file of every version of a ``<Video>``, in order."""
-    return [part.attrib["file"] for part in video.iterfind("Media/Part") if part.get("file")]
-
-
-def _full_item(query: _Query, rating_key: int) -> ET.Element:
-    """The item's complete ``<Video>`` (every tag, the locked fields), as XML.
-
-    Not a plexapi item: that would fetch itself again for every empty list read from it.
-    """
-    found = query(f"/library/metadata/{rating_key}?includeFields=1").find("Video")
-    if found is None:
-        raise NotFound(f"no item {rating_key} in Plex's answer")
-    return found
-
-
-def _holding(path: str, sections: Sequence[Any]) -> Any:  # noqa: ANN401 - a plexapi section
-    """The first of *sections* with a folder that holds *path*, if any."""
-    return next((s for s in sections if any(_inside(path, root) for root in s.locations)), None)
-
-
-def in_folder(path: str, folders: Sequence[str]) -> bool:
-    """Whether *path* lies inside one of *folders* (a library section's locations)."""
-    return any(_inside(path, root) for root in folders)
-
-
-def _inside(path: str, root: str) -> bool:
-    trimmed = root.rstrip("/\\")
-    return path.startswith((trimmed + "/", trimmed + "\\"))

@@ -10,7 +10,9 @@ import pytest
 from core import PathMapping
 from shell.classify import parse_retry_after, status_of
 from shell.payload import Metadata
-from shell.plex import client_identity, edit_params, folder_of, map_path
+from shell.plex import edit_params
+from shell.plex_http import client_identity
+from shell.plex_library import folder_of, map_path
 from shell.redact import MASK, get_logger, redact, remember_secret
 from tests.builders import T0, TOKEN, make_config
 

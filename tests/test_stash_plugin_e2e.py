@@ -210,6 +210,8 @@ HEAVY_MODULES = (
     "shell.simulated_plex",
     "shell.simulate",
     "shell.plex",
+    "shell.plex_http",
+    "shell.plex_library",
     "shell.cli",
     "plexapi",
     "requests",
