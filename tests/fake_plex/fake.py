@@ -34,7 +34,8 @@ from tests.fake_plex.records import (
     RequestLog,
     receive,
 )
-from tests.fake_plex.server import Listener, Reply
+from tests.fake_plex.server import PlexHandler, Reply
+from tests.local_server import Listener
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -90,7 +91,7 @@ class FakePlex(FaultInjection, RequestLog):
         self._library.add_entry(TV_SECTION, 30, "A Show")
         self._library.add_section("Music", ("/music",), MUSIC_SECTION, "artist")
         self._library.add_entry(MUSIC_SECTION, 300, "An Artist")
-        self._listener = Listener(self, tls=tls)
+        self._listener = Listener(self, PlexHandler, name="fake-plex", tls=tls)
         self.capacity = Capacity()
         """How many requests it serves at once, and how long each takes (unlimited at first)."""
 

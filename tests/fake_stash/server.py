@@ -22,8 +22,6 @@ import hashlib
 import json
 import re
 import secrets
-import socketserver
-import sys
 import threading
 import time
 import traceback
@@ -32,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -45,6 +42,7 @@ from tests.fake_stash.api import (
 )
 from tests.fake_stash.library import HookEvent, Library, rfc3339
 from tests.fake_stash.plugin_input import ServerConnection, SessionCookie, hook_stdin, task_stdin
+from tests.local_server import Listener, TrackedHandler
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -115,41 +113,16 @@ class _Fault:
     seconds: float = 0.0
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins the handler threads
-    allow_reuse_address = True
-
-    def __init__(self, port: int, fake: FakeStash) -> None:
-        self.fake = fake
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can stall on a bad resolver.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up is normal here; anything else is a bug in the fake."""
-        if isinstance(sys.exception(), OSError):
-            return
-        with self.fake.library.lock:
-            self.fake.errors.append(traceback.format_exc())
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackedHandler):
     """Reads one request, lets the fake answer it, writes the answer (one request per
     connection, as HTTP/1.0: nothing lingers after `go_down()`).
     """
 
-    server: _Server
-
-    def log_message(self, fmt: str, *args: object) -> None:
-        """Silence the per-request line on stderr; `FakeStash.requests` has it."""
-
     def respond(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        reply = self.server.fake._handle(self.command, self.path, self.headers, body)
+        fake: FakeStash = self.server.host
+        reply = fake._handle(self.command, self.path, self.headers, body)
         self.send_response(reply.status)
         for name, value in reply.headers:
             self.send_header(name, value)
@@ -193,11 +166,9 @@ class FakeStash:
         self._sessions: dict[str, _Session] = {}
         self._faults: list[_Fault] = []
         self._key_change: tuple[int, str] | None = None
-        self._lifecycle = threading.Lock()
         self._stopping = threading.Event()
-        self._port: int | None = None
-        self._server: _Server | None = None
-        self._serving: threading.Thread | None = None
+        """Set while down: wakes the handlers waiting in a slow reply."""
+        self._listener = Listener(self, _Handler, name="fake-stash")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -218,9 +189,7 @@ class FakeStash:
     @property
     def port(self) -> int:
         """The TCP port, chosen by the OS at the first `start()` and kept from then on."""
-        if self._port is None:
-            raise RuntimeError("the fake has not been started")
-        return self._port
+        return self._listener.port
 
     @property
     def url(self) -> str:
@@ -237,37 +206,24 @@ class FakeStash:
         self.come_up()
 
     def stop(self) -> None:
-        """Stop listening and join every thread the fake started."""
-        self.go_down()
+        """Stop listening, join every thread the fake started and let go of the port."""
+        self._stopping.set()
+        self._listener.release()
 
     def go_down(self) -> None:
         """Make Stash unreachable: new connections are refused until `come_up()`."""
-        with self._lifecycle:
-            server, serving = self._server, self._serving
-            if server is None or serving is None:
-                return
-            self._server = self._serving = None
-            self._stopping.set()
-            server.shutdown()
-            serving.join()
-            server.server_close()  # joins the handler threads
+        self._stopping.set()
+        self._listener.down()
 
     def come_up(self) -> None:
         """Listen again on the recorded port (a no-op while up)."""
-        with self._lifecycle:
-            if self._server is not None:
-                return
-            self._stopping.clear()
-            server = _Server(self._port or 0, self)
-            self._port = server.server_address[1]
-            serving = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.02},
-                name=f"fake-stash-{self._port}",
-                daemon=True,
-            )
-            serving.start()
-            self._server, self._serving = server, serving
+        self._stopping.clear()
+        self._listener.up()
+
+    def report_error(self, text: str) -> None:
+        """Take note of a failure of the fake itself (`__exit__` raises it)."""
+        with self.library.lock:
+            self.errors.append(text)
 
     # ------------------------------------------------------------------ clock
 
@@ -446,8 +402,7 @@ class FakeStash:
         try:
             reply, asked = self._route(method, path, query, headers, body, visited)
         except Exception:  # a fake bug: reported through `errors`, never passed off as Stash's
-            with self.library.lock:
-                self.errors.append(traceback.format_exc())
+            self.report_error(traceback.format_exc())
             reply, asked = _text(HTTPStatus.INTERNAL_SERVER_ERROR, "fake Stash bug"), {}
         if refreshed is not None:
             reply = _Reply(
@@ -544,8 +499,7 @@ class FakeStash:
                 if reply.status == 200 and (fault := self._take_fault("error_next", "/graphql")):
                     reply = self.api.answer(payload, context, injected_error=fault.message)
                 for bug in reply.bugs:
-                    with self.library.lock:
-                        self.errors.append("".join(traceback.format_exception(bug)))
+                    self.report_error("".join(traceback.format_exception(bug)))
         asked = {"operation": reply.operation, "fields": reply.fields, "mutation": reply.mutation}
         headers_out = (("Content-Type", "application/json"), ("Cache-Control", "no-store"))
         return _Reply(reply.status, json.dumps(reply.body).encode(), headers_out), asked
