@@ -31,6 +31,7 @@ import shell
 from core import PlexSyncConfig
 from shell.store import Filters, JobRow, Store
 from tests.builders import TOKEN, make_config
+from tests.cli_process import environment
 from tests.fake_plex import FakePlex, Recorded
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -442,18 +443,16 @@ def test_a_kill_with_several_edits_in_flight_loses_none_and_the_newest_edit_wins
             config, [(f"k{n}", {"path": f"/media/m{n}.mkv", "title": "first"}) for n in range(8)]
         )
         fake.slow_first_byte(60, method="PUT")  # applied at once, acknowledged never
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
-        env |= {
-            "PYTHONPATH": str(ROOT),
-            "PLEXSYNC_PLEX_URL": fake.url,
-            "PLEXSYNC_PLEX_TOKEN": TOKEN,
-            "PLEXSYNC_DB_PATH": db_path,
-            "PLEXSYNC_MAX_IN_FLIGHT": "4",
-            "PLEXSYNC_ADAPTIVE_CONCURRENCY": "false",  # four out from the start
-            "PLEXSYNC_READ_TIMEOUT_SECONDS": "30",
-            "PLEXSYNC_JOB_LEASE_SECONDS": "40",
-            "PLEXSYNC_POLL_INTERVAL": "0.05",
-        }
+        env = environment(
+            db_path,
+            plex_url=fake.url,
+            plex_token=TOKEN,
+            max_in_flight="4",
+            adaptive_concurrency="false",  # four out from the start
+            read_timeout_seconds="30",
+            job_lease_seconds="40",
+            poll_interval="0.05",
+        )
         worker = subprocess.Popen(
             [sys.executable, "-m", "shell.cli", "run"], env=env, stderr=subprocess.DEVNULL
         )
