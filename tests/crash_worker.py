@@ -22,15 +22,12 @@ statement starts).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import threading
-import time
 from typing import Final
 
-import attrs
 from returns.result import Failure
 
 from core import Outcome
@@ -39,6 +36,7 @@ from shell.plex import PlexServerGateway
 from shell.settings import load_settings
 from shell.store import Store
 from shell.worker import run_worker
+from tests.stops import drain_and_report
 
 KINDS: Final = (
     ("INSERT INTO dead_letters", "dead-letter"),
@@ -116,17 +114,6 @@ def held_applies(hold_at: int) -> None:
     PlexServerGateway.apply = apply_or_hold  # type: ignore[method-assign,assignment]
 
 
-class EmptyOrLate:
-    """Stop once the queue is empty, or at the deadline."""
-
-    def __init__(self, path: str, seconds: float) -> None:
-        self.store = Store.open(path)
-        self.deadline = time.monotonic() + seconds
-
-    def is_set(self) -> bool:
-        return self.store.jobs.is_empty() or time.monotonic() > self.deadline
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="crash_worker")
     modes = parser.add_subparsers(dest="mode", required=True)
@@ -150,14 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             held_applies(args.hold_apply)
         run_worker(config)  # until SIGKILL (or SIGTERM)
         return 0
-    stop = EmptyOrLate(config.db_path, args.within)
-    try:
-        report = run_worker(config, stop=stop)
-        drained = stop.store.jobs.is_empty()
-    finally:
-        stop.store.close()
-    print(json.dumps(attrs.asdict(report)))
-    return 0 if drained else 1
+    return drain_and_report(config, args.within)
 
 
 if __name__ == "__main__":

@@ -9,19 +9,16 @@ clock plus an offset the test writes into a file (seconds, e.g. ``-86400``) whil
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-import attrs
 from returns.result import Failure
 
 from shell.clock import SystemClock
 from shell.settings import load_settings
-from shell.worker import run_worker
-from tests.crash_worker import EmptyOrLate
+from tests.stops import drain_and_report
 
 
 class SteppedSystemClock(SystemClock):
@@ -51,14 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jumping_worker: {loaded.failure()}", file=sys.stderr)
         return 2
     config = loaded.unwrap().config
-    stop = EmptyOrLate(config.db_path, args.within)
-    try:
-        report = run_worker(config, stop=stop, clock=SteppedSystemClock(args.offset_file))
-        drained = stop.store.jobs.is_empty()
-    finally:
-        stop.store.close()
-    print(json.dumps(attrs.asdict(report)))
-    return 0 if drained else 1
+    return drain_and_report(config, args.within, clock=SteppedSystemClock(args.offset_file))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from shell.plex import SCAN_WINDOW_SECONDS, PlexServerGateway
 from shell.store import Filters, Store
 from tests.builders import TOKEN, make_config
 from tests.fake_plex import FakePlex
+from tests.stops import DrainedOrLate, HeldOrLate
 
 LISTING = "/library/sections/1/all"
 
@@ -94,38 +95,6 @@ class Recording:
         return health
 
 
-class DrainedOrLate:
-    """Stop when the queue is empty, or after *seconds* (the test then fails on its counts)."""
-
-    def __init__(self, config: PlexSyncConfig, seconds: float) -> None:
-        self.store = Store.open(config.db_path)
-        self.deadline = time.monotonic() + seconds
-
-    def is_set(self) -> bool:
-        return self.store.jobs.is_empty() or time.monotonic() > self.deadline
-
-
-class HeldOrLate:
-    """Stop once the breaker holds work for *cause* and has probed *probes* more times since,
-    or after *seconds* (the test then fails on its counts): a loaded machine takes longer, and
-    a fixed time would end the run before it got there.
-    """
-
-    def __init__(
-        self, config: PlexSyncConfig, cause: PauseCause, *, probes: int = 0, seconds: float = 30
-    ) -> None:
-        self.store = Store.open(config.db_path)
-        self.cause = cause
-        outage = self.store.breaker.load().outage
-        self.probes = probes + (outage.probes if outage is not None else 0)
-        self.deadline = time.monotonic() + seconds
-
-    def is_set(self) -> bool:
-        outage = self.store.breaker.load().outage
-        held = outage is not None and outage.cause is self.cause and outage.probes >= self.probes
-        return held or time.monotonic() > self.deadline
-
-
 def work(
     config: PlexSyncConfig,
     *,
@@ -139,7 +108,10 @@ def work(
     plex = Recording(PlexServerGateway(config))
     try:
         report = shell.run_worker(
-            config, plex=plex, stop=stop or DrainedOrLate(config, seconds), on_event=on_event
+            config,
+            plex=plex,
+            stop=stop or DrainedOrLate(config.db_path, seconds),
+            on_event=on_event,
         )
     finally:
         plex.gateway.close()
@@ -330,7 +302,9 @@ def test_plex_listening_again_is_probed_at_once_not_after_the_cooldown(
 
     outage = threading.Thread(target=outage_after_ten_edits)
     outage.start()
-    report = shell.run_worker(config, stop=DrainedOrLate(config, 30), on_event=events.append)
+    report = shell.run_worker(
+        config, stop=DrainedOrLate(config.db_path, 30), on_event=events.append
+    )
     outage.join()
     assert (report.done, report.outages, report.dead_lettered_total) == (100, 1, 0)
     [opened] = [e for e in events if isinstance(e, BreakerOpened)]

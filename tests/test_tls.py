@@ -37,7 +37,7 @@ from shell.tls import Certificate, describe, plex_direct_url
 from tests.builders import TOKEN, make_config
 from tests.certificates import NOW, PLEX_HASH, Authority
 from tests.fake_plex import FakePlex
-from tests.test_plex_e2e import DrainedOrLate, HeldOrLate
+from tests.stops import DrainedOrLate, HeldOrLate
 
 JOBS = 4
 
@@ -94,7 +94,7 @@ def enqueue(config: PlexSyncConfig) -> None:
 
 def work(config: PlexSyncConfig, seconds: float) -> shell.WorkerReport:
     """The worker as ``plexsync run`` starts it (its own gateway), for at most *seconds*."""
-    return shell.run_worker(config, stop=DrainedOrLate(config, seconds))
+    return shell.run_worker(config, stop=DrainedOrLate(config.db_path, seconds))
 
 
 def hold(config: PlexSyncConfig) -> shell.WorkerReport:
