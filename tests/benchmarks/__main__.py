@@ -387,11 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     if args.only_concurrency:
         sections = concurrency_sections(quick)
-        print(f"# plexsync concurrency benchmarks\n\n{machine()}\n")
-        for name, rows in sections.items():
-            print(f"## {name}\n\n{table(rows)}\n")
-        print(f"(whole run: {time.perf_counter() - began:.0f} s)")
-        return 0
+        return _report("plexsync concurrency benchmarks", None, sections, began, args.json)
     sections = {
         "throughput": throughput(jobs, rounds),
         "claim_latency": claim_latency(sizes, finished, samples=300 if quick else 2000),
@@ -401,14 +397,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "start_check": start_check((1_000, 10_000, 100_000), rounds=3),
     }
     sections |= concurrency_sections(quick)
-    print(f"# plexsync benchmarks\n\n{machine()}\n")
     command = f"python -m tests.benchmarks{' --quick' if quick else ''}"
-    print(f"`{command}`: {jobs:,} jobs, {rounds} rounds\n")
+    how = f"`{command}`: {jobs:,} jobs, {rounds} rounds"
+    return _report("plexsync benchmarks", how, sections, began, args.json)
+
+
+def _report(
+    title: str,
+    how: str | None,
+    sections: dict[str, list[dict[str, Any]]],
+    began: float,
+    json_file: str | None,
+) -> int:
+    """Print *sections* as Markdown tables under *title* (and *how* they were run), with the
+    machine and the run's length; also write them as JSON to *json_file* if given.
+    """
+    print(f"# {title}\n\n{machine()}\n")
+    if how is not None:
+        print(f"{how}\n")
     for name, rows in sections.items():
         print(f"## {name}\n\n{table(rows)}\n")
     print(f"(whole run: {time.perf_counter() - began:.0f} s)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(sections, indent=2))
+    if json_file:
+        Path(json_file).write_text(json.dumps(sections, indent=2))
     return 0
 
 
@@ -418,15 +429,9 @@ def _stash_plugin(*, quick: bool, json_file: str | None) -> int:
     began = time.perf_counter()
     hook_runs, scenes = (30, 1_000) if quick else (200, 10_000)
     sections = stash_plugin.run(hook_runs=hook_runs, scenes=scenes)
-    print(f"# plexsync's Stash plugin\n\n{machine()}\n")
     command = f"python -m tests.benchmarks --stash-plugin{' --quick' if quick else ''}"
-    print(f"`{command}`: {hook_runs} hook runs, {scenes:,} scenes\n")
-    for name, rows in sections.items():
-        print(f"## {name}\n\n{table(rows)}\n")
-    print(f"(whole run: {time.perf_counter() - began:.0f} s)")
-    if json_file:
-        Path(json_file).write_text(json.dumps(sections, indent=2))
-    return 0
+    how = f"`{command}`: {hook_runs} hook runs, {scenes:,} scenes"
+    return _report("plexsync's Stash plugin", how, sections, began, json_file)
 
 
 if __name__ == "__main__":
