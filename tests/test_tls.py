@@ -104,6 +104,14 @@ def hold(config: PlexSyncConfig) -> shell.WorkerReport:
     return shell.run_worker(config, stop=HeldOrLate(config, PauseCause.CERTIFICATE, probes=2))
 
 
+def held_words(config: PlexSyncConfig) -> str:
+    """Queue the jobs, work until held for the certificate; the words ``status`` then shows
+    (``assert_held_uncharged`` checked the rest).
+    """
+    enqueue(config)
+    return assert_held_uncharged(config, hold(config))
+
+
 def held_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "holding all work" in r.getMessage()]
 
@@ -195,9 +203,7 @@ def test_an_expired_certificate_holds_work_and_says_when_it_expired(
             "127.0.0.1", not_before=NOW - dt.timedelta(days=90), not_after=expired_at
         ).server_context()
     )
-    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
-    enqueue(config)
-    detail = assert_held_uncharged(config, hold(config))
+    detail = held_words(tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file)))
     assert detail == (
         f"expired: the certificate expired on {expired_at:%Y-%m-%d %H:%M} UTC; renew it on the "
         "server, or set plex_verify_certificate = false to skip verification"
@@ -216,9 +222,7 @@ def test_a_certificate_not_yet_valid_holds_work_and_says_from_when(
             "127.0.0.1", not_before=begins, not_after=NOW + dt.timedelta(days=60)
         ).server_context()
     )
-    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
-    enqueue(config)
-    detail = assert_held_uncharged(config, hold(config))
+    detail = held_words(tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file)))
     assert detail == (
         f"not yet valid: the certificate is not valid until {begins:%Y-%m-%d %H:%M} UTC; check "
         "the clocks, or set plex_verify_certificate = false to skip verification"
@@ -230,9 +234,7 @@ def test_a_ca_bundle_without_the_issuer_is_named_in_the_words(
 ) -> None:
     """With plex_ca_bundle naming another CA's file, the words say the issuer is not in it."""
     other = Authority(tmp_path, name="another CA")
-    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(other.cert_file))
-    enqueue(config)
-    detail = assert_held_uncharged(config, hold(config))
+    detail = held_words(tls_config(tmp_path, plex.url, plex_ca_bundle=str(other.cert_file)))
     assert detail == (
         "unknown issuer: the certificate is issued by 'plexsync test CA', which is not in "
         f"plex_ca_bundle ({other.cert_file}); set plex_ca_bundle to that CA's certificate file, "
@@ -246,9 +248,7 @@ def test_a_self_signed_proxy_certificate_says_to_trust_that_certificate(
     """A certificate that signs itself (a proxy's own) is named as self-signed."""
     own = Authority(tmp_path, name="127.0.0.1")  # a CA certificate for the address itself
     plex.present(own.as_server().server_context())
-    config = tls_config(tmp_path, plex.url)
-    enqueue(config)
-    detail = assert_held_uncharged(config, hold(config))
+    detail = held_words(tls_config(tmp_path, plex.url))
     assert detail.startswith(
         "unknown issuer: the certificate (127.0.0.1) is self-signed, which is not among the CAs "
         "trusted here; set plex_ca_bundle to a file holding it"
@@ -282,9 +282,7 @@ def test_a_certificate_without_alternative_names_is_named_by_its_subject(
     by that subject in the words.
     """
     plex.present(authority.issue(common_name="plex.example").server_context())
-    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
-    enqueue(config)
-    detail = assert_held_uncharged(config, hold(config))
+    detail = held_words(tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file)))
     assert detail == (
         "name mismatch: the certificate is for plex.example, not 127.0.0.1; set plex_url to a "
         "URL with one of those names"
@@ -300,9 +298,7 @@ def test_a_certificate_for_another_purpose_is_refused_in_openssl_words(
     plex.present(
         authority.issue("127.0.0.1", purpose=ExtendedKeyUsageOID.CLIENT_AUTH).server_context()
     )
-    config = tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file))
-    enqueue(config)
-    detail = assert_held_uncharged(config, hold(config))
+    detail = held_words(tls_config(tmp_path, plex.url, plex_ca_bundle=str(authority.cert_file)))
     reason = handshake_failure(plex, authority).verify_message  # "unsuitable ...", OpenSSL 3
     assert "purpose" in reason
     assert detail == (
