@@ -9,7 +9,6 @@ lease of a worker that is still running is not taken from it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ from shell.store import Store
 from shell.worker import WorkerReport, decisions
 from shell.worker.owner import new_owner
 from tests.builders import TOKEN, db_config, make_config, metadata
+from tests.cli_process import environment
 from tests.fake_plex import FakePlex
 
 HOUR = 3600.0
@@ -305,9 +305,11 @@ def test_a_worker_process_whose_clock_steps_back_a_day_during_an_outage_finishes
             fake.add_item(1, metadata(n)["path"], title=f"raw {n}")
         fields = {"plex_url": fake.url, "db_path": str(tmp_path / "queue.db"), **PROCESS_SETTINGS}
         config = make_config(plex_token=TOKEN, **fields)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
-        env |= {f"PLEXSYNC_{name.upper()}": str(value) for name, value in fields.items()}
-        env["PLEXSYNC_PLEX_TOKEN"] = TOKEN
+        env = environment(
+            config.db_path,
+            plex_token=TOKEN,
+            **{k: str(v) for k, v in fields.items() if k != "db_path"},
+        )
         offset = tmp_path / "offset"
         fake.go_down()
         for n in range(20):

@@ -227,9 +227,9 @@ def _crash_and_check(fake: FakePlex, tmp_path: Path, rng: random.Random) -> None
     key_by_path = {f"/media/m{n:03d}.mkv": f"scene:{n}" for n in range(ITEMS)}
     fields = {"plex_url": fake.url, "db_path": str(tmp_path / "queue.db"), **SETTINGS}
     config = make_config(plex_token=TOKEN, **fields)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXSYNC_")}
-    env |= {f"PLEXSYNC_{name.upper()}": str(value) for name, value in fields.items()}
-    env["PLEXSYNC_PLEX_TOKEN"] = TOKEN
+    env = environment(
+        config.db_path, plex_token=TOKEN, **{k: str(v) for k, v in fields.items() if k != "db_path"}
+    )
     log = tmp_path / "workers.log"
     host = Host(config, rng)
     host.send(list(range(ITEMS)))
